@@ -1,0 +1,85 @@
+// The spawn tree as users describe it, validated and normalized: every
+// inherited field (stop, output) is resolved on every actor, every name and
+// path is checked, and nothing from the JSON text is needed afterwards.
+// A Spec is immutable once parsed; supervisors (including sub-supervisors in
+// forked children) only read it.
+#pragma once
+
+#include "forkspawn/diagnostic.hpp"
+#include "forkspawn/duration.hpp"
+#include "forkspawn/stop_sequence.hpp"
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace forkspawn::spec {
+
+enum class Kind { command, nursery };
+enum class StdinMode { null, inherit };
+enum class Strategy { one_for_all };
+
+struct Output {
+    enum class Mode { prefix, inherit, null, file };
+    Mode mode = Mode::prefix;
+    std::string path; // for Mode::file
+    bool operator==(const Output&) const = default;
+    std::string to_string() const; // "prefix", "file:/var/log/x"
+};
+
+struct Actor {
+    std::string name;
+    std::string path; // "root/etl/load"
+    Kind kind = Kind::command;
+    Position pos; // where the actor's object starts in the spec
+
+    // Every actor.
+    bool daemon = false;
+    StopSequence stop;
+    std::optional<Duration> timeout;
+    Output output;
+
+    // Command actors.
+    std::vector<std::string> argv;
+    std::vector<std::pair<std::string, std::string>> env; // in spec order
+    bool env_clear = false;
+    std::optional<std::string> cwd;
+    StdinMode stdin_mode = StdinMode::null;
+
+    // Nursery actors (and the root).
+    Strategy strategy = Strategy::one_for_all;
+    std::vector<Actor> actors;
+};
+
+// What the command line supplies for fields the spec leaves out.
+struct Defaults {
+    StopSequence stop = StopSequence::standard();
+    Output output;
+};
+
+struct Limits {
+    std::size_t max_bytes = 16u << 20; // size of the spec text
+    std::size_t max_actors = 100'000;  // in the whole tree
+    std::size_t max_depth = 32;        // nurseries nested in nurseries
+    std::size_t max_name_length = 128;
+};
+
+struct Spec {
+    Actor root;
+    std::size_t actor_count = 0; // every actor below the root
+};
+
+struct ParseResult {
+    std::optional<Spec> spec;       // set exactly when errors is empty
+    std::vector<Diagnostic> errors; // every error found, in text order
+};
+
+ParseResult parse(std::string_view text, const Defaults& defaults = {}, const Limits& limits = {});
+
+// The normalized tree, one line per actor, indented by depth.
+std::string format_tree(const Spec& spec);
+
+} // namespace forkspawn::spec

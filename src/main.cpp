@@ -1,0 +1,5 @@
+#include "forkspawn/cli.hpp"
+
+int main(int argc, char** argv) {
+    return forkspawn::cli::run(argc, argv);
+}

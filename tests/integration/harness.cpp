@@ -1,0 +1,293 @@
+#include "harness.hpp"
+
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <dirent.h>
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <fstream>
+#include <poll.h>
+#include <sstream>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+namespace forkspawn::test {
+
+std::string binary() {
+    return FORKSPAWN_BINARY;
+}
+std::string spec_path(const std::string& name) {
+    return std::string(FORKSPAWN_SPECS_DIR) + "/" + name;
+}
+std::string examples_path(const std::string& name) {
+    return std::string(FORKSPAWN_EXAMPLES_DIR) + "/" + name;
+}
+
+namespace {
+
+std::string new_tag() {
+    static std::atomic<int> counter{0};
+    return "fst-" + std::to_string(::getpid()) + "-" + std::to_string(++counter) + "-" +
+           std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
+}
+
+void set_nonblocking(int fd) {
+    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+}
+
+} // namespace
+
+Process::Process(const RunOptions& options) : m_tag(new_tag()), m_stdin_data(options.stdin_data) {
+    m_deadline = std::chrono::steady_clock::now() + options.deadline;
+    int in[2], out[2], err[2];
+    REQUIRE(::pipe2(in, O_CLOEXEC) == 0);
+    REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
+    REQUIRE(::pipe2(err, O_CLOEXEC) == 0);
+
+    std::vector<std::string> args{binary()};
+    args.insert(args.end(), options.args.begin(), options.args.end());
+    std::vector<char*> argv;
+    for (auto& a : args)
+        argv.push_back(a.data());
+    argv.push_back(nullptr);
+    std::vector<std::string> env_strings;
+    for (char** e = environ; *e; ++e)
+        if (std::strncmp(*e, "FORKSPAWN_", 10) != 0) env_strings.emplace_back(*e);
+    env_strings.push_back("FORKSPAWN_TEST_TAG=" + m_tag);
+    for (const auto& [k, v] : options.env)
+        env_strings.push_back(k + "=" + v);
+    std::vector<char*> envp;
+    for (auto& e : env_strings)
+        envp.push_back(e.data());
+    envp.push_back(nullptr);
+
+    m_pid = ::fork();
+    REQUIRE(m_pid >= 0);
+    if (m_pid == 0) {
+        ::setpgid(0, 0);
+        ::dup2(in[0], 0);
+        ::dup2(out[1], 1);
+        ::dup2(err[1], 2);
+        sigset_t none;
+        sigemptyset(&none);
+        ::sigprocmask(SIG_SETMASK, &none, nullptr);
+        ::execve(argv[0], argv.data(), envp.data());
+        ::_exit(127);
+    }
+    ::setpgid(m_pid, m_pid);
+    ::close(in[0]);
+    ::close(out[1]);
+    ::close(err[1]);
+    m_in = in[1];
+    m_out = out[0];
+    m_err = err[0];
+    set_nonblocking(m_in);
+    set_nonblocking(m_out);
+    set_nonblocking(m_err);
+    if (m_stdin_data.empty()) {
+        ::close(m_in);
+        m_in = -1;
+    }
+}
+
+Process::~Process() {
+    if (!m_reaped && m_pid > 0) {
+        ::kill(-m_pid, SIGKILL);
+        ::kill(m_pid, SIGKILL);
+        ::waitpid(m_pid, nullptr, 0);
+    }
+    for (int fd : {m_in, m_out, m_err})
+        if (fd >= 0) ::close(fd);
+}
+
+bool Process::pump(int timeout_ms) {
+    pollfd fds[3];
+    nfds_t n = 0;
+    if (m_out >= 0) fds[n++] = {m_out, POLLIN, 0};
+    if (m_err >= 0) fds[n++] = {m_err, POLLIN, 0};
+    if (m_in >= 0) fds[n++] = {m_in, POLLOUT, 0};
+    if (n == 0) return false;
+    if (::poll(fds, n, timeout_ms) <= 0) return true;
+    for (nfds_t i = 0; i < n; ++i) {
+        if (fds[i].revents == 0) continue;
+        int& fd = fds[i].fd == m_out ? m_out : fds[i].fd == m_err ? m_err : m_in;
+        if (fd == m_in) {
+            const ssize_t w = ::write(m_in, m_stdin_data.data() + m_stdin_written,
+                                      m_stdin_data.size() - m_stdin_written);
+            if (w > 0) m_stdin_written += static_cast<std::size_t>(w);
+            if (w < 0 || m_stdin_written == m_stdin_data.size()) {
+                ::close(m_in);
+                m_in = -1;
+            }
+            continue;
+        }
+        std::string& sink = fd == m_out ? m_result.out : m_result.err;
+        char buf[65536];
+        const ssize_t r = ::read(fd, buf, sizeof buf);
+        if (r > 0)
+            sink.append(buf, static_cast<std::size_t>(r));
+        else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
+            ::close(fd);
+            fd = -1;
+        }
+    }
+    return m_out >= 0 || m_err >= 0;
+}
+
+bool Process::read_until(const std::function<bool(const std::string&, const std::string&)>& done,
+                         std::chrono::milliseconds deadline) {
+    const auto until = std::chrono::steady_clock::now() + deadline;
+    while (!done(m_result.out, m_result.err)) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            until - std::chrono::steady_clock::now());
+        if (left.count() <= 0) return false;
+        if (!pump(static_cast<int>(std::min<long>(left.count(), 100))) &&
+            !done(m_result.out, m_result.err))
+            return false;
+    }
+    return true;
+}
+
+bool Process::wait_for_stderr(const std::string& needle, std::chrono::milliseconds deadline) {
+    return read_until([&](const std::string&,
+                          const std::string& err) { return err.find(needle) != std::string::npos; },
+                      deadline);
+}
+
+void Process::signal(int signo) {
+    ::kill(m_pid, signo);
+}
+
+RunResult Process::wait() {
+    for (;;) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            m_deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) {
+            m_result.timed_out = true;
+            ::kill(-m_pid, SIGKILL);
+            ::kill(m_pid, SIGKILL);
+            break;
+        }
+        if (!pump(static_cast<int>(std::min<long>(left.count(), 200)))) break;
+    }
+    int status = 0;
+    if (m_result.timed_out) {
+        ::waitpid(m_pid, &status, 0);
+    } else {
+        // Output is at EOF; the exit follows within the deadline.
+        for (;;) {
+            const pid_t r = ::waitpid(m_pid, &status, WNOHANG);
+            if (r == m_pid) break;
+            if (std::chrono::steady_clock::now() > m_deadline) {
+                m_result.timed_out = true;
+                ::kill(m_pid, SIGKILL);
+                ::waitpid(m_pid, &status, 0);
+                break;
+            }
+            std::this_thread::sleep_for(
+                std::chrono::milliseconds(2)); // polling an exit, not syncing
+        }
+    }
+    m_reaped = true;
+    if (WIFEXITED(status)) m_result.exit_code = WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) m_result.term_signal = WTERMSIG(status);
+    m_result.tag = m_tag;
+    return m_result;
+}
+
+RunResult run(const RunOptions& options) {
+    Process p(options);
+    return p.wait();
+}
+
+std::vector<pid_t> tagged_processes(const std::string& tag) {
+    std::vector<pid_t> found;
+    const std::string needle = "FORKSPAWN_TEST_TAG=" + tag;
+    DIR* proc = ::opendir("/proc");
+    if (!proc) return found;
+    while (dirent* entry = ::readdir(proc)) {
+        const pid_t pid = static_cast<pid_t>(std::atoi(entry->d_name));
+        if (pid <= 0 || pid == ::getpid()) continue;
+        std::ifstream environ_file("/proc/" + std::string(entry->d_name) + "/environ",
+                                   std::ios::binary);
+        std::stringstream ss;
+        ss << environ_file.rdbuf();
+        const std::string env = ss.str();
+        std::size_t pos = 0;
+        while (pos < env.size()) {
+            const std::size_t end = env.find('\0', pos);
+            const std::string var = env.substr(pos, end == std::string::npos ? end : end - pos);
+            if (var == needle) {
+                found.push_back(pid);
+                break;
+            }
+            if (end == std::string::npos) break;
+            pos = end + 1;
+        }
+    }
+    ::closedir(proc);
+    return found;
+}
+
+std::vector<pid_t> zombie_children() {
+    std::vector<pid_t> found;
+    DIR* proc = ::opendir("/proc");
+    if (!proc) return found;
+    while (dirent* entry = ::readdir(proc)) {
+        const pid_t pid = static_cast<pid_t>(std::atoi(entry->d_name));
+        if (pid <= 0) continue;
+        std::ifstream stat_file("/proc/" + std::string(entry->d_name) + "/stat");
+        std::string stat;
+        std::getline(stat_file, stat);
+        const std::size_t paren = stat.rfind(')');
+        if (paren == std::string::npos) continue;
+        std::istringstream fields(stat.substr(paren + 2));
+        char state = 0;
+        pid_t ppid = 0;
+        fields >> state >> ppid;
+        if (state == 'Z' && ppid == ::getpid()) found.push_back(pid);
+    }
+    ::closedir(proc);
+    return found;
+}
+
+void check_nothing_left(const std::string& tag) {
+    // Processes already killed may take a moment to disappear from /proc.
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    std::vector<pid_t> left = tagged_processes(tag);
+    while (!left.empty() && std::chrono::steady_clock::now() < until) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20)); // polling with a deadline
+        left = tagged_processes(tag);
+    }
+    INFO("survivors tagged ", tag, ": ", left.size());
+    CHECK(left.empty());
+    for (pid_t pid : left)
+        ::kill(pid, SIGKILL);
+    // Orphans that escaped forkspawn reparent to this subreaper: none may exist.
+    const auto zombies = zombie_children();
+    INFO("zombie children of the test: ", zombies.size());
+    CHECK(zombies.empty());
+    while (::waitpid(-1, nullptr, WNOHANG) > 0) {
+    }
+}
+
+std::vector<int> open_fds() {
+    std::vector<int> fds;
+    DIR* dir = ::opendir("/proc/self/fd");
+    if (!dir) return fds;
+    const int self = ::dirfd(dir);
+    while (dirent* entry = ::readdir(dir)) {
+        if (entry->d_name[0] == '.') continue;
+        const int fd = std::atoi(entry->d_name);
+        if (fd != self) fds.push_back(fd);
+    }
+    ::closedir(dir);
+    std::sort(fds.begin(), fds.end());
+    return fds;
+}
+
+} // namespace forkspawn::test

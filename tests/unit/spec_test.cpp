@@ -1,0 +1,274 @@
+#include "forkspawn/spec.hpp"
+
+#include <csignal>
+#include <doctest/doctest.h>
+#include <fmt/format.h>
+
+using namespace forkspawn;
+using namespace std::chrono_literals;
+
+namespace {
+
+spec::Spec ok(std::string_view text, const spec::Defaults& defaults = {}) {
+    auto r = spec::parse(text, defaults);
+    for (const auto& e : r.errors)
+        INFO(format_diagnostic("t", e));
+    REQUIRE(r.errors.empty());
+    REQUIRE(r.spec);
+    return std::move(*r.spec);
+}
+
+std::vector<std::string> errors(std::string_view text, const spec::Limits& limits = {}) {
+    auto r = spec::parse(text, {}, limits);
+    CHECK_FALSE(r.spec);
+    std::vector<std::string> out;
+    for (const auto& e : r.errors)
+        out.push_back(format_diagnostic("t.json", e));
+    return out;
+}
+
+// The single error of `text`, which must start with `expected`.
+void one_error(std::string_view text, std::string_view expected) {
+    const auto errs = errors(text);
+    INFO(text);
+    REQUIRE(errs.size() == 1);
+    INFO(errs[0]);
+    CHECK(errs[0].substr(0, expected.size()) == expected);
+}
+
+std::string actor(std::string_view fields) {
+    return fmt::format(R"({{"actors": [{{"name": "a", {}}}]}})", fields);
+}
+
+} // namespace
+
+TEST_CASE("a full spec normalizes with resolved fields") {
+    const auto s = ok(R"({
+      "name": "top",
+      "stop": ["SIGINT", "1s"],
+      "output": "null",
+      "actors": [
+        {"name": "db", "cmd": ["redis-server", "--port", "7001"], "daemon": true},
+        {"name": "etl", "strategy": "one_for_all", "stop": ["TERM", "3s", "KILL"], "actors": [
+          {"name": "extract", "cmd": ["sh", "-c", "./x"], "timeout": "30s", "output": "prefix"},
+          {"name": "load", "cmd": ["./load"], "env": {"BATCH": "64"}, "env_clear": true,
+           "cwd": "/srv", "stdin": "inherit", "output": {"file": "/tmp/load.log"}}
+        ]}
+      ]})");
+    CHECK(s.actor_count == 4);
+    const auto& root = s.root;
+    CHECK(root.name == "top");
+    CHECK(root.path == "top");
+    CHECK(root.kind == spec::Kind::nursery);
+    CHECK(root.stop.to_string() == "SIGINT,1s,SIGKILL");
+    REQUIRE(root.actors.size() == 2);
+    const auto& db = root.actors[0];
+    CHECK(db.path == "top/db");
+    CHECK(db.kind == spec::Kind::command);
+    CHECK(db.daemon);
+    CHECK(db.argv == std::vector<std::string>{"redis-server", "--port", "7001"});
+    CHECK(db.stop.to_string() == "SIGINT,1s,SIGKILL"); // inherited from the root
+    CHECK(db.output.mode == spec::Output::Mode::null); // inherited from the root
+    const auto& etl = root.actors[1];
+    CHECK(etl.kind == spec::Kind::nursery);
+    CHECK(etl.stop.to_string() == "SIGTERM,3s,SIGKILL");
+    const auto& extract = etl.actors[0];
+    CHECK(extract.path == "top/etl/extract");
+    CHECK(extract.stop == etl.stop); // nearest ancestor wins
+    CHECK(extract.timeout == Duration(30s));
+    CHECK(extract.output.mode == spec::Output::Mode::prefix); // own value wins
+    CHECK(extract.stdin_mode == spec::StdinMode::null);
+    const auto& load = etl.actors[1];
+    CHECK(load.env == std::vector<std::pair<std::string, std::string>>{{"BATCH", "64"}});
+    CHECK(load.env_clear);
+    CHECK(load.cwd == "/srv");
+    CHECK(load.stdin_mode == spec::StdinMode::inherit);
+    CHECK(load.output == spec::Output{spec::Output::Mode::file, "/tmp/load.log"});
+    CHECK(load.output.mode == spec::Output::Mode::file);
+}
+
+TEST_CASE("defaults come from the command line when the spec is silent") {
+    spec::Defaults defaults;
+    defaults.stop = *parse_stop_sequence("SIGHUP,250ms", nullptr);
+    defaults.output = {spec::Output::Mode::inherit, {}};
+    const auto s = ok(R"({"actors": [{"name": "a", "cmd": ["true"]}]})", defaults);
+    CHECK(s.root.name == "root");
+    CHECK(s.root.actors[0].path == "root/a");
+    CHECK(s.root.actors[0].stop.to_string() == "SIGHUP,250ms,SIGKILL");
+    CHECK(s.root.actors[0].output.mode == spec::Output::Mode::inherit);
+    CHECK(ok(R"({"actors": []})").actor_count == 0);
+}
+
+TEST_CASE("errors have the shape FILE:LINE:COL: /pointer: message") {
+    one_error("{\"actors\": [\n  {\"name\": \"a\", \"cmd\": \"true\"}]}",
+              "t.json:2:24: /actors/0/cmd: must be a non-empty array of strings");
+    one_error("{\"actors\": 3}", "t.json:1:12: /actors: must be an array of actors, not a number");
+    one_error("[]", "t.json:1:1: must be an object (the root nursery");
+    one_error("{\"actors\": [1,}", "t.json:1:15: JSON syntax error: expected a value");
+    // Keys with '/' and '~' are escaped in the pointer (RFC 6901).
+    one_error(actor(R"("cmd": ["x"], "env": {"A": 1, "B": "2"})"),
+              "t.json:1:54: /actors/0/env/A: must be a string, not a number");
+    one_error(R"({"actors": [], "a/b~": 1})", "t.json:1:16: /a~1b~0: unknown field 'a/b~'");
+}
+
+TEST_CASE("every field is validated") {
+    one_error(actor(R"("cmd": [])"), "t.json:1:34: /actors/0/cmd: is empty");
+    one_error(actor(R"("cmd": [""])"), "t.json:1:35: /actors/0/cmd/0: the program name is empty");
+    one_error(actor(R"("cmd": ["x", 3])"), "t.json:1:40: /actors/0/cmd/1: must be a string");
+    one_error(actor(R"("cmd": ["x"], "daemon": 1)"),
+              "t.json:1:51: /actors/0/daemon: must be true or false");
+    one_error(actor(R"("cmd": ["x"], "timeout": 5)"),
+              "t.json:1:52: /actors/0/timeout: must be a duration string");
+    one_error(actor(R"("cmd": ["x"], "timeout": "5")"),
+              "t.json:1:52: /actors/0/timeout: '5' has no unit");
+    one_error(actor(R"("cmd": ["x"], "timeout": "0ms")"),
+              "t.json:1:52: /actors/0/timeout: a timeout must be longer than 0s");
+    one_error(actor(R"("cmd": ["x"], "stop": "SIGTERM")"),
+              "t.json:1:49: /actors/0/stop: must be an array of signals");
+    one_error(actor(R"("cmd": ["x"], "stop": ["SIGTERM", 1])"),
+              "t.json:1:61: /actors/0/stop/1: must be a string");
+    one_error(actor(R"("cmd": ["x"], "stop": ["SIGTERM", "SIGKILL"])"),
+              "t.json:1:61: /actors/0/stop/1: 'SIGKILL' follows a signal without a wait");
+    one_error(actor(R"("cmd": ["x"], "stop": [])"),
+              "t.json:1:49: /actors/0/stop: empty stop sequence");
+    one_error(actor(R"("cmd": ["x"], "env": [])"), "t.json:1:48: /actors/0/env: must be an object");
+    one_error(actor(R"("cmd": ["x"], "env": {"A=B": "1"})"),
+              "t.json:1:49: /actors/0/env/A=B: invalid variable name 'A=B'");
+    one_error(actor(R"("cmd": ["x"], "env_clear": "yes")"),
+              "t.json:1:54: /actors/0/env_clear: must be true or false");
+    one_error(actor(R"("cmd": ["x"], "cwd": 1)"),
+              "t.json:1:48: /actors/0/cwd: must be a directory path");
+    one_error(actor(R"("cmd": ["x"], "cwd": "")"),
+              "t.json:1:48: /actors/0/cwd: the directory path is empty");
+    one_error(actor(R"("cmd": ["x"], "stdin": "tty")"),
+              "t.json:1:50: /actors/0/stdin: unknown stdin 'tty'; allowed: \"null\", \"inherit\"");
+    one_error(actor(R"("cmd": ["x"], "output": "tty")"),
+              "t.json:1:51: /actors/0/output: unknown output 'tty'");
+    one_error(actor(R"("cmd": ["x"], "output": {"path": "/x"})"),
+              "t.json:1:52: /actors/0/output/path: unknown field 'path' in output; allowed: file");
+    one_error(actor(R"("cmd": ["x"], "output": {})"),
+              "t.json:1:51: /actors/0/output: output object needs \"file\"");
+    one_error(actor(R"("cmd": ["x"], "strategy": "one_for_all")"),
+              "t.json:1:41: /actors/0/strategy: \"strategy\" applies to nurseries only");
+    one_error(actor(R"("actors": [], "strategy": "rest_for_one")"),
+              "t.json:1:53: /actors/0/strategy: unknown strategy 'rest_for_one'; allowed: "
+              "\"one_for_all\"");
+    one_error(actor(R"("actors": [], "cwd": "/")"),
+              "t.json:1:41: /actors/0/cwd: \"cwd\" applies to command actors only");
+    one_error(actor(R"("cmd": ["x"], "actors": [])"),
+              "t.json:1:41: /actors/0/actors: an actor has either \"cmd\" (a command) or "
+              "\"actors\" (a nursery), not both");
+    one_error(actor(R"("daemon": true)"),
+              "t.json:1:13: /actors/0: actor has neither \"cmd\" nor \"actors\"");
+    one_error(R"({"actors": [{"cmd": ["x"]}]})", "t.json:1:13: /actors/0: actor has no \"name\"");
+    one_error(actor(R"("cmd": ["x"], "nmae": "b")"),
+              "t.json:1:41: /actors/0/nmae: unknown field 'nmae' (did you mean 'name'?); allowed: "
+              "name, cmd,");
+    one_error(actor(R"("cmd": ["x"], "cmd": ["y"])"),
+              "t.json:1:41: /actors/0/cmd: duplicate field 'cmd' (first at line 1, column 27)");
+}
+
+TEST_CASE("names: syntax, emptiness, sibling uniqueness, length") {
+    one_error(R"({"actors": [{"name": "a b", "cmd": ["x"]}]})",
+              "t.json:1:22: /actors/0/name: invalid name 'a b'; use letters, digits");
+    one_error(R"({"actors": [{"name": "", "cmd": ["x"]}]})",
+              "t.json:1:22: /actors/0/name: name is empty");
+    one_error(R"({"actors": [{"name": "a/b", "cmd": ["x"]}]})",
+              "t.json:1:22: /actors/0/name: invalid name 'a/b'");
+    one_error(R"({"actors": [{"name": "a", "cmd": ["x"]}, {"name": "a", "cmd": ["y"]}]})",
+              "t.json:1:51: /actors/1/name: duplicate name 'a'; sibling names must be unique");
+    // The same name in different nurseries is fine: paths differ.
+    ok(R"({"actors": [{"name": "a", "cmd": ["x"]}, {"name": "n", "actors": [{"name": "a", "cmd": ["y"]}]}]})");
+    const std::string long_name(129, 'x');
+    one_error(fmt::format(R"({{"actors": [{{"name": "{}", "cmd": ["x"]}}]}})", long_name),
+              "t.json:1:22: /actors/0/name: name is 129 characters long; the limit is 128");
+    ok(R"({"name": "r.1_-X", "actors": []})");
+}
+
+TEST_CASE("the root is a nursery") {
+    one_error(R"({"name": "r"})", "t.json:1:1: the root needs \"actors\"");
+    one_error(R"({"cmd": ["x"], "actors": []})",
+              "t.json:1:2: /cmd: the root is a nursery: it takes \"actors\", not \"cmd\"");
+    one_error(R"({"daemon": true, "actors": []})", "t.json:1:2: /daemon: not allowed on the root");
+    one_error(R"({"env": {}, "actors": []})",
+              "t.json:1:2: /env: \"env\" applies to command actors only");
+}
+
+TEST_CASE("NUL bytes cannot reach execve") {
+    one_error(actor(R"("cmd": ["a\u0000b"])"), "t.json:1:35: /actors/0/cmd/0: contains a NUL byte");
+    one_error(actor(R"("cmd": ["x"], "env": {"A": "\u0000"})"),
+              "t.json:1:54: /actors/0/env/A: contains a NUL byte");
+    one_error(actor(R"("cmd": ["x"], "env": {"A\u0000": "1"})"),
+              "t.json:1:49: /actors/0/env/A\\u0000: invalid variable name");
+    one_error(actor(R"("cmd": ["x"], "cwd": "/\u0000")"),
+              "t.json:1:48: /actors/0/cwd: contains a NUL byte");
+}
+
+TEST_CASE("ten errors in one spec are ten diagnostics, in text order") {
+    const auto errs = errors(R"({
+      "actors": [
+        {"name": "a b", "cmd": []},
+        {"name": "c", "cmd": ["x"], "timeout": "soon"},
+        {"name": "d", "cmd": ["x"], "stop": ["SIGNOPE", "1s"]},
+        {"name": "e", "cmd": ["x"], "daemon": "no"},
+        {"name": "f", "actors": [{"cmd": ["y"]}]},
+        {"name": "g", "cmd": ["x"], "colour": "red"},
+        {"name": "h", "cmd": ["x"], "output": "tty"},
+        {"name": "i", "cmd": ["x"], "stdin": 0},
+        {"name": "j", "cmd": ["x"], "cwd": ""}
+      ]
+    })");
+    REQUIRE(errs.size() == 10);
+    const auto line_of = [](const std::string& e) { return std::stoi(e.substr(7)); };
+    for (std::size_t i = 1; i < errs.size(); ++i)
+        CHECK(line_of(errs[i - 1]) <= line_of(errs[i]));
+}
+
+TEST_CASE("hostile input is refused with a clear message") {
+    spec::Limits limits;
+    limits.max_actors = 3;
+    auto errs = errors(R"({"actors": [{"name": "a", "cmd": ["x"]}, {"name": "b", "cmd": ["x"]},
+                       {"name": "c", "cmd": ["x"]}, {"name": "d", "cmd": ["x"]}, {"name": "e", "cmd": ["x"]}]})",
+                       limits);
+    REQUIRE(errs.size() == 1);
+    CHECK(errs[0].find("/actors/3: more than 3 actors in the tree; the limit is 3") !=
+          std::string::npos);
+
+    limits = {};
+    limits.max_depth = 2;
+    errs = errors(
+        R"({"actors": [{"name": "a", "actors": [{"name": "b", "actors": [{"name": "c", "cmd": ["x"]}]}]}]})",
+        limits);
+    REQUIRE(errs.size() == 1);
+    CHECK(errs[0].find("/actors/0/actors/0/actors: nurseries nested deeper than 2 levels") !=
+          std::string::npos);
+
+    limits = {};
+    limits.max_bytes = 100;
+    errs = errors(std::string(200, ' '), limits);
+    REQUIRE(errs.size() == 1);
+    CHECK(errs[0].find("input is 200 bytes; the limit is 100 bytes") != std::string::npos);
+
+    errs = errors("{\"actors\": [{\"name\": \"\xff\"}]}");
+    REQUIRE(errs.size() == 1);
+    CHECK(errs[0].find("invalid UTF-8") != std::string::npos);
+
+    // Deep JSON nesting stops at the JSON limit, never overflows the stack.
+    std::string deep = "{\"actors\": ";
+    for (int i = 0; i < 100000; ++i)
+        deep += "[";
+    errs = errors(deep);
+    REQUIRE(errs.size() == 1);
+    CHECK(errs[0].find("deeper than 128") != std::string::npos);
+}
+
+TEST_CASE("format_tree shows every actor, argv and resolved stop") {
+    const auto s = ok(R"({"actors": [{"name": "a", "cmd": ["echo", "hi there"], "daemon": true},
+                                     {"name": "n", "actors": [{"name": "b", "cmd": ["true"], "timeout": "2s"}]}]})");
+    CHECK(
+        spec::format_tree(s) ==
+        "root  nursery (2 actors, one_for_all)  stop=SIGTERM,1.6s,SIGKILL  output=prefix\n"
+        "  root/a  cmd [\"echo\",\"hi there\"]  daemon  stop=SIGTERM,1.6s,SIGKILL  output=prefix\n"
+        "  root/n  nursery (1 actor, one_for_all)  stop=SIGTERM,1.6s,SIGKILL  output=prefix\n"
+        "    root/n/b  cmd [\"true\"]  stop=SIGTERM,1.6s,SIGKILL  timeout=2s  output=prefix\n");
+}
