@@ -1,12 +1,20 @@
 #include "forkspawn/cli.hpp"
 
+#include "forkspawn/backend.hpp"
 #include "forkspawn/error.hpp"
+#include "forkspawn/report.hpp"
+#include "forkspawn/sink.hpp"
 #include "forkspawn/spec.hpp"
+#include "forkspawn/supervisor.hpp"
 
 #include <CLI/CLI.hpp>
 #include <cerrno>
+#include <csignal>
+#include <cstdlib>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <sys/resource.h>
 #include <unistd.h>
 
 namespace forkspawn::cli {
@@ -56,6 +64,152 @@ spec::Spec load_spec(const std::string& path, const spec::Defaults& defaults) {
                             result.errors.size() == 1 ? "" : "s"));
 }
 
+struct RunArgs {
+    std::string spec_path;
+    std::string backend = std::string(backend::k_default_backend);
+    std::string report = "table";
+    std::string report_file;
+    std::string stop;
+    std::string timeout;
+    std::string output = "prefix";
+    int verbose = 0;
+    int quiet = 0;
+};
+
+std::string backend_keys() {
+    std::string keys;
+    for (const auto& b : backend::list_backends()) keys += (keys.empty() ? "" : ", ") + b.key;
+    return keys;
+}
+
+bool colour_allowed() {
+    const char* no_colour = std::getenv("NO_COLOR");
+    return !(no_colour && *no_colour);
+}
+
+// fds 0, 1 and 2 must be open before anything else is, or a pipe could be
+// given one of those numbers and be clobbered when a child's stdio is set up.
+void ensure_standard_fds() {
+    for (int fd = 0; fd < 3; ++fd) {
+        if (::fcntl(fd, F_GETFD) >= 0 || errno != EBADF) continue;
+        const int opened = ::open("/dev/null", O_RDWR); // lands on the lowest free number: fd
+        if (opened >= 0 && opened != fd) ::close(opened);
+    }
+}
+
+// Every actor needs a pidfd and usually a pipe: use all the fds allowed.
+void raise_fd_limit() {
+    rlimit lim;
+    if (::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+        lim.rlim_cur = lim.rlim_max;
+        ::setrlimit(RLIMIT_NOFILE, &lim);
+    }
+}
+
+int cmd_run(const RunArgs& args) {
+    spec::Defaults defaults;
+    const std::string backend_key = backend::canonical_key(args.backend);
+    if (backend_key.empty())
+        throw Error(fmt::format("unknown spawn backend '{}'; valid: {}", args.backend,
+                                backend_keys()));
+    for (const auto& b : backend::list_backends())
+        if (b.key == backend_key && !b.available)
+            throw Error(fmt::format("spawn backend {} is unavailable here: {}", backend_key,
+                                    b.unavailable_reason));
+    if (!args.stop.empty()) {
+        std::string why;
+        auto seq = parse_stop_sequence(args.stop, &why);
+        if (!seq) throw Error(fmt::format("--stop: {}", why));
+        defaults.stop = *seq;
+    }
+    if (args.output == "inherit") defaults.output.mode = spec::Output::Mode::inherit;
+    else if (args.output == "null") defaults.output.mode = spec::Output::Mode::null;
+    supervise::Options options;
+    options.backend = backend_key;
+    if (!args.timeout.empty()) {
+        std::string why;
+        auto d = parse_duration(args.timeout, &why);
+        if (!d) throw Error(fmt::format("--timeout: {}", why));
+        if (d->count() == 0) throw Error("--timeout: must be longer than 0s");
+        options.tree_timeout = d;
+    }
+    options.format = args.report == "json"    ? report::Format::json
+                     : args.report == "jsonl" ? report::Format::jsonl
+                     : args.report == "none"  ? report::Format::none
+                                              : report::Format::table;
+    options.verbosity = std::clamp(1 + args.verbose - args.quiet, 0, 2);
+
+    const spec::Spec s = load_spec(args.spec_path, defaults);
+    for (const auto& a : s.root.actors)
+        if (a.kind == spec::Kind::nursery)
+            throw Error(fmt::format("{}: nested nurseries cannot be run yet; only command actors "
+                                    "under the root",
+                                    a.path));
+    // The root's own timeout is the tree's deadline, like --timeout (which wins).
+    if (!options.tree_timeout && s.root.timeout) options.tree_timeout = s.root.timeout;
+
+    UniqueFd report_file;
+    if (!args.report_file.empty()) {
+        report_file = UniqueFd(::open(args.report_file.c_str(),
+                                      O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0644));
+        if (!report_file)
+            throw Error(fmt::format("cannot open --report-file {}: {}", args.report_file,
+                                    errno_text(errno)));
+    }
+    Sink report_sink(report_file ? report_file.get() : STDOUT_FILENO);
+    Sink log_sink(STDERR_FILENO);
+    options.colour = log_sink.is_terminal() && colour_allowed();
+
+    raise_fd_limit();
+    const auto result = supervise::run(s, options, report_sink, log_sink);
+
+    switch (options.format) {
+    case report::Format::table:
+        report_sink.write(report::render_table(result.summary, result.actors,
+                                               report_sink.is_terminal() && colour_allowed()));
+        break;
+    case report::Format::json:
+        report_sink.write(report::render_json(result.summary, result.actors));
+        break;
+    case report::Format::jsonl: report_sink.write(report::jsonl_summary(result.summary)); break;
+    case report::Format::none: break;
+    }
+    // Nothing is left to supervise: waiting for a slow reader is fine now.
+    report_sink.drain(std::chrono::hours(24));
+    log_sink.drain(std::chrono::seconds(10));
+    if (report_sink.broken() && options.format != report::Format::none) return 128 + SIGPIPE;
+    return result.exit_code;
+}
+
+int cmd_backends(bool json) {
+    const auto list = backend::list_backends();
+    if (json) {
+        nlohmann::ordered_json out = nlohmann::ordered_json::array();
+        for (const auto& b : list) {
+            nlohmann::ordered_json item;
+            item["key"] = b.key;
+            item["description"] = b.description;
+            item["alias_of"] = b.alias_of.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(b.alias_of);
+            item["default"] = b.key == backend::k_default_backend;
+            item["available"] = b.available;
+            item["unavailable_reason"] =
+                b.available ? nlohmann::ordered_json() : nlohmann::ordered_json(b.unavailable_reason);
+            out.push_back(item);
+        }
+        fmt::print("{}\n", out.dump());
+        return k_exit_ok;
+    }
+    std::size_t width = 0;
+    for (const auto& b : list) width = std::max(width, b.key.size());
+    for (const auto& b : list) {
+        std::string line = fmt::format("{:<{}}  {}", b.key, width, b.description);
+        if (b.key == backend::k_default_backend) line += " (default)";
+        if (!b.available) line += fmt::format(" [unavailable: {}]", b.unavailable_reason);
+        fmt::print("{}\n", line);
+    }
+    return k_exit_ok;
+}
+
 int cmd_check(const std::string& path) {
     const spec::Spec s = load_spec(path, {});
     fmt::print("{}", spec::format_tree(s));
@@ -72,16 +226,55 @@ int run(int argc, char** argv) {
                  "forkspawn"};
     app.set_version_flag("--version", "forkspawn " FORKSPAWN_VERSION);
     app.require_subcommand(1);
-    app.footer("Exit status: 0 ok, 1 an actor failed, 2 usage error or invalid spec.\n"
+    app.footer("`forkspawn SPEC` is short for `forkspawn run SPEC`.\n"
+               "Exit status: 0 every non-daemon actor completed, 1 an actor failed, 2 usage "
+               "error or invalid spec, 124 --timeout ran out, 128+N cancelled by signal N.\n"
                "See forkspawn(1) for the spec format.");
+
+    RunArgs run_args;
+    CLI::App* run = app.add_subcommand("run", "Run the tree in SPEC (the default command)");
+    run->add_option("SPEC", run_args.spec_path, "spec file, or - for stdin")->required();
+    run->add_option("--spawn-backend", run_args.backend,
+                    "how actors' processes are created: " + backend_keys())
+        ->envname("FORKSPAWN_SPAWN_BACKEND")
+        ->type_name("KEY");
+    run->add_option("--report", run_args.report, "report format: table, json, jsonl or none")
+        ->check(CLI::IsMember({"table", "json", "jsonl", "none"}))
+        ->type_name("FORMAT");
+    run->add_option("--report-file", run_args.report_file,
+                    "write the report to PATH instead of stdout")
+        ->type_name("PATH");
+    run->add_option("--stop", run_args.stop,
+                    "default stop sequence (default SIGTERM,1.6s,SIGKILL)")
+        ->type_name("SEQ");
+    run->add_option("--timeout", run_args.timeout,
+                    "cancel the whole tree after DUR (exit 124), e.g. 30s")
+        ->type_name("DUR");
+    run->add_option("--output", run_args.output,
+                    "default handling of actors' stdout/stderr: prefix, inherit or null")
+        ->check(CLI::IsMember({"prefix", "inherit", "null"}))
+        ->type_name("MODE");
+    run->add_flag("-v,--verbose", run_args.verbose, "more lifecycle log on stderr (repeatable)");
+    run->add_flag("-q,--quiet", run_args.quiet, "less lifecycle log on stderr");
+
+    bool backends_json = false;
+    CLI::App* backends = app.add_subcommand("backends", "List the spawn backends");
+    backends->add_flag("--json", backends_json, "print JSON");
 
     std::string check_path;
     CLI::App* check =
         app.add_subcommand("check", "Validate SPEC, print the normalized tree, run nothing");
     check->add_option("SPEC", check_path, "spec file, or - for stdin")->required();
 
+    // `forkspawn [OPTIONS] SPEC` means `forkspawn run [OPTIONS] SPEC`.
+    std::vector<std::string> args(argv + 1, argv + argc);
+    if (!args.empty() && args[0] != "run" && args[0] != "check" && args[0] != "backends" &&
+        args[0] != "--help" && args[0] != "-h" && args[0] != "--version")
+        args.insert(args.begin(), "run");
+    std::reverse(args.begin(), args.end()); // CLI11 takes the arguments in reverse
+
     try {
-        app.parse(argc, argv);
+        app.parse(args);
     } catch (const CLI::ParseError& e) {
         const int rc = app.exit(e);
         return rc == 0 ? k_exit_ok : k_exit_usage;
@@ -89,6 +282,13 @@ int run(int argc, char** argv) {
 
     try {
         if (*check) return cmd_check(check_path);
+        if (*backends) return cmd_backends(backends_json);
+        if (*run) {
+            ensure_standard_fds();
+            // Before any thread exists: signalfd needs them blocked everywhere.
+            supervise::block_supervised_signals();
+            return cmd_run(run_args);
+        }
     } catch (const Error& e) {
         fmt::print(stderr, "forkspawn: error: {}\n", e.what());
         return e.exit_code();

@@ -1,0 +1,63 @@
+// Spawn backends: how an actor's process is created. The supervisor submits
+// requests and later collects completions when ready_fd() becomes readable
+// (it sits in the supervisor's epoll set), so a backend never blocks the
+// event loop. Every backend creates the same child (exec_child) and returns
+// the same things: a pid, a pidfd taken before anyone could reap the child,
+// and the read end of the exec-error pipe.
+#pragma once
+
+#include "forkspawn/spawn_args.hpp"
+#include "forkspawn/unique_fd.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace forkspawn::backend {
+
+struct SpawnRequest {
+    std::uint64_t id = 0;
+    SpawnArgs args; // pointers stay valid until the completion for `id` is taken
+};
+
+struct SpawnCompletion {
+    std::uint64_t id = 0;
+    pid_t pid = -1;
+    UniqueFd pidfd;
+    UniqueFd error_pipe; // EOF: execve succeeded; a ChildError: it did not
+    int error = 0;       // errno when no child was created (fork, pipe2, pidfd_open)
+    const char* failed_call = nullptr; // the call that failed, with `error`
+};
+
+class Backend {
+  public:
+    virtual ~Backend() = default;
+    virtual std::string_view key() const = 0;
+    virtual void submit(SpawnRequest request) = 0;
+    // Withdraws a request not yet started; true if it was withdrawn (no
+    // completion will come for it).
+    virtual bool withdraw(std::uint64_t id) = 0;
+    virtual int ready_fd() const = 0;
+    virtual std::vector<SpawnCompletion> take_completions() = 0;
+};
+
+struct BackendInfo {
+    std::string key;
+    std::string description;
+    std::string alias_of; // non-empty for an alias
+    bool available = true;
+    std::string unavailable_reason;
+};
+
+// Every registered key, aliases included, in display order.
+std::vector<BackendInfo> list_backends();
+// Canonical key for `key` (resolving aliases), or "" if unknown.
+std::string canonical_key(std::string_view key);
+// Creates the backend for a canonical key; the caller checked it exists.
+std::unique_ptr<Backend> make_backend(std::string_view key);
+
+inline constexpr std::string_view k_default_backend = "subint_forkserver";
+
+} // namespace forkspawn::backend

@@ -1,0 +1,53 @@
+// A command actor made ready to spawn: argv, envp, the resolved program
+// path and the fds of its stdio plan, owned here and exposed to the fork
+// boundary as one SpawnArgs of raw pointers. Built on the supervisor's
+// thread before the spawn request is submitted; lives until the backend says
+// the fork is done.
+#pragma once
+
+#include "forkspawn/spawn_args.hpp"
+#include "forkspawn/spec.hpp"
+#include "forkspawn/unique_fd.hpp"
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace forkspawn::backend {
+
+class PreparedCommand {
+  public:
+    // `stdout_fd`/`stderr_fd`: the fds the child gets as 1 and 2 (-1 keeps
+    // forkspawn's, for output "inherit"); `stdin_fd` likewise for 0. The
+    // PreparedCommand takes ownership of them (they are closed in the parent
+    // once the fork is done: the child has its copies).
+    PreparedCommand(const spec::Actor& actor, const char* const* environ, UniqueFd stdin_fd,
+                    UniqueFd stdout_fd, UniqueFd stderr_fd);
+    PreparedCommand(PreparedCommand&&) = delete;
+
+    const SpawnArgs& args() const { return m_args; }
+    const std::string& program() const { return m_path; }
+    // Closes the parent's copies of the child's stdio.
+    void release_child_fds();
+
+  private:
+    std::string m_path;
+    std::vector<std::string> m_argv_storage;
+    std::vector<std::string> m_env_storage;
+    std::vector<char*> m_argv;
+    std::vector<char*> m_envp;
+    std::optional<std::string> m_cwd;
+    UniqueFd m_stdin, m_stdout, m_stderr;
+    SpawnArgs m_args;
+};
+
+// PATH lookup as execvp(3) does it, but before fork: the first PATH entry
+// holding an executable regular file. A name with '/' is used as given.
+// Returns the name unchanged when nothing is found, so execve reports ENOENT.
+std::string resolve_program(const std::string& name, const std::string& path_env);
+
+// The default PATH when the environment has none (confstr _CS_PATH style).
+inline constexpr const char* k_default_path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+} // namespace forkspawn::backend

@@ -1,0 +1,61 @@
+// The report: how every actor ended, as plain data, and its renderings
+// (table for people, json and jsonl for scripts). Rendering is pure: it
+// returns text and never writes anywhere itself.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace forkspawn::report {
+
+enum class Outcome { completed, failed, spawn_failed, cancelled, killed, not_started };
+std::string_view outcome_name(Outcome o);
+
+struct StopReport {
+    std::vector<std::string> sent; // signal names in the order sent, e.g. SIGTERM, SIGKILL
+    bool escalated = false;        // SIGKILL was sent
+    double exit_after_ms = 0;      // from the first stop signal to the exit
+};
+
+struct ActorReport {
+    std::string path;    // root/etl/load
+    std::string name;    // load
+    std::string kind;    // "cmd" or "nursery"
+    std::string backend; // spawn backend key
+    std::optional<long> pid;
+    std::optional<std::string> status; // "rc=3" or "signal=SIGKILL"; none if never ran
+    std::optional<int> exit_code;
+    std::optional<std::string> signal; // "SIGKILL"
+    Outcome outcome = Outcome::not_started;
+    std::optional<std::string> cancel_reason; // "timeout", "sibling_failed", "signal:SIGINT", ...
+    std::optional<std::string> error;         // spawn failure text
+    std::optional<double> started_ms;         // since forkspawn started
+    std::optional<double> ended_ms;
+    std::optional<double> runtime_ms;
+    std::optional<StopReport> stop; // set once a stop sequence began
+};
+
+struct Summary {
+    std::string version;
+    std::string backend;
+    std::string result; // "completed", "failed", "timeout", "cancelled"
+    int exit_code = 0;
+    double duration_ms = 0;
+};
+
+enum class Format { table, json, jsonl, none };
+
+// One JSON object for an actor (the fields of DESIGN.md, nulls included).
+std::string actor_json(const ActorReport& a);
+// One jsonl line: {"event": "reaped", ...actor fields} with a newline.
+std::string jsonl_reaped(const ActorReport& a);
+// {"event": "summary", ...summary fields} with a newline.
+std::string jsonl_summary(const Summary& s);
+// The whole json report, one object, with a final newline.
+std::string render_json(const Summary& s, const std::vector<ActorReport>& actors);
+// Aligned columns; ANSI colour on the outcome when `colour` is set.
+std::string render_table(const Summary& s, const std::vector<ActorReport>& actors, bool colour);
+
+} // namespace forkspawn::report

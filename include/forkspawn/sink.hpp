@@ -1,0 +1,46 @@
+// Where forkspawn's own output goes (the report on stdout, actor lines and
+// logs on stderr) without ever blocking the event loop: writes are buffered
+// and flushed when the fd is writable. A pipe or terminal is reopened through
+// /proc/self/fd as a separate, non-blocking open file description, so the
+// O_NONBLOCK flag is not forced on other processes sharing forkspawn's fd;
+// a socket is written with MSG_DONTWAIT; a regular file is written directly
+// (it never blocks for long).
+#pragma once
+
+#include "forkspawn/unique_fd.hpp"
+
+#include <chrono>
+#include <string>
+#include <string_view>
+
+namespace forkspawn {
+
+class Sink {
+  public:
+    // `fd` stays open and owned by the caller; a reopened fd is owned here.
+    explicit Sink(int fd);
+
+    void write(std::string_view text); // buffers and tries to flush; never blocks
+    void flush_some();                 // writes what the fd takes now
+    // Writes everything, waiting for the fd up to `limit`; used when nothing
+    // else is left to supervise.
+    void drain(std::chrono::milliseconds limit);
+
+    std::size_t buffered() const { return m_buffer.size() - m_offset; }
+    bool broken() const { return m_broken; }  // EPIPE (the reader went away)
+    int fd() const { return m_fd; }
+    bool pollable() const { return m_mode != Mode::direct; }
+    bool is_terminal() const { return m_terminal; }
+
+  private:
+    enum class Mode { direct, nonblocking, socket };
+    int m_fd;
+    UniqueFd m_reopened;
+    Mode m_mode = Mode::direct;
+    bool m_broken = false;
+    bool m_terminal = false;
+    std::string m_buffer;
+    std::size_t m_offset = 0;
+};
+
+} // namespace forkspawn

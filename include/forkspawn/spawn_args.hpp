@@ -1,0 +1,54 @@
+// The fork boundary. SpawnArgs is everything a command child needs, prepared
+// before fork() as raw pointers into storage that outlives the fork; the
+// child only reads it. exec_child() is the whole child side: raw,
+// async-signal-safe syscalls only (no allocation, no locks, no stdio), since
+// the child of a multi-threaded process may not touch anything another thread
+// could have held at the moment of fork(). A failure is written to the
+// exec-error pipe as a ChildError and the child _exit(127)s; EOF on that pipe
+// (close-on-exec) means execve succeeded.
+#pragma once
+
+#include <string>
+#include <sys/types.h>
+#include <type_traits>
+
+namespace forkspawn::backend {
+
+struct SpawnArgs {
+    const char* path = nullptr;  // program for execve, PATH already resolved
+    char* const* argv = nullptr; // NULL-terminated
+    char* const* envp = nullptr; // NULL-terminated
+    const char* cwd = nullptr;   // nullptr: stay in forkspawn's directory
+    int stdin_fd = -1;           // dup2'ed onto 0; -1 keeps forkspawn's
+    int stdout_fd = -1;          // onto 1
+    int stderr_fd = -1;          // onto 2
+    pid_t parent_pid = 0;        // the supervisor, for the PDEATHSIG re-check
+    int error_fd = -1;           // write end of the exec-error pipe
+};
+static_assert(std::is_trivially_destructible_v<SpawnArgs>);
+static_assert(std::is_trivially_copyable_v<SpawnArgs>);
+
+// What failed in the child, in the order it is done.
+enum class ChildStage : int {
+    process_group = 1,
+    parent_death_signal,
+    signals,
+    stdin_setup,
+    stdout_setup,
+    stderr_setup,
+    close_fds,
+    chdir,
+    exec,
+};
+
+struct ChildError {
+    int stage = 0; // a ChildStage
+    int err = 0;   // errno
+};
+
+// "chdir /srv", "execute /usr/bin/x" ... for messages.
+std::string stage_text(ChildStage stage, const SpawnArgs& args);
+
+[[noreturn]] void exec_child(const SpawnArgs& args) noexcept;
+
+} // namespace forkspawn::backend

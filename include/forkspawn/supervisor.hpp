@@ -1,0 +1,45 @@
+// The supervisor: runs one nursery (the root) in this process with one event
+// loop — epoll over pidfds, a signalfd, a timerfd, the backend's completion
+// eventfd and the actors' output pipes — and applies DESIGN.md's rules:
+// children start in order; one_for_all failure cancels the siblings; daemons
+// are cancelled once the work is done; every cancel runs the actor's stop
+// sequence against its process group, ending in SIGKILL on time; every child
+// is reaped through its pidfd; orphans adopted as subreaper are reaped as
+// they come and killed at the end. Nothing in the loop blocks: every wait is
+// a deadline in the timer queue.
+#pragma once
+
+#include "forkspawn/report.hpp"
+#include "forkspawn/sink.hpp"
+#include "forkspawn/spec.hpp"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace forkspawn::supervise {
+
+struct Options {
+    std::string backend = "subint_forkserver";
+    std::optional<Duration> tree_timeout;
+    report::Format format = report::Format::table;
+    int verbosity = 1; // 0 errors only, 1 notable events, 2 every spawn and exit
+    bool colour = false; // colour for actor prefixes on stderr
+};
+
+struct Result {
+    int exit_code = 0;
+    report::Summary summary;
+    std::vector<report::ActorReport> actors; // depth-first, spec order
+};
+
+// Signals the supervisor handles through its signalfd; they must be blocked
+// in every thread, so main() blocks them before any thread starts.
+void block_supervised_signals();
+
+// Runs the tree to the end. `report_sink` receives jsonl lines as actors are
+// reaped (when the format is jsonl); `log_sink` receives actor output lines
+// and lifecycle messages. The final report is rendered by the caller.
+Result run(const spec::Spec& spec, const Options& options, Sink& report_sink, Sink& log_sink);
+
+} // namespace forkspawn::supervise

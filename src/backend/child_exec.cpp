@@ -1,0 +1,81 @@
+// The child side of fork() for command actors. See spawn_args.hpp for the
+// rules; every call below is async-signal-safe (signal-safety(7)).
+#include "forkspawn/spawn_args.hpp"
+
+#include <cerrno>
+#include <csignal>
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+namespace forkspawn::backend {
+
+namespace {
+
+[[noreturn]] void report_and_exit(int error_fd, ChildStage stage, int err) noexcept {
+    const ChildError e{static_cast<int>(stage), err};
+    // One write of 8 bytes to a pipe is atomic (PIPE_BUF); if the parent is
+    // gone there is nobody to tell.
+    while (::write(error_fd, &e, sizeof e) < 0 && errno == EINTR) {
+    }
+    ::_exit(127);
+}
+
+bool move_fd(int from, int to) noexcept {
+    if (from < 0) return true;
+    if (from == to) {
+        // dup2 to itself keeps O_CLOEXEC set; clear it so the fd survives exec.
+        return ::fcntl(to, F_SETFD, 0) == 0;
+    }
+    while (::dup2(from, to) < 0) {
+        if (errno != EINTR) return false;
+    }
+    return true;
+}
+
+} // namespace
+
+void exec_child(const SpawnArgs& a) noexcept {
+    // Own process group: a terminal's Ctrl-C reaches forkspawn only, and stop
+    // signals sent to the group reach the actor's own children.
+    if (::setpgid(0, 0) < 0) report_and_exit(a.error_fd, ChildStage::process_group, errno);
+
+    // Die with the supervisor. PDEATHSIG fires when the *thread* that forked
+    // exits, which is why forks happen on a thread that lives as long as the
+    // process. Re-check the parent: it may have died before the prctl.
+    if (::prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+        report_and_exit(a.error_fd, ChildStage::parent_death_signal, errno);
+    if (::getppid() != a.parent_pid) ::_exit(127); // the supervisor is gone: nobody to tell
+
+    // Default dispositions and an empty mask: the forking thread blocks every
+    // signal, and an ignored SIGPIPE or a blocked SIGTERM would survive execve
+    // and make the graceful phase silently do nothing.
+    struct sigaction dfl = {};
+    dfl.sa_handler = SIG_DFL;
+    for (int signo = 1; signo < NSIG; ++signo) {
+        if (signo == SIGKILL || signo == SIGSTOP) continue;
+        ::sigaction(signo, &dfl, nullptr); // EINVAL for glibc-reserved signals: fine
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    if (::sigprocmask(SIG_SETMASK, &none, nullptr) < 0)
+        report_and_exit(a.error_fd, ChildStage::signals, errno);
+
+    if (!move_fd(a.stdin_fd, 0)) report_and_exit(a.error_fd, ChildStage::stdin_setup, errno);
+    if (!move_fd(a.stdout_fd, 1)) report_and_exit(a.error_fd, ChildStage::stdout_setup, errno);
+    if (!move_fd(a.stderr_fd, 2)) report_and_exit(a.error_fd, ChildStage::stderr_setup, errno);
+
+    // Only 0, 1 and 2 may reach the program: forkspawn's own fds are
+    // O_CLOEXEC already, but fds forkspawn itself inherited without it are not.
+    if (::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+        report_and_exit(a.error_fd, ChildStage::close_fds, errno);
+
+    if (a.cwd && ::chdir(a.cwd) < 0) report_and_exit(a.error_fd, ChildStage::chdir, errno);
+
+    ::execve(a.path, a.argv, a.envp);
+    report_and_exit(a.error_fd, ChildStage::exec, errno);
+}
+
+} // namespace forkspawn::backend

@@ -1,0 +1,83 @@
+#include "forkspawn/command.hpp"
+
+#include <cstring>
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace forkspawn::backend {
+
+std::string resolve_program(const std::string& name, const std::string& path_env) {
+    if (name.find('/') != std::string::npos) return name;
+    std::size_t start = 0;
+    for (;;) {
+        const std::size_t colon = path_env.find(':', start);
+        const std::string_view dir = std::string_view(path_env).substr(
+            start, colon == std::string::npos ? colon : colon - start);
+        // An empty PATH entry means the current directory.
+        const std::string candidate = fmt::format("{}/{}", dir.empty() ? "." : dir, name);
+        struct stat st;
+        if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+            ::access(candidate.c_str(), X_OK) == 0)
+            return candidate;
+        if (colon == std::string::npos) break;
+        start = colon + 1;
+    }
+    return name;
+}
+
+PreparedCommand::PreparedCommand(const spec::Actor& actor, const char* const* environ,
+                                 UniqueFd stdin_fd, UniqueFd stdout_fd, UniqueFd stderr_fd)
+    : m_argv_storage(actor.argv), m_cwd(actor.cwd), m_stdin(std::move(stdin_fd)),
+      m_stdout(std::move(stdout_fd)), m_stderr(std::move(stderr_fd)) {
+    // Environment: inherited (unless env_clear), then the spec's variables
+    // replace or add, in spec order.
+    if (!actor.env_clear)
+        for (const char* const* e = environ; e && *e; ++e) m_env_storage.emplace_back(*e);
+    for (const auto& [key, value] : actor.env) {
+        const std::string prefix = fmt::format("{}=", key);
+        std::erase_if(m_env_storage, [&](const std::string& s) { return s.starts_with(prefix); });
+        m_env_storage.push_back(fmt::format("{}{}", prefix, value));
+    }
+    std::string path_env = k_default_path;
+    for (const auto& e : m_env_storage)
+        if (e.starts_with("PATH=")) path_env = e.substr(5);
+    m_path = resolve_program(m_argv_storage.front(), path_env);
+
+    for (auto& s : m_argv_storage) m_argv.push_back(s.data());
+    m_argv.push_back(nullptr);
+    for (auto& s : m_env_storage) m_envp.push_back(s.data());
+    m_envp.push_back(nullptr);
+
+    m_args.path = m_path.c_str();
+    m_args.argv = m_argv.data();
+    m_args.envp = m_envp.data();
+    m_args.cwd = m_cwd ? m_cwd->c_str() : nullptr;
+    m_args.stdin_fd = m_stdin.get();
+    m_args.stdout_fd = m_stdout.get();
+    m_args.stderr_fd = m_stderr ? m_stderr.get() : m_stdout.get();
+    m_args.parent_pid = ::getpid();
+}
+
+void PreparedCommand::release_child_fds() {
+    m_stdin.reset();
+    m_stdout.reset();
+    m_stderr.reset();
+}
+
+std::string stage_text(ChildStage stage, const SpawnArgs& args) {
+    switch (stage) {
+    case ChildStage::process_group: return "setpgid";
+    case ChildStage::parent_death_signal: return "prctl PR_SET_PDEATHSIG";
+    case ChildStage::signals: return "reset signals";
+    case ChildStage::stdin_setup: return "set up stdin";
+    case ChildStage::stdout_setup: return "set up stdout";
+    case ChildStage::stderr_setup: return "set up stderr";
+    case ChildStage::close_fds: return "close inherited fds";
+    case ChildStage::chdir: return fmt::format("chdir {}", args.cwd ? args.cwd : "?");
+    case ChildStage::exec: return fmt::format("execute {}", args.path ? args.path : "?");
+    }
+    return "unknown stage";
+}
+
+} // namespace forkspawn::backend

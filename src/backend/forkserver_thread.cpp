@@ -1,0 +1,144 @@
+// The subint_forkserver backend: every fork() happens on one long-lived
+// worker thread. Two reasons for a dedicated thread: PR_SET_PDEATHSIG fires
+// when the *thread* that forked exits, so this thread lives as long as the
+// process and children die only with the supervisor; and the event loop
+// never waits for fork(), whose cost grows with the supervisor's page tables.
+#include "forkspawn/backend.hpp"
+#include "forkspawn/sys.hpp"
+
+#include <condition_variable>
+#include <deque>
+#include <fcntl.h>
+#include <mutex>
+#include <pthread.h>
+#include <sys/eventfd.h>
+#include <thread>
+#include <unistd.h>
+
+namespace forkspawn::backend {
+
+namespace {
+
+class ForkServerThread final : public Backend {
+  public:
+    ForkServerThread() : m_ready(sys::make_eventfd()) {
+        m_thread = std::thread([this] { serve(); });
+    }
+
+    ~ForkServerThread() override {
+        {
+            std::lock_guard lock(m_mutex);
+            m_stopping = true;
+        }
+        m_wake.notify_one();
+        m_thread.join();
+    }
+
+    std::string_view key() const override { return "subint_forkserver"; }
+
+    void submit(SpawnRequest request) override {
+        {
+            std::lock_guard lock(m_mutex);
+            m_requests.push_back(request);
+        }
+        m_wake.notify_one();
+    }
+
+    bool withdraw(std::uint64_t id) override {
+        std::lock_guard lock(m_mutex);
+        for (auto it = m_requests.begin(); it != m_requests.end(); ++it) {
+            if (it->id == id) {
+                m_requests.erase(it);
+                return true;
+            }
+        }
+        return false;
+    }
+
+    int ready_fd() const override { return m_ready.get(); }
+
+    std::vector<SpawnCompletion> take_completions() override {
+        std::uint64_t count;
+        while (::read(m_ready.get(), &count, sizeof count) < 0 && errno == EINTR) {
+        }
+        std::lock_guard lock(m_mutex);
+        return std::exchange(m_done, {});
+    }
+
+  private:
+    std::thread m_thread;
+    std::mutex m_mutex;
+    std::condition_variable m_wake;
+    std::deque<SpawnRequest> m_requests;
+    std::vector<SpawnCompletion> m_done;
+    bool m_stopping = false;
+    UniqueFd m_ready;
+
+    void serve() {
+        // Every signal blocked on this thread: they are handled by the event
+        // loop's signalfd, and a child must not run a handler between fork()
+        // and its own reset of the mask.
+        sigset_t all;
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, nullptr);
+        for (;;) {
+            SpawnRequest request;
+            {
+                std::unique_lock lock(m_mutex);
+                m_wake.wait(lock, [&] { return m_stopping || !m_requests.empty(); });
+                if (m_requests.empty()) return; // stopping
+                request = m_requests.front();
+                m_requests.pop_front();
+            }
+            SpawnCompletion done = spawn(request);
+            {
+                std::lock_guard lock(m_mutex);
+                m_done.push_back(std::move(done));
+            }
+            const std::uint64_t one = 1;
+            while (::write(m_ready.get(), &one, sizeof one) < 0 && errno == EINTR) {
+            }
+        }
+    }
+
+    static SpawnCompletion spawn(const SpawnRequest& request) {
+        SpawnCompletion done;
+        done.id = request.id;
+        int fds[2];
+        if (::pipe2(fds, O_CLOEXEC) < 0) {
+            done.error = errno;
+            done.failed_call = "pipe2";
+            return done;
+        }
+        UniqueFd error_read(fds[0]), error_write(fds[1]);
+        SpawnArgs args = request.args;
+        args.error_fd = error_write.get();
+        const pid_t pid = ::fork();
+        if (pid < 0) {
+            done.error = errno;
+            done.failed_call = "fork";
+            return done;
+        }
+        if (pid == 0) exec_child(args);
+        // The parent sets the group too, so a stop signal sent to the group
+        // right after this cannot miss a child that has not run yet.
+        ::setpgid(pid, pid);
+        error_write.reset();
+        done.pid = pid;
+        // Safe by pid: the child is ours and only the event loop reaps it,
+        // through this pidfd, so the pid cannot have been reused yet.
+        done.pidfd = sys::pidfd_open(pid);
+        if (!done.pidfd) {
+            done.error = errno;
+            done.failed_call = "pidfd_open";
+        }
+        done.error_pipe = std::move(error_read);
+        return done;
+    }
+};
+
+} // namespace
+
+std::unique_ptr<Backend> make_forkserver_thread() { return std::make_unique<ForkServerThread>(); }
+
+} // namespace forkspawn::backend

@@ -1,0 +1,80 @@
+#include "forkspawn/sink.hpp"
+
+#include <cerrno>
+#include <fcntl.h>
+#include <poll.h>
+#include <string>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace forkspawn {
+
+Sink::Sink(int fd) : m_fd(fd) {
+    m_terminal = ::isatty(fd) == 1;
+    struct stat st;
+    if (::fstat(fd, &st) < 0 || S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)) return;
+    if (S_ISSOCK(st.st_mode)) {
+        m_mode = Mode::socket;
+        return;
+    }
+    const std::string self = "/proc/self/fd/" + std::to_string(fd);
+    UniqueFd reopened(::open(self.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
+    if (!reopened) {
+        // A pipe whose reader already left cannot be reopened (ENXIO).
+        if (errno == ENXIO && S_ISFIFO(st.st_mode)) m_broken = true;
+        return; // otherwise fall back to plain writes
+    }
+    m_reopened = std::move(reopened);
+    m_fd = m_reopened.get();
+    m_mode = Mode::nonblocking;
+}
+
+void Sink::write(std::string_view text) {
+    if (m_broken) return;
+    if (m_offset > 0 && m_offset == m_buffer.size()) {
+        m_buffer.clear();
+        m_offset = 0;
+    }
+    m_buffer.append(text);
+    flush_some();
+}
+
+void Sink::flush_some() {
+    while (!m_broken && buffered() > 0) {
+        const char* data = m_buffer.data() + m_offset;
+        const std::size_t size = buffered();
+        const ssize_t n = m_mode == Mode::socket
+                              ? ::send(m_fd, data, size, MSG_DONTWAIT | MSG_NOSIGNAL)
+                              : ::write(m_fd, data, size);
+        if (n > 0) {
+            m_offset += static_cast<std::size_t>(n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+        m_broken = true; // EPIPE, or an error that writing again will not fix
+    }
+    if (buffered() == 0) {
+        m_buffer.clear();
+        m_offset = 0;
+    } else if (m_offset > (1u << 20)) {
+        m_buffer.erase(0, m_offset);
+        m_offset = 0;
+    }
+}
+
+void Sink::drain(std::chrono::milliseconds limit) {
+    const auto until = std::chrono::steady_clock::now() + limit;
+    flush_some();
+    while (!m_broken && buffered() > 0) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            until - std::chrono::steady_clock::now());
+        if (left.count() <= 0) return;
+        pollfd p{m_fd, POLLOUT, 0};
+        ::poll(&p, 1, static_cast<int>(left.count()));
+        flush_some();
+    }
+}
+
+} // namespace forkspawn

@@ -1,0 +1,375 @@
+#include "forkspawn/report.hpp"
+
+#include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+using namespace forkspawn::report;
+
+namespace {
+
+ActorReport extract_actor() {
+    ActorReport a;
+    a.path = "root/etl/extract";
+    a.name = "extract";
+    a.kind = "cmd";
+    a.backend = "subint_forkserver";
+    a.pid = 4242;
+    a.status = "rc=3";
+    a.exit_code = 3;
+    a.outcome = Outcome::failed;
+    a.started_ms = 1.94;
+    a.ended_ms = 205.3;
+    a.runtime_ms = 203.36;
+    return a;
+}
+
+ActorReport load_actor() {
+    ActorReport a;
+    a.path = "root/etl/load";
+    a.name = "load";
+    a.kind = "cmd";
+    a.backend = "subint_forkserver";
+    a.pid = 4243;
+    a.status = "signal=SIGKILL";
+    a.signal = "SIGKILL";
+    a.outcome = Outcome::killed;
+    a.cancel_reason = "sibling_failed";
+    a.started_ms = 2.0;
+    a.ended_ms = 1703.7;
+    a.runtime_ms = 1701.7;
+    a.stop = StopReport{{"SIGTERM", "SIGKILL"}, true, 1601.66};
+    return a;
+}
+
+ActorReport transform_actor() {
+    ActorReport a;
+    a.path = "root/etl/transform";
+    a.name = "transform";
+    a.kind = "nursery";
+    a.backend = "subint_forkserver";
+    a.pid = 4244;
+    a.status = "rc=0";
+    a.exit_code = 0;
+    a.outcome = Outcome::completed;
+    a.started_ms = 2.1;
+    a.ended_ms = 40.0;
+    a.runtime_ms = 37.9;
+    return a;
+}
+
+ActorReport never_started_actor() {
+    ActorReport a;
+    a.path = "root/report";
+    a.name = "report";
+    a.kind = "cmd";
+    a.backend = "subint_forkserver";
+    a.outcome = Outcome::not_started;
+    a.cancel_reason = "sibling_failed";
+    return a;
+}
+
+Summary failed_summary() {
+    return Summary{"0.1.0", "subint_forkserver", "failed", 1, 1712.44};
+}
+
+std::vector<std::string> keys_of(const nlohmann::ordered_json& j) {
+    std::vector<std::string> keys;
+    for (const auto& [key, value] : j.items())
+        keys.push_back(key);
+    return keys;
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+    std::vector<std::string> lines;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);)
+        lines.push_back(line);
+    return lines;
+}
+
+// Drops CSI sequences ("\x1b[...m") so what remains is what the terminal shows.
+std::string strip_ansi(const std::string& s) {
+    std::string out;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '\x1b' && i + 1 < s.size() && s[i + 1] == '[') {
+            i = s.find('m', i);
+            REQUIRE(i != std::string::npos);
+            continue;
+        }
+        out += s[i];
+    }
+    return out;
+}
+
+// Columns on screen: one per UTF-8 code point (what the renderer promises for these names).
+std::size_t visible_columns(const std::string& s) {
+    std::size_t n = 0;
+    for (const char c : s) {
+        if ((static_cast<unsigned char>(c) & 0xc0U) != 0x80U) ++n;
+    }
+    return n;
+}
+
+// The text that starts at visible column `col` of a line without escapes.
+std::string from_visible_column(const std::string& plain, std::size_t col) {
+    std::size_t seen = 0;
+    for (std::size_t i = 0; i < plain.size(); ++i) {
+        if ((static_cast<unsigned char>(plain[i]) & 0xc0U) == 0x80U) continue;
+        if (seen == col) return plain.substr(i);
+        ++seen;
+    }
+    return "";
+}
+
+void check_outcome_column_aligned(const std::vector<ActorReport>& actors, bool colour) {
+    const std::string table = render_table(failed_summary(), actors, colour);
+    const auto lines = lines_of(table);
+    REQUIRE(lines.size() == actors.size() + 2); // header, rows, summary
+    const std::string header = strip_ansi(lines[0]);
+    const auto at = header.find("OUTCOME");
+    REQUIRE(at != std::string::npos);
+    const std::size_t col = visible_columns(header.substr(0, at));
+    for (std::size_t i = 0; i < actors.size(); ++i) {
+        CAPTURE(lines[i + 1]);
+        const std::string cell = from_visible_column(strip_ansi(lines[i + 1]), col);
+        const std::string name(outcome_name(actors[i].outcome));
+        CHECK(cell.substr(0, name.size() + 1) == name + " ");
+    }
+    for (const auto& line : lines) {
+        CAPTURE(line);
+        CHECK_FALSE(line.empty());
+        CHECK(line.back() != ' ');
+    }
+}
+
+} // namespace
+
+TEST_CASE("outcome names are the documented words") {
+    CHECK(outcome_name(Outcome::completed) == "completed");
+    CHECK(outcome_name(Outcome::failed) == "failed");
+    CHECK(outcome_name(Outcome::spawn_failed) == "spawn_failed");
+    CHECK(outcome_name(Outcome::cancelled) == "cancelled");
+    CHECK(outcome_name(Outcome::killed) == "killed");
+    CHECK(outcome_name(Outcome::not_started) == "not_started");
+}
+
+TEST_CASE("actor_json has every field in documented order, absent ones as null") {
+    const std::vector<std::string> expected_keys = {
+        "path",   "name",       "kind",     "pid",        "backend",
+        "status", "exit_code",  "signal",   "outcome",    "cancel_reason",
+        "error",  "started_ms", "ended_ms", "runtime_ms", "stop"};
+
+    SUBCASE("an actor that never ran") {
+        const std::string text = actor_json(never_started_actor());
+        CHECK(text.find('\n') == std::string::npos);
+        const auto j = nlohmann::ordered_json::parse(text);
+        CHECK(keys_of(j) == expected_keys);
+        CHECK(j["path"] == "root/report");
+        CHECK(j["name"] == "report");
+        CHECK(j["kind"] == "cmd");
+        CHECK(j["backend"] == "subint_forkserver");
+        CHECK(j["outcome"] == "not_started");
+        CHECK(j["cancel_reason"] == "sibling_failed");
+        for (const char* key : {"pid", "status", "exit_code", "signal", "error", "started_ms",
+                                "ended_ms", "runtime_ms", "stop"}) {
+            CAPTURE(key);
+            CHECK(j[key].is_null());
+        }
+    }
+
+    SUBCASE("a failed actor") {
+        const auto j = nlohmann::ordered_json::parse(actor_json(extract_actor()));
+        CHECK(keys_of(j) == expected_keys);
+        CHECK(j["pid"] == 4242);
+        CHECK(j["status"] == "rc=3");
+        CHECK(j["exit_code"] == 3);
+        CHECK(j["signal"].is_null());
+        CHECK(j["outcome"] == "failed");
+        CHECK(j["cancel_reason"].is_null());
+        CHECK(j["stop"].is_null());
+    }
+
+    SUBCASE("a stopped actor carries its stop sequence") {
+        const auto j = nlohmann::ordered_json::parse(actor_json(load_actor()));
+        CHECK(keys_of(j) == expected_keys);
+        CHECK(j["exit_code"].is_null());
+        CHECK(j["signal"] == "SIGKILL");
+        CHECK(j["outcome"] == "killed");
+        const auto& stop = j["stop"];
+        REQUIRE(stop.is_object());
+        CHECK(keys_of(stop) == std::vector<std::string>{"sent", "escalated", "exit_after_ms"});
+        CHECK(stop["sent"] == nlohmann::json::array({"SIGTERM", "SIGKILL"}));
+        CHECK(stop["escalated"] == true);
+        CHECK(stop["exit_after_ms"] == 1601.7);
+    }
+}
+
+TEST_CASE("milliseconds are rounded to a tenth") {
+    ActorReport a = extract_actor();
+    a.started_ms = 1.96;
+    a.ended_ms = 0.04;
+    a.runtime_ms = -0.04; // clock skew must not print as -0.0
+    const std::string text = actor_json(a);
+    CHECK(text.find("\"started_ms\":2.0") != std::string::npos);
+    CHECK(text.find("\"ended_ms\":0.0") != std::string::npos);
+    CHECK(text.find("\"runtime_ms\":0.0") != std::string::npos);
+    CHECK(text.find("-0") == std::string::npos);
+
+    const auto j = nlohmann::json::parse(actor_json(extract_actor()));
+    CHECK(j["started_ms"] == 1.9);
+    CHECK(j["ended_ms"] == 205.3);
+    CHECK(j["runtime_ms"] == 203.4);
+    CHECK(actor_json(extract_actor()).find("\"runtime_ms\":203.4,") != std::string::npos);
+}
+
+TEST_CASE("jsonl lines end with exactly one newline and parse") {
+    const std::string reaped = jsonl_reaped(load_actor());
+    REQUIRE_FALSE(reaped.empty());
+    CHECK(reaped.back() == '\n');
+    CHECK(reaped.find('\n') == reaped.size() - 1);
+    const auto r = nlohmann::ordered_json::parse(reaped);
+    REQUIRE(r.size() == 16);
+    CHECK(r.begin().key() == "event");
+    CHECK(r["event"] == "reaped");
+    CHECK(r["path"] == "root/etl/load");
+    CHECK(r["stop"]["exit_after_ms"] == 1601.7);
+
+    const std::string summary = jsonl_summary(failed_summary());
+    REQUIRE_FALSE(summary.empty());
+    CHECK(summary.back() == '\n');
+    CHECK(summary.find('\n') == summary.size() - 1);
+    const auto s = nlohmann::ordered_json::parse(summary);
+    CHECK(keys_of(s) == std::vector<std::string>{"event", "forkspawn_version", "backend", "result",
+                                                 "exit_code", "duration_ms"});
+    CHECK(s["event"] == "summary");
+    CHECK(s["forkspawn_version"] == "0.1.0");
+    CHECK(s["backend"] == "subint_forkserver");
+    CHECK(s["result"] == "failed");
+    CHECK(s["exit_code"] == 1);
+    CHECK(s["duration_ms"] == 1712.4);
+}
+
+TEST_CASE("render_json is one object with the actors in order") {
+    const std::vector<ActorReport> actors = {extract_actor(), load_actor(), transform_actor(),
+                                             never_started_actor()};
+    const std::string text = render_json(failed_summary(), actors);
+    REQUIRE_FALSE(text.empty());
+    CHECK(text.back() == '\n');
+    const auto j = nlohmann::ordered_json::parse(text);
+    CHECK(keys_of(j) == std::vector<std::string>{"forkspawn_version", "backend", "result",
+                                                 "exit_code", "duration_ms", "actors"});
+    CHECK(j["result"] == "failed");
+    CHECK(j["exit_code"] == 1);
+    CHECK(j["duration_ms"] == 1712.4);
+    REQUIRE(j["actors"].is_array());
+    REQUIRE(j["actors"].size() == actors.size());
+    for (std::size_t i = 0; i < actors.size(); ++i) {
+        CHECK(j["actors"][i]["path"] == actors[i].path);
+        CHECK(j["actors"][i] == nlohmann::ordered_json::parse(actor_json(actors[i])));
+    }
+
+    const auto empty = nlohmann::json::parse(render_json(failed_summary(), {}));
+    CHECK(empty["actors"] == nlohmann::json::array());
+}
+
+TEST_CASE("table columns line up, with and without colour") {
+    ActorReport wide = transform_actor();
+    wide.path = "root/etl/caf\xc3\xa9/\xe2\x86\x92/a-much-longer-name"; // multi-byte characters
+    const std::vector<ActorReport> actors = {extract_actor(), load_actor(), wide,
+                                             never_started_actor()};
+    SUBCASE("plain") {
+        check_outcome_column_aligned(actors, false);
+    }
+    SUBCASE("colour") {
+        check_outcome_column_aligned(actors, true);
+    }
+}
+
+TEST_CASE("table cells show values, '-' when absent, and the stop sequence") {
+    const std::vector<ActorReport> actors = {extract_actor(), load_actor(), never_started_actor()};
+    const auto lines = lines_of(render_table(failed_summary(), actors, false));
+    REQUIRE(lines.size() == 5);
+    CHECK(lines[0].find("PATH") == 0);
+    for (const char* column : {"KIND", "PID", "STATUS", "OUTCOME", "REASON", "RUNTIME"}) {
+        CAPTURE(column);
+        CHECK(lines[0].find(column) != std::string::npos);
+    }
+    CHECK(lines[1].find("203.4ms") != std::string::npos);
+    CHECK(lines[1].find("rc=3") != std::string::npos);
+    CHECK(lines[2].find("1.70s") != std::string::npos);
+    CHECK(lines[2].find("sibling_failed") != std::string::npos);
+    CHECK(lines[2].find("sent SIGTERM,SIGKILL after 1601.7ms") != std::string::npos);
+    // not_started: no pid, status or runtime, nothing to note.
+    CHECK(lines[3].find("root/report") == 0);
+    CHECK(lines[3].rfind(" -") == lines[3].size() - 2);
+
+    ActorReport broken = never_started_actor();
+    broken.outcome = Outcome::spawn_failed;
+    broken.error = "exec: No such file or directory";
+    const auto with_error = render_table(failed_summary(), {broken}, false);
+    CHECK(lines_of(with_error)[1].find("exec: No such file or directory") != std::string::npos);
+}
+
+TEST_CASE("table uses no colour escapes unless asked, and colours only the outcome") {
+    const std::vector<ActorReport> actors = {extract_actor(), load_actor(), transform_actor(),
+                                             never_started_actor()};
+    CHECK(render_table(failed_summary(), actors, false).find('\x1b') == std::string::npos);
+
+    const std::string coloured = render_table(failed_summary(), actors, true);
+    CHECK(coloured.find("\x1b[31mfailed\x1b[0m") != std::string::npos);
+    CHECK(coloured.find("\x1b[31mkilled\x1b[0m") != std::string::npos);
+    CHECK(coloured.find("\x1b[32mcompleted\x1b[0m") != std::string::npos);
+    CHECK(coloured.find("\x1b[2mnot_started\x1b[0m") != std::string::npos);
+    for (const auto& line : lines_of(coloured)) {
+        std::size_t escapes = 0;
+        for (auto at = line.find('\x1b'); at != std::string::npos; at = line.find('\x1b', at + 1))
+            ++escapes;
+        CAPTURE(line);
+        CHECK(escapes <= 2); // one colour, one reset, on data lines only
+    }
+}
+
+TEST_CASE("table summary counts outcomes in outcome order") {
+    const std::vector<ActorReport> actors = {load_actor(), extract_actor(), transform_actor()};
+    const auto lines = lines_of(render_table(failed_summary(), actors, false));
+    REQUIRE_FALSE(lines.empty());
+    CHECK(lines.back() ==
+          "result: failed (exit 1) in 1.71s, 3 actors: 1 completed, 1 failed, 1 killed");
+
+    const std::vector<ActorReport> two = {transform_actor(), transform_actor()};
+    const Summary ok{"0.1.0", "subint_forkserver", "completed", 0, 40.04};
+    CHECK(lines_of(render_table(ok, two, false)).back() ==
+          "result: completed (exit 0) in 40.0ms, 2 actors: 2 completed");
+
+    const auto none = lines_of(render_table(ok, {}, false));
+    REQUIRE(none.size() == 2);
+    CHECK(none.back() == "result: completed (exit 0) in 40.0ms, 0 actors");
+}
+
+TEST_CASE("invalid UTF-8 and control characters never throw or break a line") {
+    ActorReport a = extract_actor();
+    a.path = "root/bad\xff\xfe/x\xc3";
+    a.name = "bad\xc0\xaf";
+    a.error = "exec failed\n\x1b[2J\x80";
+    const std::vector<ActorReport> actors = {a};
+
+    std::string text;
+    CHECK_NOTHROW(text = actor_json(a));
+    const auto j = nlohmann::json::parse(text);
+    CHECK(j["path"].get<std::string>().find("\xef\xbf\xbd") != std::string::npos);
+
+    CHECK_NOTHROW(text = jsonl_reaped(a));
+    CHECK(text.find('\n') == text.size() - 1);
+    CHECK_NOTHROW(nlohmann::json::parse(text));
+
+    CHECK_NOTHROW(text = render_json(failed_summary(), actors));
+    CHECK_NOTHROW(nlohmann::json::parse(text));
+
+    CHECK_NOTHROW(text = render_table(failed_summary(), actors, false));
+    CHECK(lines_of(text).size() == 3);
+    CHECK(text.find('\x1b') == std::string::npos);
+    CHECK(text.find("exec failed\\n\\x1b[2J") != std::string::npos);
+}
