@@ -1,30 +1,51 @@
 # bash completion for forkspawn
 _forkspawn() {
     local cur prev words cword
-    _init_completion || return
-    local commands="check"
+    _init_completion -s || return
     local i cmd=""
     for ((i = 1; i < cword; i++)); do
         case "${words[i]}" in
-            check) cmd=${words[i]}; break ;;
+            run|check|backends) cmd=${words[i]}; break ;;
         esac
     done
-    if [[ -z $cmd ]]; then
-        if [[ $cur == -* ]]; then
-            COMPREPLY=($(compgen -W "--help --version" -- "$cur"))
-        else
-            COMPREPLY=($(compgen -W "$commands" -- "$cur"))
-        fi
-        return
-    fi
+    local run_opts="--spawn-backend --report --report-file --stop --timeout --output --verbose --quiet -v -q --help"
+    case $prev in
+        --spawn-backend)
+            COMPREPLY=($(compgen -W "subint_forkserver main_thread_forkserver" -- "$cur")); return ;;
+        --report)
+            COMPREPLY=($(compgen -W "table json jsonl none" -- "$cur")); return ;;
+        --output)
+            COMPREPLY=($(compgen -W "prefix inherit null" -- "$cur")); return ;;
+        --report-file)
+            _filedir; return ;;
+        --stop|--timeout)
+            return ;;
+    esac
     case $cmd in
+        "")
+            if [[ $cur == -* ]]; then
+                COMPREPLY=($(compgen -W "--help --version $run_opts" -- "$cur"))
+            else
+                COMPREPLY=($(compgen -W "run check backends" -- "$cur"))
+                _filedir json
+            fi
+            ;;
+        run)
+            if [[ $cur == -* ]]; then
+                COMPREPLY=($(compgen -W "$run_opts" -- "$cur"))
+            else
+                _filedir json
+            fi
+            ;;
         check)
             if [[ $cur == -* ]]; then
                 COMPREPLY=($(compgen -W "--help" -- "$cur"))
             else
                 _filedir json
-                [[ $cur == "" || $cur == - ]] && COMPREPLY+=(-)
             fi
+            ;;
+        backends)
+            COMPREPLY=($(compgen -W "--json --help" -- "$cur"))
             ;;
     esac
 }

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <string>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -25,6 +26,11 @@ Sink::Sink(int fd) : m_fd(fd) {
         if (errno == ENXIO && S_ISFIFO(st.st_mode)) m_broken = true;
         return; // otherwise fall back to plain writes
     }
+    // Some character devices (/dev/null) cannot be polled; writes to them
+    // do not block anyway.
+    UniqueFd probe(::epoll_create1(EPOLL_CLOEXEC));
+    epoll_event ev{};
+    if (!probe || ::epoll_ctl(probe.get(), EPOLL_CTL_ADD, reopened.get(), &ev) < 0) return;
     m_reopened = std::move(reopened);
     m_fd = m_reopened.get();
     m_mode = Mode::nonblocking;

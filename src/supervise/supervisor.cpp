@@ -113,6 +113,7 @@ class Supervisor {
 
     // Why the root nursery was cancelled: the first cause decides the exit.
     std::optional<std::string> m_cancel_cause;
+    bool m_work_done = false; // every non-daemon actor completed
     int m_exit_code = 0;
     std::string m_result = "completed";
     bool m_failed = false;
@@ -316,6 +317,7 @@ class Supervisor {
     void spawn_failed(std::size_t i, std::string error) {
         ActorRun& a = m_actors[i];
         a.spawn_error = std::move(error);
+        if (a.output) unwatch(a.output.get());
         a.output.reset();
         finish(i, Clock::now());
     }
@@ -486,15 +488,15 @@ class Supervisor {
             m_report_sink.write(report::jsonl_reaped(make_report(a)));
             after_write();
         }
-        if (a.failed && !(a.cancel_reason && *a.cancel_reason == "timeout")) nursery_failed(i);
-        else if (a.failed && !m_cancel_cause) nursery_failed(i);
+        // A timed-out actor failed the nursery when its time ran out.
+        if (a.failed && a.cancel_reason != "timeout") nursery_failed(i);
         check_work_done();
     }
 
     // The nursery completes when every non-daemon child completed; then its
     // daemons are cancelled. A nursery of daemons only runs until cancelled.
     void check_work_done() {
-        if (m_cancel_cause) return;
+        if (m_cancel_cause || m_work_done) return;
         bool any_work = false;
         for (const auto& a : m_actors) {
             if (a.spec->daemon) continue;
@@ -506,7 +508,7 @@ class Supervisor {
         for (std::size_t i = 0; i < m_actors.size(); ++i)
             if (m_actors[i].spec->daemon && m_actors[i].phase != Phase::done) daemons = true;
         if (daemons) log(2, "work done; cancelling daemons");
-        m_cancel_cause = "nursery_done";
+        m_work_done = true;
         for (std::size_t i = 0; i < m_actors.size(); ++i)
             if (m_actors[i].spec->daemon) cancel_actor(i, "nursery_done");
     }
@@ -592,6 +594,22 @@ class Supervisor {
     }
     bool m_report_gone = false;
 
+    // A pipe's write end reports EPOLLERR as soon as its reader is gone, even
+    // with nothing to write: that is how a closed report reader is noticed
+    // while the tree runs, not only at the next report line.
+    void on_sink(std::size_t index, std::uint32_t events) {
+        Sink& sink = index == 0 ? m_log_sink : m_report_sink;
+        bool& registered = index == 0 ? m_log_registered : m_report_registered;
+        if (events & (EPOLLERR | EPOLLHUP)) {
+            sink.mark_broken();
+            unwatch(sink.fd());
+            registered = false;
+        } else {
+            sink.flush_some();
+        }
+        after_write();
+    }
+
     // ---- signals -----------------------------------------------------------
     void on_signal() {
         signalfd_siginfo si;
@@ -611,7 +629,6 @@ class Supervisor {
                     for (auto& a : m_actors) {
                         if (a.phase != Phase::running) continue;
                         if (!a.cancel_reason) a.cancel_reason = reason;
-                        if (!a.stop.started()) a.stop.begin(now);
                         if (auto k = a.stop.kill_now(now)) signal_actor(a, *k);
                     }
                     set_cause(reason, 128 + signo, "cancelled");
@@ -620,10 +637,9 @@ class Supervisor {
                 }
                 if (m_cancel_cause && *m_cancel_cause == reason) break;
                 log(1, fmt::format("got {}; cancelling the tree", signal_name(signo)));
+                // The first cause decides the exit code: a signal during a
+                // failure's teardown still exits 1.
                 set_cause(reason, 128 + signo, "cancelled");
-                // A signal overrides "work done": every actor still running is cancelled.
-                if (*m_cancel_cause != reason) m_cancel_cause = reason, m_exit_code = 128 + signo,
-                                               m_result = "cancelled";
                 cancel_all(reason);
                 break;
             }
@@ -775,10 +791,7 @@ Result Supervisor::run() {
             case Tag::pidfd: on_pidfd(index); break;
             case Tag::error_pipe: on_error_pipe(index); break;
             case Tag::output: on_output(index); break;
-            case Tag::sink:
-                (index == 0 ? m_log_sink : m_report_sink).flush_some();
-                after_write();
-                break;
+            case Tag::sink: on_sink(index, events[k].events); break;
             }
         }
     }
@@ -787,7 +800,7 @@ Result Supervisor::run() {
     m_backend.reset(); // joins the forkserver thread: every child is reaped
 
     Result result;
-    if (!m_cancel_cause || *m_cancel_cause == "nursery_done") {
+    if (!m_cancel_cause) {
         m_exit_code = m_failed ? k_exit_failed : k_exit_ok;
         m_result = m_failed ? "failed" : "completed";
     }
