@@ -3,6 +3,7 @@
 #include "forkspawn/backend.hpp"
 #include "forkspawn/command.hpp"
 #include "forkspawn/error.hpp"
+#include "forkspawn/guardian.hpp"
 #include "forkspawn/signals.hpp"
 #include "forkspawn/stop_machine.hpp"
 #include "forkspawn/sys.hpp"
@@ -104,6 +105,7 @@ class Supervisor {
     Sink& m_log_sink;
     TimePoint m_t0;
     std::vector<ActorRun> m_actors;
+    Guardian m_guardian;
     std::unique_ptr<backend::Backend> m_backend;
     UniqueFd m_epoll, m_signalfd, m_timerfd, m_dev_null;
     using TimerEntry = std::pair<TimePoint, std::uint64_t>;
@@ -140,6 +142,8 @@ class Supervisor {
         if (!m_timerfd) sys::fail("timerfd_create");
         m_dev_null = UniqueFd(::open("/dev/null", O_RDWR | O_CLOEXEC));
         if (!m_dev_null) sys::fail("open /dev/null");
+        // The guardian first: it must be forked while this process has one thread.
+        m_guardian = Guardian::start();
         m_backend = backend::make_backend(m_options.backend);
         if (!m_backend) throw Error("unknown spawn backend " + m_options.backend);
         watch(m_signalfd.get(), make_tag(Tag::signal), EPOLLIN);
@@ -285,6 +289,7 @@ class Supervisor {
             a.pidfd = std::move(done.pidfd);
             a.error_pipe = std::move(done.error_pipe);
             a.phase = Phase::running;
+            m_guardian.watch_group(a.pid);
             watch(a.pidfd.get(), make_tag(Tag::pidfd, i), EPOLLIN);
             watch(a.error_pipe.get(), make_tag(Tag::error_pipe, i), EPOLLIN);
             log(2, fmt::format("{} spawned, pid {}", a.spec->path, a.pid));
@@ -434,6 +439,7 @@ class Supervisor {
         unwatch(a.pidfd.get());
         a.pidfd.reset();
         m_by_pid.erase(a.pid);
+        m_guardian.forget_group(a.pid);
         a.stop.exited(now);
         finish(i, now);
     }
@@ -454,6 +460,12 @@ class Supervisor {
             }
             siginfo_t reaped{};
             ::waitid(P_PID, static_cast<id_t>(info.si_pid), &reaped, WEXITED | WNOHANG);
+            if (info.si_pid == m_guardian.pid()) {
+                m_guardian.reaped();
+                log(1, "the guardian process died; a kill -9 of forkspawn could now leave "
+                       "actors' children behind");
+                continue;
+            }
             ++m_orphans;
             log(2, fmt::format("reaped orphan pid {}", info.si_pid));
         }
@@ -684,7 +696,8 @@ class Supervisor {
         const auto until = Clock::now() + std::chrono::seconds(5);
         for (;;) {
             reap_orphans();
-            const auto children = living_children();
+            auto children = living_children();
+            std::erase(children, m_guardian.pid());
             if (children.empty() || Clock::now() > until) return;
             for (pid_t pid : children) {
                 ::kill(pid, SIGKILL);
@@ -798,6 +811,7 @@ Result Supervisor::run() {
     kill_orphans();
     drain_outputs();
     m_backend.reset(); // joins the forkserver thread: every child is reaped
+    m_guardian.stop();
 
     Result result;
     if (!m_cancel_cause) {

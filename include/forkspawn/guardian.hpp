@@ -1,0 +1,51 @@
+// The guardian: a tiny process forked before any thread exists, which
+// outlives forkspawn by a moment if forkspawn is killed. PR_SET_PDEATHSIG
+// takes every actor down with forkspawn, but not the actors' own children
+// (`sh -c 'sleep 100 & wait'`): they would be orphaned to init. The guardian
+// holds the read end of a pipe whose write end only forkspawn has (it is
+// close-on-exec); when the pipe reaches EOF — forkspawn exited or was
+// killed — it sends SIGKILL to every actor process group that is still
+// registered, then exits. forkspawn registers a group when an actor is
+// spawned and retires it when the actor is reaped (its group was killed
+// just before), so at a normal exit the guardian has nothing left to do.
+#pragma once
+
+#include "forkspawn/unique_fd.hpp"
+
+#include <sys/types.h>
+#include <utility>
+
+namespace forkspawn::supervise {
+
+class Guardian {
+  public:
+    Guardian() = default;
+    // Forks the guardian; call before any thread is started.
+    static Guardian start();
+    ~Guardian();
+    Guardian(Guardian&& o) noexcept
+        : m_pid(std::exchange(o.m_pid, -1)), m_pipe(std::move(o.m_pipe)) {}
+    Guardian& operator=(Guardian&& o) noexcept {
+        if (this != &o) {
+            if (m_pid > 0) stop();
+            m_pid = std::exchange(o.m_pid, -1);
+            m_pipe = std::move(o.m_pipe);
+        }
+        return *this;
+    }
+
+    void watch_group(pid_t pgid);
+    void forget_group(pid_t pgid);
+    pid_t pid() const { return m_pid; }
+    // Closes the pipe and reaps the guardian (bounded wait).
+    void stop();
+    // The guardian was reaped by someone else (e.g. as an orphan).
+    void reaped() { m_pid = -1; }
+
+  private:
+    pid_t m_pid = -1;
+    UniqueFd m_pipe; // write end
+    void send(char op, pid_t pgid);
+};
+
+} // namespace forkspawn::supervise
