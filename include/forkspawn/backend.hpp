@@ -17,9 +17,17 @@
 
 namespace forkspawn::backend {
 
+// What a nursery child runs instead of execve: forkspawn's own supervisor,
+// entered right after fork() in the child and never returning.
+using ChildMain = void (*)(void* arg);
+
 struct SpawnRequest {
     std::uint64_t id = 0;
     SpawnArgs args; // pointers stay valid until the completion for `id` is taken
+    // Set for a nursery actor: the child calls child_main(child_arg) instead
+    // of exec_child(args), and there is no exec-error pipe.
+    ChildMain child_main = nullptr;
+    void* child_arg = nullptr;
 };
 
 struct SpawnCompletion {
@@ -41,6 +49,12 @@ class Backend {
     virtual bool withdraw(std::uint64_t id) = 0;
     virtual int ready_fd() const = 0;
     virtual std::vector<SpawnCompletion> take_completions() = 0;
+    // Spawns a nursery child and waits for it: the caller (the event loop
+    // thread) stays parked in the wait while the fork happens, so the child
+    // never inherits a lock, allocator or stdio state held mid-operation by
+    // it. Requests submitted earlier are forked first; their completions
+    // stay queued for take_completions().
+    virtual SpawnCompletion spawn_parked(SpawnRequest request) = 0;
 };
 
 struct BackendInfo {

@@ -140,11 +140,6 @@ int cmd_run(const RunArgs& args) {
     options.verbosity = std::clamp(1 + args.verbose - args.quiet, 0, 2);
 
     const spec::Spec s = load_spec(args.spec_path, defaults);
-    for (const auto& a : s.root.actors)
-        if (a.kind == spec::Kind::nursery)
-            throw Error(fmt::format("{}: nested nurseries cannot be run yet; only command actors "
-                                    "under the root",
-                                    a.path));
     // The root's own timeout is the tree's deadline, like --timeout (which wins).
     if (!options.tree_timeout && s.root.timeout) options.tree_timeout = s.root.timeout;
 
