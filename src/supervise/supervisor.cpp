@@ -1201,10 +1201,15 @@ Result Supervisor::run() {
         // An actor whose spawn was reported but whose end never was: its
         // supervisor died and it ended somewhere we could not see.
         for (auto& slot : m_slots) {
-            if (slot.pid && !slot.ended_ms) {
+            if (slot.ended_ms) continue;
+            const auto parent = m_slot_of.find(slot.path.substr(0, slot.path.rfind('/')));
+            const bool orphaned = parent != m_slot_of.end() && m_slots[parent->second].signal;
+            if (slot.pid) {
                 slot.outcome = Outcome::killed;
                 slot.cancel_reason = "supervisor_killed";
                 slot.error = "its supervisor died before reporting how it ended";
+            } else if (orphaned) {
+                slot.error = "unknown: its supervisor died before reporting on it";
             }
         }
         result.actors = m_slots;

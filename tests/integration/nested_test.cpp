@@ -141,12 +141,13 @@ TEST_CASE("a sub-supervisor killed mid-run: its subtree is killed and reported")
         ]}
       ]}
     ]})"});
-    REQUIRE(p.wait_for_stderr("root/a/b/t | ready", std::chrono::seconds(20)));
+    // b logs t's spawn right after telling its parent about it.
     std::string err;
-    p.read_until([&](const std::string&, const std::string& e) {
+    REQUIRE(p.read_until([&](const std::string&, const std::string& e) {
         err = e;
-        return spawned_pid(e, "root/a/b") > 0;
-    }, std::chrono::seconds(5));
+        return spawned_pid(e, "root/a/b") > 0 && spawned_pid(e, "root/a/b/t") > 0 &&
+               spawned_pid(e, "root/a/b/s") > 0;
+    }, std::chrono::seconds(20)));
     const pid_t b = spawned_pid(err, "root/a/b");
     REQUIRE(b > 0);
     ::kill(b, SIGKILL);
