@@ -55,6 +55,9 @@ class Backend {
     // it. Requests submitted earlier are forked first; their completions
     // stay queued for take_completions().
     virtual SpawnCompletion spawn_parked(SpawnRequest request) = 0;
+    // True when a nursery child can be a fork of this process that keeps
+    // running (child_main); false when it must be a fresh image (re-exec).
+    virtual bool forks_without_exec() const = 0;
 };
 
 struct BackendInfo {

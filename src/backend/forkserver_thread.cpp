@@ -36,6 +36,7 @@ class ForkServerThread final : public Backend {
     }
 
     std::string_view key() const override { return "subint_forkserver"; }
+    bool forks_without_exec() const override { return true; }
 
     void submit(SpawnRequest request) override {
         {

@@ -215,6 +215,12 @@ int cmd_check(const std::string& path) {
 } // namespace
 
 int run(int argc, char** argv) {
+    // Hidden: a re-executed sub-supervisor (see supervise::run_reexec_nursery).
+    if (argc == 3 && std::string_view(argv[1]) == "__nursery") {
+        ensure_standard_fds();
+        return supervise::run_reexec_nursery(argv[2]);
+    }
+
     CLI::App app{"forkspawn: run a tree of processes with structured supervision, tear it "
                  "down in order (graceful cancel, grace period, SIGKILL) and report how every "
                  "process was reaped.",

@@ -21,6 +21,7 @@
 #include <nlohmann/json.hpp>
 #include <queue>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <poll.h>
 #include <sys/prctl.h>
@@ -49,6 +50,8 @@ namespace {
 using report::Outcome;
 
 [[noreturn]] void nursery_child_main(void* arg);
+int run_sub_supervisor(const spec::Actor& nursery, const Options& options, int channel,
+                       TimePoint t0);
 
 enum class Tag : std::uint32_t {
     signal = 1,
@@ -117,6 +120,11 @@ struct NurseryStart {
 //   down: {"t":"cancel","reason"}  {"t":"dump"}
 constexpr std::size_t k_max_message = 256 * 1024;
 
+struct Reexec {
+    std::vector<std::string> argv_storage;
+    std::vector<char*> argv;
+};
+
 struct ActorRun {
     const spec::Actor* spec = nullptr;
     Phase phase = Phase::pending;
@@ -139,6 +147,7 @@ struct ActorRun {
     UniqueFd channel;
     std::deque<std::string> outbox;
     bool said_exit = false; // it said goodbye before closing the channel
+    std::unique_ptr<Reexec> reexec; // a re-executed sub-supervisor's argv
 
     bool nursery() const { return spec->kind == spec::Kind::nursery; }
 
@@ -413,10 +422,42 @@ class Supervisor {
         a.phase = Phase::spawning;
         backend::SpawnRequest request;
         request.id = i;
-        request.child_main = &nursery_child_main;
-        request.child_arg = a.start.get();
+        UniqueFd spec_fd;
+        if (m_backend->forks_without_exec()) {
+            request.child_main = &nursery_child_main;
+            request.child_arg = a.start.get();
+        } else {
+            // A fresh image: forkspawn itself in its hidden sub-supervisor
+            // mode, the channel as fd 3 and the subtree spec as fd 4.
+            spec_fd = UniqueFd(::memfd_create("forkspawn-subtree", MFD_CLOEXEC));
+            const std::string text = spec::subtree_json(*a.spec);
+            if (!spec_fd || ::write(spec_fd.get(), text.data(), text.size()) !=
+                                static_cast<ssize_t>(text.size())) {
+                spawn_failed(i, fmt::format("failed to start {} (memfd): {}", a.spec->name,
+                                            errno_text(errno)));
+                return;
+            }
+            a.reexec = std::make_unique<Reexec>();
+            a.reexec->argv_storage = {
+                "forkspawn", "__nursery",
+                nlohmann::json{{"path", a.spec->path},
+                               {"backend", m_options.backend},
+                               {"verbosity", m_options.verbosity},
+                               {"colour", m_options.colour},
+                               {"t0_ns", m_t0.time_since_epoch().count()}}
+                    .dump()};
+            for (auto& arg : a.reexec->argv_storage) a.reexec->argv.push_back(arg.data());
+            a.reexec->argv.push_back(nullptr);
+            request.args.path = "/proc/self/exe";
+            request.args.argv = a.reexec->argv.data();
+            request.args.envp = environ;
+            request.args.parent_pid = ::getpid();
+            request.args.fd3 = theirs.get();
+            request.args.fd4 = spec_fd.get();
+        }
         auto done = m_backend->spawn_parked(request);
         theirs.reset(); // the child has its copy
+        spec_fd.reset();
         watch(a.channel.get(), make_tag(Tag::channel, i), EPOLLIN);
         started(std::move(done));
     }
@@ -467,6 +508,9 @@ class Supervisor {
     void on_error_pipe(std::size_t i) {
         ActorRun& a = m_actors[i];
         if (!a.error_pipe) return;
+        const backend::SpawnArgs no_args;
+        const backend::SpawnArgs& args = a.prepared ? a.prepared->args() : no_args;
+        const std::string program = a.prepared ? a.prepared->program() : "/proc/self/exe";
         backend::ChildError e;
         const ssize_t n = sys::retry_eintr([&] { return ::read(a.error_pipe.get(), &e, sizeof e); });
         if (n < 0 && errno == EAGAIN) return;
@@ -475,10 +519,9 @@ class Supervisor {
             const auto stage = static_cast<backend::ChildStage>(e.stage);
             a.spawn_error =
                 stage == backend::ChildStage::exec
-                    ? fmt::format("failed to execute {}: {}", a.prepared->program(),
-                                  errno_text(e.err))
+                    ? fmt::format("failed to execute {}: {}", program, errno_text(e.err))
                     : fmt::format("failed to set up {} ({}): {}", a.spec->name,
-                                  backend::stage_text(stage, a.prepared->args()), errno_text(e.err));
+                                  backend::stage_text(stage, args), errno_text(e.err));
         }
         a.error_pipe.reset();
     }
@@ -1250,23 +1293,52 @@ void Supervisor::flush_parent(std::chrono::milliseconds limit) {
     sigset_t none;
     sigemptyset(&none);
     ::pthread_sigmask(SIG_SETMASK, &none, nullptr);
-    int code = k_exit_failed;
+    ::_exit(run_sub_supervisor(*start.nursery, start.options, start.channel, start.t0));
+}
+
+int run_sub_supervisor(const spec::Actor& nursery, const Options& options, int channel,
+                       TimePoint t0) {
     try {
         block_supervised_signals();
         Sink log_sink(STDERR_FILENO);
-        Supervisor supervisor(*start.nursery, start.options, log_sink, UniqueFd(start.channel),
-                              start.t0);
-        code = supervisor.run().exit_code;
+        Supervisor supervisor(nursery, options, log_sink, UniqueFd(channel), t0);
+        const int code = supervisor.run().exit_code;
         supervisor.say_goodbye();
         log_sink.drain(std::chrono::seconds(2));
+        return code;
     } catch (const std::exception& e) {
-        const std::string text = fmt::format("forkspawn: error in {}: {}\n", start.nursery->path, e.what());
+        const std::string text = fmt::format("forkspawn: error in {}: {}\n", nursery.path, e.what());
         [[maybe_unused]] auto n = ::write(STDERR_FILENO, text.data(), text.size());
+        return k_exit_failed;
     }
-    ::_exit(code);
 }
 
 } // namespace
+
+int run_reexec_nursery(const char* options_json) {
+    // exec_child set the process group, the parent-death signal and fds
+    // 0-4; what is left is to read the subtree, as a root would read a spec.
+    const auto j = nlohmann::json::parse(options_json, nullptr, false);
+    if (!j.is_object()) return k_exit_usage;
+    std::string text;
+    char buf[65536];
+    ssize_t n;
+    while ((n = sys::retry_eintr([&] { return ::pread(4, buf, sizeof buf, static_cast<off_t>(text.size())); })) > 0)
+        text.append(buf, static_cast<std::size_t>(n));
+    ::close(4);
+    auto parsed = spec::parse(text);
+    if (!parsed.spec) return k_exit_usage;
+    spec::Actor nursery = std::move(parsed.spec->root);
+    spec::set_paths(nursery, j.value("path", nursery.name));
+    Options options;
+    options.backend = j.value("backend", "trio");
+    options.verbosity = j.value("verbosity", 1);
+    options.colour = j.value("colour", false);
+    options.format = report::Format::none;
+    const TimePoint t0{Clock::duration(j.value("t0_ns", std::int64_t{0}))};
+    ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+    return run_sub_supervisor(nursery, options, 3, t0);
+}
 
 Result run(const spec::Spec& spec, const Options& options, Sink& report_sink, Sink& log_sink) {
     // Orphans of any depth come back to us, to be reaped and killed.
