@@ -58,6 +58,15 @@ class Backend {
     // True when a nursery child can be a fork of this process that keeps
     // running (child_main); false when it must be a fresh image (re-exec).
     virtual bool forks_without_exec() const = 0;
+    // A helper process of the backend that is the supervisor's child (the
+    // mp_forkserver server), or -1; the supervisor's orphan reaper leaves it
+    // to the backend, or tells it when it had to reap it.
+    virtual pid_t helper_pid() const { return -1; }
+    virtual void helper_reaped() {}
+    // Requests whose child may exist but is not reported yet. Children that
+    // are not the forking thread's only (mp_forkserver's CLONE_PARENT
+    // children) could be mistaken for orphans while this is not zero.
+    virtual std::size_t pending() const { return 0; }
 };
 
 struct BackendInfo {

@@ -7,6 +7,7 @@ namespace forkspawn::backend {
 
 std::unique_ptr<Backend> make_forkserver_thread();
 std::unique_ptr<Backend> make_loop_spawn();
+std::unique_ptr<Backend> make_mp_forkserver();
 
 namespace {
 
@@ -32,6 +33,10 @@ std::vector<BackendInfo> list_backends() {
          "a fresh process image from the event loop thread: vfork-style clone + execve for "
          "commands, re-exec of /proc/self/exe for nurseries",
          "", pidfd_problem.empty(), pidfd_problem},
+        {"mp_forkserver",
+         "a small single-threaded forkserver process, started on the first spawn, forks on "
+         "request over a unix socket",
+         "", pidfd_problem.empty(), pidfd_problem},
     };
     return out;
 }
@@ -45,6 +50,7 @@ std::string canonical_key(std::string_view key) {
 std::unique_ptr<Backend> make_backend(std::string_view key) {
     if (key == "subint_forkserver") return make_forkserver_thread();
     if (key == "trio") return make_loop_spawn();
+    if (key == "mp_forkserver") return make_mp_forkserver();
     return nullptr;
 }
 

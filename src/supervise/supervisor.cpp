@@ -147,6 +147,7 @@ struct ActorRun {
     UniqueFd channel;
     std::deque<std::string> outbox;
     bool said_exit = false; // it said goodbye before closing the channel
+    bool stop_after_exec = false; // cancelled before its execve was confirmed
     std::unique_ptr<Reexec> reexec; // a re-executed sub-supervisor's argv
 
     bool nursery() const { return spec->kind == spec::Kind::nursery; }
@@ -464,6 +465,7 @@ class Supervisor {
 
     void on_backend() {
         for (auto& done : m_backend->take_completions()) started(std::move(done));
+        reap_orphans(); // what waited for the backend's answers
     }
 
     void started(backend::SpawnCompletion done) {
@@ -524,6 +526,7 @@ class Supervisor {
                                   backend::stage_text(stage, args), errno_text(e.err));
         }
         a.error_pipe.reset();
+        if (a.stop_after_exec && !a.spawn_error) begin_stop(i);
     }
 
     void spawn_failed(std::size_t i, std::string error) {
@@ -560,6 +563,13 @@ class Supervisor {
     void begin_stop(std::size_t i) {
         ActorRun& a = m_actors[i];
         if (a.phase != Phase::running || a.stop.started()) return;
+        if (a.error_pipe && !a.nursery() && m_sigint_count < 2) {
+            // Not known yet whether execve succeeded: a signal now would hit
+            // the child's setup, not the program, and turn a spawn failure
+            // into a cancel. The stop begins when the exec-error pipe answers.
+            a.stop_after_exec = true;
+            return;
+        }
         const TimePoint now = Clock::now();
         const int signo = m_sigint_count >= 2 ? *a.stop.kill_now(now) : a.stop.begin(now);
         log(2, fmt::format("{} stopping ({}): {}", a.spec->path, *a.cancel_reason,
@@ -683,6 +693,16 @@ class Supervisor {
                 reap_remote(info.si_pid, it->second);
                 continue;
             }
+            if (m_backend && info.si_pid == m_backend->helper_pid()) {
+                ::waitid(P_PID, static_cast<id_t>(info.si_pid), &info, WEXITED | WNOHANG);
+                m_backend->helper_reaped();
+                log(1, fmt::format("the {} helper process exited; spawns fail from now on",
+                                   m_backend->key()));
+                continue;
+            }
+            // A child the backend has created but not reported yet is not
+            // an orphan: wait until the backend's answers are in.
+            if (m_backend && m_backend->pending() > 0) return;
             siginfo_t reaped{};
             ::waitid(P_PID, static_cast<id_t>(info.si_pid), &reaped, WEXITED | WNOHANG);
             if (info.si_pid == m_guardian.pid()) {
@@ -1114,6 +1134,7 @@ class Supervisor {
             reap_orphans();
             auto children = living_children();
             std::erase(children, m_guardian.pid());
+            std::erase(children, m_backend->helper_pid());
             if (children.empty() || Clock::now() > until) return;
             for (pid_t pid : children) {
                 ::kill(pid, SIGKILL);
