@@ -17,9 +17,17 @@
 
 namespace forkspawn::backend {
 
+// What a nursery child runs instead of execve: forkspawn's own supervisor,
+// entered right after fork() in the child and never returning.
+using ChildMain = void (*)(void* arg);
+
 struct SpawnRequest {
     std::uint64_t id = 0;
     SpawnArgs args; // pointers stay valid until the completion for `id` is taken
+    // Set for a nursery actor: the child calls child_main(child_arg) instead
+    // of exec_child(args), and there is no exec-error pipe.
+    ChildMain child_main = nullptr;
+    void* child_arg = nullptr;
 };
 
 struct SpawnCompletion {
@@ -41,6 +49,24 @@ class Backend {
     virtual bool withdraw(std::uint64_t id) = 0;
     virtual int ready_fd() const = 0;
     virtual std::vector<SpawnCompletion> take_completions() = 0;
+    // Spawns a nursery child and waits for it: the caller (the event loop
+    // thread) stays parked in the wait while the fork happens, so the child
+    // never inherits a lock, allocator or stdio state held mid-operation by
+    // it. Requests submitted earlier are forked first; their completions
+    // stay queued for take_completions().
+    virtual SpawnCompletion spawn_parked(SpawnRequest request) = 0;
+    // True when a nursery child can be a fork of this process that keeps
+    // running (child_main); false when it must be a fresh image (re-exec).
+    virtual bool forks_without_exec() const = 0;
+    // A helper process of the backend that is the supervisor's child (the
+    // mp_forkserver server), or -1; the supervisor's orphan reaper leaves it
+    // to the backend, or tells it when it had to reap it.
+    virtual pid_t helper_pid() const { return -1; }
+    virtual void helper_reaped() {}
+    // Requests whose child may exist but is not reported yet. Children that
+    // are not the forking thread's only (mp_forkserver's CLONE_PARENT
+    // children) could be mistaken for orphans while this is not zero.
+    virtual std::size_t pending() const { return 0; }
 };
 
 struct BackendInfo {

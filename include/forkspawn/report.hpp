@@ -49,6 +49,9 @@ enum class Format { table, json, jsonl, none };
 
 // One JSON object for an actor (the fields of DESIGN.md, nulls included).
 std::string actor_json(const ActorReport& a);
+// The inverse of actor_json, for reports that travel from sub-supervisors;
+// nullopt if `text` is not such an object.
+std::optional<ActorReport> parse_actor_json(std::string_view text);
 // One jsonl line: {"event": "reaped", ...actor fields} with a newline.
 std::string jsonl_reaped(const ActorReport& a);
 // {"event": "summary", ...summary fields} with a newline.

@@ -24,6 +24,8 @@ struct SpawnArgs {
     int stderr_fd = -1;          // onto 2
     pid_t parent_pid = 0;        // the supervisor, for the PDEATHSIG re-check
     int error_fd = -1;           // write end of the exec-error pipe
+    int fd3 = -1;                // passed to the program as fd 3 (-1: none)
+    int fd4 = -1;                // as fd 4
 };
 static_assert(std::is_trivially_destructible_v<SpawnArgs>);
 static_assert(std::is_trivially_copyable_v<SpawnArgs>);
@@ -37,6 +39,7 @@ enum class ChildStage : int {
     stdout_setup,
     stderr_setup,
     close_fds,
+    pass_fds,
     chdir,
     exec,
 };

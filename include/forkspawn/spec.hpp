@@ -82,4 +82,12 @@ ParseResult parse(std::string_view text, const Defaults& defaults = {}, const Li
 // The normalized tree, one line per actor, indented by depth.
 std::string format_tree(const Spec& spec);
 
+// A spec document whose root is `nursery`, every field written out as
+// resolved (nothing left to inheritance), so that parse() of it gives the
+// same subtree. Used to hand a subtree to a re-executed sub-supervisor.
+std::string subtree_json(const Actor& nursery);
+
+// Sets `a.path` to `path` and every descendant's path below it.
+void set_paths(Actor& a, const std::string& path);
+
 } // namespace forkspawn::spec

@@ -42,4 +42,9 @@ void block_supervised_signals();
 // and lifecycle messages. The final report is rendered by the caller.
 Result run(const spec::Spec& spec, const Options& options, Sink& report_sink, Sink& log_sink);
 
+// The hidden `forkspawn __nursery OPTIONS` mode: a sub-supervisor started
+// as a fresh image (backends that do not fork without exec), with its channel
+// on fd 3 and its subtree spec on fd 4. Returns the exit code.
+int run_reexec_nursery(const char* options_json);
+
 } // namespace forkspawn::supervise

@@ -72,6 +72,17 @@ void exec_child(const SpawnArgs& a) noexcept {
     if (::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
         report_and_exit(a.error_fd, ChildStage::close_fds, errno);
 
+    // Fds handed to the program by number (a re-executed sub-supervisor's
+    // channel and spec): first out of the way, then into place; dup2 leaves
+    // the targets without close-on-exec.
+    if (a.fd3 >= 0 || a.fd4 >= 0) {
+        const int high3 = a.fd3 >= 0 ? ::fcntl(a.fd3, F_DUPFD, 10) : -1;
+        const int high4 = a.fd4 >= 0 ? ::fcntl(a.fd4, F_DUPFD, 10) : -1;
+        if ((a.fd3 >= 0 && high3 < 0) || (a.fd4 >= 0 && high4 < 0) ||
+            (high3 >= 0 && ::dup2(high3, 3) < 0) || (high4 >= 0 && ::dup2(high4, 4) < 0))
+            report_and_exit(a.error_fd, ChildStage::pass_fds, errno);
+    }
+
     if (a.cwd && ::chdir(a.cwd) < 0) report_and_exit(a.error_fd, ChildStage::chdir, errno);
 
     ::execve(a.path, a.argv, a.envp);

@@ -74,6 +74,7 @@ std::string stage_text(ChildStage stage, const SpawnArgs& args) {
     case ChildStage::stdout_setup: return "set up stdout";
     case ChildStage::stderr_setup: return "set up stderr";
     case ChildStage::close_fds: return "close inherited fds";
+    case ChildStage::pass_fds: return "pass fds 3 and 4";
     case ChildStage::chdir: return fmt::format("chdir {}", args.cwd ? args.cwd : "?");
     case ChildStage::exec: return fmt::format("execute {}", args.path ? args.path : "?");
     }

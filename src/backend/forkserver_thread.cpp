@@ -6,6 +6,7 @@
 #include "forkspawn/backend.hpp"
 #include "forkspawn/sys.hpp"
 
+#include <algorithm>
 #include <condition_variable>
 #include <deque>
 #include <fcntl.h>
@@ -35,6 +36,7 @@ class ForkServerThread final : public Backend {
     }
 
     std::string_view key() const override { return "subint_forkserver"; }
+    bool forks_without_exec() const override { return true; }
 
     void submit(SpawnRequest request) override {
         {
@@ -57,6 +59,23 @@ class ForkServerThread final : public Backend {
 
     int ready_fd() const override { return m_ready.get(); }
 
+    SpawnCompletion spawn_parked(SpawnRequest request) override {
+        const std::uint64_t id = request.id;
+        std::unique_lock lock(m_mutex);
+        m_requests.push_back(request);
+        m_wake.notify_one();
+        for (;;) {
+            auto it = std::find_if(m_done.begin(), m_done.end(),
+                                   [&](const SpawnCompletion& c) { return c.id == id; });
+            if (it != m_done.end()) {
+                SpawnCompletion done = std::move(*it);
+                m_done.erase(it);
+                return done;
+            }
+            m_done_cv.wait(lock);
+        }
+    }
+
     std::vector<SpawnCompletion> take_completions() override {
         std::uint64_t count;
         while (::read(m_ready.get(), &count, sizeof count) < 0 && errno == EINTR) {
@@ -69,6 +88,7 @@ class ForkServerThread final : public Backend {
     std::thread m_thread;
     std::mutex m_mutex;
     std::condition_variable m_wake;
+    std::condition_variable m_done_cv;
     std::deque<SpawnRequest> m_requests;
     std::vector<SpawnCompletion> m_done;
     bool m_stopping = false;
@@ -95,6 +115,7 @@ class ForkServerThread final : public Backend {
                 std::lock_guard lock(m_mutex);
                 m_done.push_back(std::move(done));
             }
+            m_done_cv.notify_all();
             const std::uint64_t one = 1;
             while (::write(m_ready.get(), &one, sizeof one) < 0 && errno == EINTR) {
             }
@@ -104,6 +125,7 @@ class ForkServerThread final : public Backend {
     static SpawnCompletion spawn(const SpawnRequest& request) {
         SpawnCompletion done;
         done.id = request.id;
+        if (request.child_main) return spawn_nursery(request);
         int fds[2];
         if (::pipe2(fds, O_CLOEXEC) < 0) {
             done.error = errno;
@@ -133,6 +155,29 @@ class ForkServerThread final : public Backend {
             done.failed_call = "pidfd_open";
         }
         done.error_pipe = std::move(error_read);
+        return done;
+    }
+
+    static SpawnCompletion spawn_nursery(const SpawnRequest& request) {
+        SpawnCompletion done;
+        done.id = request.id;
+        const pid_t pid = ::fork();
+        if (pid < 0) {
+            done.error = errno;
+            done.failed_call = "fork";
+            return done;
+        }
+        if (pid == 0) {
+            request.child_main(request.child_arg);
+            ::_exit(70); // child_main does not return
+        }
+        ::setpgid(pid, pid);
+        done.pid = pid;
+        done.pidfd = sys::pidfd_open(pid);
+        if (!done.pidfd) {
+            done.error = errno;
+            done.failed_call = "pidfd_open";
+        }
         return done;
     }
 };

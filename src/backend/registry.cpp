@@ -6,6 +6,8 @@
 namespace forkspawn::backend {
 
 std::unique_ptr<Backend> make_forkserver_thread();
+std::unique_ptr<Backend> make_loop_spawn();
+std::unique_ptr<Backend> make_mp_forkserver();
 
 namespace {
 
@@ -27,6 +29,14 @@ std::vector<BackendInfo> list_backends() {
          "", pidfd_problem.empty(), pidfd_problem},
         {"main_thread_forkserver", "alias of subint_forkserver", "subint_forkserver",
          pidfd_problem.empty(), pidfd_problem},
+        {"trio",
+         "a fresh process image from the event loop thread: vfork-style clone + execve for "
+         "commands, re-exec of /proc/self/exe for nurseries",
+         "", pidfd_problem.empty(), pidfd_problem},
+        {"mp_forkserver",
+         "a small single-threaded forkserver process, started on the first spawn, forks on "
+         "request over a unix socket",
+         "", pidfd_problem.empty(), pidfd_problem},
     };
     return out;
 }
@@ -39,6 +49,8 @@ std::string canonical_key(std::string_view key) {
 
 std::unique_ptr<Backend> make_backend(std::string_view key) {
     if (key == "subint_forkserver") return make_forkserver_thread();
+    if (key == "trio") return make_loop_spawn();
+    if (key == "mp_forkserver") return make_mp_forkserver();
     return nullptr;
 }
 

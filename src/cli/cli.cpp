@@ -140,11 +140,6 @@ int cmd_run(const RunArgs& args) {
     options.verbosity = std::clamp(1 + args.verbose - args.quiet, 0, 2);
 
     const spec::Spec s = load_spec(args.spec_path, defaults);
-    for (const auto& a : s.root.actors)
-        if (a.kind == spec::Kind::nursery)
-            throw Error(fmt::format("{}: nested nurseries cannot be run yet; only command actors "
-                                    "under the root",
-                                    a.path));
     // The root's own timeout is the tree's deadline, like --timeout (which wins).
     if (!options.tree_timeout && s.root.timeout) options.tree_timeout = s.root.timeout;
 
@@ -220,6 +215,12 @@ int cmd_check(const std::string& path) {
 } // namespace
 
 int run(int argc, char** argv) {
+    // Hidden: a re-executed sub-supervisor (see supervise::run_reexec_nursery).
+    if (argc == 3 && std::string_view(argv[1]) == "__nursery") {
+        ensure_standard_fds();
+        return supervise::run_reexec_nursery(argv[2]);
+    }
+
     CLI::App app{"forkspawn: run a tree of processes with structured supervision, tear it "
                  "down in order (graceful cancel, grace period, SIGKILL) and report how every "
                  "process was reaped.",

@@ -349,4 +349,46 @@ std::string render_table(const Summary& s, const std::vector<ActorReport>& actor
     return out;
 }
 
+std::optional<ActorReport> parse_actor_json(std::string_view text) {
+    const auto j = nlohmann::json::parse(text, nullptr, false);
+    if (!j.is_object() || !j.contains("path") || !j["path"].is_string()) return std::nullopt;
+    ActorReport a;
+    auto str = [&](const char* key) -> std::optional<std::string> {
+        const auto it = j.find(key);
+        if (it == j.end() || !it->is_string()) return std::nullopt;
+        return it->get<std::string>();
+    };
+    auto num = [&](const char* key) -> std::optional<double> {
+        const auto it = j.find(key);
+        if (it == j.end() || !it->is_number()) return std::nullopt;
+        return it->get<double>();
+    };
+    a.path = *str("path");
+    a.name = str("name").value_or("");
+    a.kind = str("kind").value_or("cmd");
+    a.backend = str("backend").value_or("");
+    if (auto pid = num("pid")) a.pid = static_cast<long>(*pid);
+    a.status = str("status");
+    if (auto rc = num("exit_code")) a.exit_code = static_cast<int>(*rc);
+    a.signal = str("signal");
+    const std::string outcome = str("outcome").value_or("");
+    for (std::size_t i = 0; i < k_outcome_count; ++i)
+        if (outcome_name(static_cast<Outcome>(i)) == outcome) a.outcome = static_cast<Outcome>(i);
+    a.cancel_reason = str("cancel_reason");
+    a.error = str("error");
+    a.started_ms = num("started_ms");
+    a.ended_ms = num("ended_ms");
+    a.runtime_ms = num("runtime_ms");
+    if (const auto it = j.find("stop"); it != j.end() && it->is_object()) {
+        StopReport stop;
+        if (const auto sent = it->find("sent"); sent != it->end() && sent->is_array())
+            for (const auto& s : *sent)
+                if (s.is_string()) stop.sent.push_back(s.get<std::string>());
+        stop.escalated = it->value("escalated", false);
+        stop.exit_after_ms = it->value("exit_after_ms", 0.0);
+        a.stop = stop;
+    }
+    return a;
+}
+
 } // namespace forkspawn::report

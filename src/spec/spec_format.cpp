@@ -1,5 +1,8 @@
 #include "forkspawn/spec.hpp"
 
+#include "forkspawn/signals.hpp"
+
+#include <csignal>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -34,6 +37,63 @@ void format_actor(const Actor& a, std::size_t depth, std::string& out) {
 }
 
 } // namespace
+
+namespace {
+
+nlohmann::json stop_json(const StopSequence& seq) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& step : seq.steps) {
+        out.push_back(signal_name(step.signo));
+        if (step.signo != SIGKILL) out.push_back(format_duration(step.wait));
+    }
+    return out;
+}
+
+nlohmann::json output_json(const Output& o) {
+    switch (o.mode) {
+    case Output::Mode::prefix: return "prefix";
+    case Output::Mode::inherit: return "inherit";
+    case Output::Mode::null: return "null";
+    case Output::Mode::file: return {{"file", o.path}};
+    }
+    return "prefix";
+}
+
+nlohmann::json actor_json(const Actor& a, bool root) {
+    nlohmann::json j;
+    j["name"] = a.name;
+    j["stop"] = stop_json(a.stop);
+    j["output"] = output_json(a.output);
+    if (!root) {
+        if (a.daemon) j["daemon"] = true;
+        if (a.timeout) j["timeout"] = format_duration(*a.timeout);
+    }
+    if (a.kind == Kind::command) {
+        j["cmd"] = a.argv;
+        if (!a.env.empty()) {
+            nlohmann::json env = nlohmann::json::object();
+            for (const auto& [k, v] : a.env) env[k] = v;
+            j["env"] = env;
+        }
+        if (a.env_clear) j["env_clear"] = true;
+        if (a.cwd) j["cwd"] = *a.cwd;
+        if (a.stdin_mode == StdinMode::inherit) j["stdin"] = "inherit";
+    } else {
+        j["strategy"] = "one_for_all";
+        j["actors"] = nlohmann::json::array();
+        for (const auto& c : a.actors) j["actors"].push_back(actor_json(c, false));
+    }
+    return j;
+}
+
+} // namespace
+
+std::string subtree_json(const Actor& nursery) { return actor_json(nursery, true).dump(); }
+
+void set_paths(Actor& a, const std::string& path) {
+    a.path = path;
+    for (auto& c : a.actors) set_paths(c, path + "/" + c.name);
+}
 
 std::string format_tree(const Spec& spec) {
     std::string out;

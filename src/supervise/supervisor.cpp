@@ -16,10 +16,16 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <fstream>
+#include <deque>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <queue>
 #include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <poll.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
@@ -43,13 +49,30 @@ namespace {
 
 using report::Outcome;
 
-enum class Tag : std::uint32_t { signal = 1, timer, backend, pidfd, error_pipe, output, sink };
+[[noreturn]] void nursery_child_main(void* arg);
+int run_sub_supervisor(const spec::Actor& nursery, const Options& options, int channel,
+                       TimePoint t0);
+
+enum class Tag : std::uint32_t {
+    signal = 1,
+    timer,
+    backend,
+    pidfd,
+    error_pipe,
+    output,
+    sink,
+    channel, // to a nursery child (index: the actor)
+    parent,  // to this sub-supervisor's parent
+};
 
 std::uint64_t make_tag(Tag t, std::size_t index = 0) {
     return (static_cast<std::uint64_t>(t) << 32) | static_cast<std::uint32_t>(index);
 }
 
-enum class TimerKind : std::uint32_t { stop_step = 1, actor_timeout, tree_timeout };
+enum class TimerKind : std::uint32_t { stop_step = 1, actor_timeout, tree_timeout, deaf_nursery };
+
+// How long a sub-supervisor that closed its channel may take to die.
+constexpr Duration k_deaf_grace = std::chrono::milliseconds(500);
 
 constexpr std::size_t k_line_limit = 64 * 1024;       // a longer line is cut, never held
 constexpr std::size_t k_log_high_water = 1u << 20;    // pause actor output above this
@@ -60,6 +83,47 @@ constexpr const char* k_prefix_colours[] = {"\x1b[36m", "\x1b[33m", "\x1b[35m", 
                                             "\x1b[34m", "\x1b[96m", "\x1b[93m", "\x1b[95m"};
 
 enum class Phase { pending, spawning, running, done };
+
+// Time a sub-supervisor gets, after the cancel message, before its parent
+// SIGKILLs it: its children are stopped in parallel, so the longest stop
+// sequence below it, plus a margin per level for reaping and reporting.
+constexpr Duration k_nursery_margin = std::chrono::milliseconds(1000);
+
+Duration nursery_grace(const spec::Actor& nursery) {
+    Duration longest{0};
+    for (const auto& c : nursery.actors)
+        longest = std::max(longest, c.kind == spec::Kind::nursery ? nursery_grace(c)
+                                                                  : c.stop.grace());
+    return longest + k_nursery_margin;
+}
+
+// A nursery actor's "stop sequence": signal 0 stands for the cancel message.
+StopSequence nursery_stop(const spec::Actor& nursery) {
+    return StopSequence{{StopStep{0, nursery_grace(nursery)}, StopStep{SIGKILL, {}}}};
+}
+
+std::string stop_signal_name(int signo) { return signo == 0 ? "cancel" : signal_name(signo); }
+
+// What a forked nursery child needs, prepared by its parent before the fork
+// and only read by the child (its own copy, after fork()).
+struct NurseryStart {
+    const spec::Actor* nursery = nullptr;
+    Options options;
+    int channel = -1; // the child's end of the socketpair
+    pid_t parent_pid = 0;
+    TimePoint t0;
+};
+
+// Messages on a parent <-> sub-supervisor channel: one JSON object per
+// SOCK_SEQPACKET datagram, so framing is the kernel's.
+//   up:   {"t":"spawned","path","kind","pid"}  {"t":"reaped","actor":{...}}  {"t":"exit"}
+//   down: {"t":"cancel","reason"}  {"t":"dump"}
+constexpr std::size_t k_max_message = 256 * 1024;
+
+struct Reexec {
+    std::vector<std::string> argv_storage;
+    std::vector<char*> argv;
+};
 
 struct ActorRun {
     const spec::Actor* spec = nullptr;
@@ -78,7 +142,18 @@ struct ActorRun {
     std::optional<int> exit_code, term_signal;
     Outcome outcome = Outcome::not_started;
 
-    explicit ActorRun(const spec::Actor& a) : spec(&a), stop(a.stop) {}
+    // Nursery actors: the channel to the sub-supervisor.
+    std::unique_ptr<NurseryStart> start;
+    UniqueFd channel;
+    std::deque<std::string> outbox;
+    bool said_exit = false; // it said goodbye before closing the channel
+    bool stop_after_exec = false; // cancelled before its execve was confirmed
+    std::unique_ptr<Reexec> reexec; // a re-executed sub-supervisor's argv
+
+    bool nursery() const { return spec->kind == spec::Kind::nursery; }
+
+    explicit ActorRun(const spec::Actor& a)
+        : spec(&a), stop(a.kind == spec::Kind::nursery ? nursery_stop(a) : a.stop) {}
     bool live() const { return phase == Phase::spawning || phase == Phase::running; }
 };
 
@@ -90,20 +165,68 @@ std::string status_text(const ActorRun& a) {
 
 class Supervisor {
   public:
-    Supervisor(const spec::Spec& spec, const Options& options, Sink& report_sink, Sink& log_sink)
-        : m_spec(spec), m_options(options), m_report_sink(report_sink), m_log_sink(log_sink),
-          m_t0(Clock::now()) {
-        for (const auto& child : spec.root.actors) m_actors.emplace_back(child);
+    // The root: reports go to `report_sink`, in the slots of the whole tree.
+    Supervisor(const spec::Actor& nursery, const Options& options, Sink& report_sink,
+               Sink& log_sink)
+        : m_nursery(nursery), m_options(options), m_report_sink(&report_sink),
+          m_log_sink(log_sink), m_t0(Clock::now()) {
+        for (const auto& child : nursery.actors) m_actors.emplace_back(child);
+        add_slots(nursery);
+    }
+
+    // A sub-supervisor: reports and lifecycle events go up `parent`.
+    Supervisor(const spec::Actor& nursery, const Options& options, Sink& log_sink,
+               UniqueFd parent, TimePoint t0)
+        : m_nursery(nursery), m_options(options), m_log_sink(log_sink),
+          m_parent(std::move(parent)), m_t0(t0) {
+        for (const auto& child : nursery.actors) m_actors.emplace_back(child);
     }
 
     Result run();
+    // Sends what is queued for the parent, waiting at most `limit`.
+    void flush_parent(std::chrono::milliseconds limit);
+    // The last message to the parent: everything before it arrived.
+    void say_goodbye() {
+        send_parent(nlohmann::json{{"t", "exit"}});
+        flush_parent(std::chrono::seconds(5));
+    }
 
   private:
-    const spec::Spec& m_spec;
+    const spec::Actor& m_nursery;
     const Options& m_options;
-    Sink& m_report_sink;
+    Sink* m_report_sink = nullptr; // the root only
     Sink& m_log_sink;
+    UniqueFd m_parent; // sub-supervisors only
+    std::deque<std::string> m_parent_outbox;
+    bool m_parent_gone = false;
     TimePoint m_t0;
+    bool root() const { return m_report_sink != nullptr; }
+
+    // The root's report: one slot per actor of the whole tree, depth-first.
+    std::vector<report::ActorReport> m_slots;
+    std::unordered_map<std::string, std::size_t> m_slot_of;
+    // Actors below the nurseries we run, by pid, from their "spawned"
+    // events: if their sub-supervisor dies they are adopted by us, and we
+    // reap and report them.
+    struct Remote {
+        std::string path;
+        std::string kind;
+        double started_ms = 0;
+    };
+    std::unordered_map<pid_t, Remote> m_remote;
+
+    void add_slots(const spec::Actor& nursery) {
+        for (const auto& a : nursery.actors) {
+            report::ActorReport r;
+            r.path = a.path;
+            r.name = a.name;
+            r.kind = a.kind == spec::Kind::command ? "cmd" : "nursery";
+            r.backend = m_options.backend;
+            m_slot_of[r.path] = m_slots.size();
+            m_slots.push_back(std::move(r));
+            add_slots(a);
+        }
+    }
     std::vector<ActorRun> m_actors;
     Guardian m_guardian;
     std::unique_ptr<backend::Backend> m_backend;
@@ -142,10 +265,12 @@ class Supervisor {
         if (!m_timerfd) sys::fail("timerfd_create");
         m_dev_null = UniqueFd(::open("/dev/null", O_RDWR | O_CLOEXEC));
         if (!m_dev_null) sys::fail("open /dev/null");
-        // The guardian first: it must be forked while this process has one thread.
-        m_guardian = Guardian::start();
+        // The guardian first: it must be forked while this process has one
+        // thread. Sub-supervisors report their actors up to the root's.
+        if (root()) m_guardian = Guardian::start();
         m_backend = backend::make_backend(m_options.backend);
         if (!m_backend) throw Error("unknown spawn backend " + m_options.backend);
+        if (m_parent) watch(m_parent.get(), make_tag(Tag::parent), EPOLLIN);
         watch(m_signalfd.get(), make_tag(Tag::signal), EPOLLIN);
         watch(m_timerfd.get(), make_tag(Tag::timer), EPOLLIN);
         watch(m_backend->ready_fd(), make_tag(Tag::backend), EPOLLIN);
@@ -153,8 +278,8 @@ class Supervisor {
             watch(m_log_sink.fd(), make_tag(Tag::sink, 0), 0);
             m_log_registered = true;
         }
-        if (m_report_sink.pollable() && m_report_sink.fd() != m_log_sink.fd()) {
-            watch(m_report_sink.fd(), make_tag(Tag::sink, 1), 0);
+        if (root() && m_report_sink->pollable() && m_report_sink->fd() != m_log_sink.fd()) {
+            watch(m_report_sink->fd(), make_tag(Tag::sink, 1), 0);
             m_report_registered = true;
         }
     }
@@ -207,6 +332,13 @@ class Supervisor {
             switch (kind) {
             case TimerKind::stop_step: stop_deadline(index, now); break;
             case TimerKind::actor_timeout: actor_timeout(index); break;
+            case TimerKind::deaf_nursery:
+                if (m_actors[index].phase == Phase::running) {
+                    ActorRun& a = m_actors[index];
+                    if (!a.cancel_reason) a.cancel_reason = "channel_closed";
+                    if (auto k = a.stop.kill_now(now)) signal_actor(a, *k);
+                }
+                break;
             case TimerKind::tree_timeout:
                 if (!m_cancel_cause) {
                     log(1, fmt::format("--timeout of {} ran out; cancelling the tree",
@@ -233,6 +365,10 @@ class Supervisor {
     void submit(std::size_t i) {
         ActorRun& a = m_actors[i];
         const spec::Actor& s = *a.spec;
+        if (a.nursery()) {
+            submit_nursery(i);
+            return;
+        }
         UniqueFd in, out;
         if (s.stdin_mode == spec::StdinMode::null) in = dup_fd(m_dev_null.get());
         switch (s.output.mode) {
@@ -262,15 +398,85 @@ class Supervisor {
         m_backend->submit({i, a.prepared->args()});
     }
 
+    // A nursery child is forked while this thread waits (parked) for it; see
+    // Backend::spawn_parked. The child gets its end of a socketpair and runs
+    // nursery_child_main.
+    void submit_nursery(std::size_t i) {
+        ActorRun& a = m_actors[i];
+        int fds[2];
+        if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) < 0) {
+            spawn_failed(i, fmt::format("failed to start {} (socketpair): {}", a.spec->name,
+                                        errno_text(errno)));
+            return;
+        }
+        UniqueFd mine(fds[0]), theirs(fds[1]);
+        a.start = std::make_unique<NurseryStart>();
+        a.start->nursery = a.spec;
+        a.start->options = m_options;
+        a.start->options.format = report::Format::none;
+        a.start->options.tree_timeout.reset(); // the root keeps the tree's deadline
+        a.start->channel = theirs.get();
+        a.start->parent_pid = ::getpid();
+        a.start->t0 = m_t0;
+        sys::set_nonblocking(mine.get());
+        a.channel = std::move(mine);
+        a.phase = Phase::spawning;
+        backend::SpawnRequest request;
+        request.id = i;
+        UniqueFd spec_fd;
+        if (m_backend->forks_without_exec()) {
+            request.child_main = &nursery_child_main;
+            request.child_arg = a.start.get();
+        } else {
+            // A fresh image: forkspawn itself in its hidden sub-supervisor
+            // mode, the channel as fd 3 and the subtree spec as fd 4.
+            spec_fd = UniqueFd(::memfd_create("forkspawn-subtree", MFD_CLOEXEC));
+            const std::string text = spec::subtree_json(*a.spec);
+            if (!spec_fd || ::write(spec_fd.get(), text.data(), text.size()) !=
+                                static_cast<ssize_t>(text.size())) {
+                spawn_failed(i, fmt::format("failed to start {} (memfd): {}", a.spec->name,
+                                            errno_text(errno)));
+                return;
+            }
+            a.reexec = std::make_unique<Reexec>();
+            a.reexec->argv_storage = {
+                "forkspawn", "__nursery",
+                nlohmann::json{{"path", a.spec->path},
+                               {"backend", m_options.backend},
+                               {"verbosity", m_options.verbosity},
+                               {"colour", m_options.colour},
+                               {"t0_ns", m_t0.time_since_epoch().count()}}
+                    .dump()};
+            for (auto& arg : a.reexec->argv_storage) a.reexec->argv.push_back(arg.data());
+            a.reexec->argv.push_back(nullptr);
+            request.args.path = "/proc/self/exe";
+            request.args.argv = a.reexec->argv.data();
+            request.args.envp = environ;
+            request.args.parent_pid = ::getpid();
+            request.args.fd3 = theirs.get();
+            request.args.fd4 = spec_fd.get();
+        }
+        auto done = m_backend->spawn_parked(request);
+        theirs.reset(); // the child has its copy
+        spec_fd.reset();
+        watch(a.channel.get(), make_tag(Tag::channel, i), EPOLLIN);
+        started(std::move(done));
+    }
+
     void on_backend() {
-        for (auto& done : m_backend->take_completions()) {
+        for (auto& done : m_backend->take_completions()) started(std::move(done));
+        reap_orphans(); // what waited for the backend's answers
+    }
+
+    void started(backend::SpawnCompletion done) {
+        {
             const std::size_t i = done.id;
             ActorRun& a = m_actors[i];
-            a.prepared->release_child_fds(); // the child has its copies now
+            if (a.prepared) a.prepared->release_child_fds(); // the child has its copies now
             if (done.pid < 0) {
                 spawn_failed(i, fmt::format("failed to start {} ({}): {}", a.spec->name,
                                             done.failed_call, errno_text(done.error)));
-                continue;
+                return;
             }
             a.pid = done.pid;
             a.started = Clock::now();
@@ -284,14 +490,15 @@ class Supervisor {
                 a.pid = -1;
                 spawn_failed(i, fmt::format("failed to track {} ({}): {}", a.spec->name,
                                             done.failed_call, errno_text(done.error)));
-                continue;
+                return;
             }
             a.pidfd = std::move(done.pidfd);
             a.error_pipe = std::move(done.error_pipe);
             a.phase = Phase::running;
-            m_guardian.watch_group(a.pid);
+            publish_spawned(a.spec->path, a.nursery() ? "nursery" : "cmd", a.pid,
+                            ms_since_start(*a.started));
             watch(a.pidfd.get(), make_tag(Tag::pidfd, i), EPOLLIN);
-            watch(a.error_pipe.get(), make_tag(Tag::error_pipe, i), EPOLLIN);
+            if (a.error_pipe) watch(a.error_pipe.get(), make_tag(Tag::error_pipe, i), EPOLLIN);
             log(2, fmt::format("{} spawned, pid {}", a.spec->path, a.pid));
             if (a.spec->timeout) add_timer(*a.started + *a.spec->timeout, TimerKind::actor_timeout, i);
             if (a.cancel_reason) begin_stop(i); // cancelled while it was being forked
@@ -303,6 +510,9 @@ class Supervisor {
     void on_error_pipe(std::size_t i) {
         ActorRun& a = m_actors[i];
         if (!a.error_pipe) return;
+        const backend::SpawnArgs no_args;
+        const backend::SpawnArgs& args = a.prepared ? a.prepared->args() : no_args;
+        const std::string program = a.prepared ? a.prepared->program() : "/proc/self/exe";
         backend::ChildError e;
         const ssize_t n = sys::retry_eintr([&] { return ::read(a.error_pipe.get(), &e, sizeof e); });
         if (n < 0 && errno == EAGAIN) return;
@@ -311,12 +521,12 @@ class Supervisor {
             const auto stage = static_cast<backend::ChildStage>(e.stage);
             a.spawn_error =
                 stage == backend::ChildStage::exec
-                    ? fmt::format("failed to execute {}: {}", a.prepared->program(),
-                                  errno_text(e.err))
+                    ? fmt::format("failed to execute {}: {}", program, errno_text(e.err))
                     : fmt::format("failed to set up {} ({}): {}", a.spec->name,
-                                  backend::stage_text(stage, a.prepared->args()), errno_text(e.err));
+                                  backend::stage_text(stage, args), errno_text(e.err));
         }
         a.error_pipe.reset();
+        if (a.stop_after_exec && !a.spawn_error) begin_stop(i);
     }
 
     void spawn_failed(std::size_t i, std::string error) {
@@ -329,6 +539,16 @@ class Supervisor {
 
     // ---- stopping ----------------------------------------------------------
     void signal_actor(ActorRun& a, int signo) {
+        if (a.nursery()) {
+            // A sub-supervisor is cancelled by message; SIGKILL is the
+            // fallback when it does not finish in time.
+            if (signo == 0) {
+                send_child(a, nlohmann::json{{"t", "cancel"}, {"reason", *a.cancel_reason}});
+            } else {
+                sys::pidfd_send_signal(a.pidfd.get(), signo);
+            }
+            return;
+        }
         // The group reaches the actor's own children; the leader is unreaped,
         // so its pid (= the group id) cannot have been reused. If the actor
         // left its group, the pidfd still reaches the actor itself.
@@ -343,10 +563,26 @@ class Supervisor {
     void begin_stop(std::size_t i) {
         ActorRun& a = m_actors[i];
         if (a.phase != Phase::running || a.stop.started()) return;
+        if (a.error_pipe && !a.nursery() && m_sigint_count < 2) {
+            // Not known yet whether execve succeeded: a signal now would hit
+            // the child's setup, not the program, and turn a spawn failure
+            // into a cancel. The stop begins when the exec-error pipe answers.
+            a.stop_after_exec = true;
+            return;
+        }
+        if (!a.nursery()) {
+            // Exited already, only not reaped yet: it ended on its own, and
+            // its reap (already due) must report that, not a cancel.
+            siginfo_t info{};
+            if (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(a.pidfd.get()), &info,
+                         WEXITED | WNOHANG | WNOWAIT) == 0 &&
+                info.si_pid != 0)
+                return;
+        }
         const TimePoint now = Clock::now();
         const int signo = m_sigint_count >= 2 ? *a.stop.kill_now(now) : a.stop.begin(now);
         log(2, fmt::format("{} stopping ({}): {}", a.spec->path, *a.cancel_reason,
-                           signal_name(signo)));
+                           stop_signal_name(signo)));
         signal_actor(a, signo);
         if (auto d = a.stop.deadline()) add_timer(*d, TimerKind::stop_step, i);
     }
@@ -357,7 +593,8 @@ class Supervisor {
         const auto signo = a.stop.on_deadline(now);
         if (!signo) return;
         if (*signo == SIGKILL)
-            log(1, fmt::format("{} did not stop within {}; sending SIGKILL", a.spec->path,
+            log(1, fmt::format("{} did not {} within {}; sending SIGKILL", a.spec->path,
+                               a.nursery() ? "finish its teardown" : "stop",
                                format_duration(a.stop.sequence().grace())));
         signal_actor(a, *signo);
         if (auto d = a.stop.deadline()) add_timer(*d, TimerKind::stop_step, i);
@@ -408,6 +645,9 @@ class Supervisor {
         m_failed = true;
         if (m_cancel_cause) return;
         set_cause("sibling_failed", k_exit_failed, "failed");
+        // Tell the parent now, not when our teardown is over: it cancels
+        // our siblings in parallel with it (one_for_all all the way up).
+        send_parent(nlohmann::json{{"t", "failing"}});
         std::size_t running = 0;
         for (std::size_t i = 0; i < m_actors.size(); ++i)
             if (i != culprit && m_actors[i].phase != Phase::done) ++running;
@@ -436,10 +676,10 @@ class Supervisor {
         if (info.si_code == CLD_EXITED) a.exit_code = info.si_status;
         else a.term_signal = info.si_status;
         on_error_pipe(i); // the child is gone: its report, if any, is complete
+        if (a.channel) on_channel(i); // and so is everything it sent us
         unwatch(a.pidfd.get());
         a.pidfd.reset();
         m_by_pid.erase(a.pid);
-        m_guardian.forget_group(a.pid);
         a.stop.exited(now);
         finish(i, now);
     }
@@ -458,6 +698,20 @@ class Supervisor {
                 on_pidfd(it->second);
                 continue;
             }
+            if (auto it = m_remote.find(info.si_pid); it != m_remote.end()) {
+                reap_remote(info.si_pid, it->second);
+                continue;
+            }
+            if (m_backend && info.si_pid == m_backend->helper_pid()) {
+                ::waitid(P_PID, static_cast<id_t>(info.si_pid), &info, WEXITED | WNOHANG);
+                m_backend->helper_reaped();
+                log(1, fmt::format("the {} helper process exited; spawns fail from now on",
+                                   m_backend->key()));
+                continue;
+            }
+            // A child the backend has created but not reported yet is not
+            // an orphan: wait until the backend's answers are in.
+            if (m_backend && m_backend->pending() > 0) return;
             siginfo_t reaped{};
             ::waitid(P_PID, static_cast<id_t>(info.si_pid), &reaped, WEXITED | WNOHANG);
             if (info.si_pid == m_guardian.pid()) {
@@ -470,6 +724,191 @@ class Supervisor {
             log(2, fmt::format("reaped orphan pid {}", info.si_pid));
         }
     }
+
+    // An actor of a nursery below us whose sub-supervisor died: it was
+    // adopted by us (the nearest living subreaper) and killed by its
+    // parent-death signal. Report it with what we know.
+    void reap_remote(pid_t pid, const Remote& remote) {
+        ::kill(-pid, SIGKILL); // its group, while the zombie keeps the id ours
+        siginfo_t info{};
+        ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG);
+        report::ActorReport r;
+        r.path = remote.path;
+        r.name = remote.path.substr(remote.path.rfind('/') + 1);
+        r.kind = remote.kind;
+        r.backend = m_options.backend;
+        r.pid = pid;
+        if (info.si_code == CLD_EXITED) {
+            r.exit_code = info.si_status;
+            r.status = fmt::format("rc={}", info.si_status);
+            r.outcome = info.si_status == 0 ? Outcome::completed : Outcome::failed;
+        } else {
+            r.signal = signal_name(info.si_status);
+            r.status = "signal=" + *r.signal;
+            r.outcome = info.si_status == SIGKILL ? Outcome::killed : Outcome::failed;
+        }
+        r.cancel_reason = "supervisor_killed";
+        r.started_ms = remote.started_ms;
+        r.ended_ms = ms_since_start(Clock::now());
+        r.runtime_ms = *r.ended_ms - remote.started_ms;
+        m_remote.erase(pid);
+        log(1, fmt::format("{} was orphaned by its supervisor; reaped ({})", r.path, *r.status));
+        publish(r);
+    }
+
+    // ---- reports and events, up the tree -------------------------------
+    void publish(const report::ActorReport& r) {
+        if (!root()) {
+            send_parent(nlohmann::json{{"t", "reaped"},
+                                       {"actor", nlohmann::json::parse(report::actor_json(r))}});
+            return;
+        }
+        if (r.pid) m_guardian.forget_group(static_cast<pid_t>(*r.pid));
+        if (auto it = m_slot_of.find(r.path); it != m_slot_of.end()) m_slots[it->second] = r;
+        if (m_options.format == report::Format::jsonl) {
+            m_report_sink->write(report::jsonl_reaped(r));
+            after_write();
+        }
+    }
+
+    void publish_spawned(const std::string& path, const std::string& kind, pid_t pid,
+                         double started_ms) {
+        if (root()) {
+            m_guardian.watch_group(pid);
+            if (auto it = m_slot_of.find(path); it != m_slot_of.end()) {
+                m_slots[it->second].pid = pid;
+                m_slots[it->second].started_ms = started_ms;
+            }
+        } else {
+            send_parent(nlohmann::json{{"t", "spawned"},
+                                       {"path", path},
+                                       {"kind", kind},
+                                       {"pid", pid},
+                                       {"started_ms", started_ms}});
+        }
+    }
+
+    static std::string dump_message(const nlohmann::json& j) {
+        return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    }
+
+    void send_parent(const nlohmann::json& message) {
+        if (!m_parent || m_parent_gone) return;
+        m_parent_outbox.push_back(dump_message(message));
+        flush_outbox(m_parent.get(), m_parent_outbox, make_tag(Tag::parent));
+    }
+
+    void send_child(ActorRun& a, const nlohmann::json& message) {
+        if (!a.channel) return;
+        a.outbox.push_back(dump_message(message));
+        flush_outbox(a.channel.get(), a.outbox,
+                     make_tag(Tag::channel, static_cast<std::size_t>(&a - m_actors.data())));
+    }
+
+    // Sends queued datagrams until the socket is full; then waits for
+    // EPOLLOUT. Returns false when the peer is gone.
+    bool flush_outbox(int fd, std::deque<std::string>& outbox, std::uint64_t tag) {
+        while (!outbox.empty()) {
+            const auto& m = outbox.front();
+            const ssize_t n = ::send(fd, m.data(), m.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+            if (n < 0) {
+                outbox.clear(); // EPIPE / ECONNRESET: nobody to tell
+                rewatch(fd, tag, EPOLLIN);
+                return false;
+            }
+            outbox.pop_front();
+        }
+        rewatch(fd, tag, outbox.empty() ? std::uint32_t{EPOLLIN} : std::uint32_t{EPOLLIN | EPOLLOUT});
+        return true;
+    }
+
+    // Reads every datagram waiting on `fd`; returns false at EOF.
+    template <typename F> bool read_messages(int fd, F&& handle) {
+        std::string buf(k_max_message, '\0');
+        for (;;) {
+            const ssize_t n = ::recv(fd, buf.data(), buf.size(), MSG_DONTWAIT);
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
+            if (n <= 0) return false;
+            const auto j = nlohmann::json::parse(buf.begin(), buf.begin() + n, nullptr, false);
+            if (j.is_object()) handle(j);
+        }
+    }
+
+    void on_channel(std::size_t i, std::uint32_t events = EPOLLIN) {
+        ActorRun& a = m_actors[i];
+        if (!a.channel) return;
+        if (events & EPOLLOUT)
+            flush_outbox(a.channel.get(), a.outbox, make_tag(Tag::channel, i));
+        const bool open = read_messages(a.channel.get(), [&](const nlohmann::json& j) {
+            const std::string t = j.value("t", "");
+            if (t == "exit") {
+                a.said_exit = true;
+            } else if (t == "failing") {
+                if (!a.failed && !a.stop.started()) {
+                    a.failed = true;
+                    nursery_failed(i);
+                }
+            } else if (t == "spawned") {
+                const pid_t pid = j.value("pid", 0);
+                if (pid > 0)
+                    m_remote[pid] = {j.value("path", ""), j.value("kind", "cmd"),
+                                     j.value("started_ms", 0.0)};
+                if (root())
+                    publish_spawned(j.value("path", ""), j.value("kind", "cmd"), pid,
+                                    j.value("started_ms", 0.0));
+                else send_parent(j);
+            } else if (t == "reaped" && j.contains("actor")) {
+                if (auto r = report::parse_actor_json(j["actor"].dump())) {
+                    if (r->pid) m_remote.erase(static_cast<pid_t>(*r->pid));
+                    publish(*r);
+                }
+            }
+        });
+        if (open) return;
+        unwatch(a.channel.get());
+        a.channel.reset();
+        a.outbox.clear();
+        if (!a.said_exit && a.phase == Phase::running && !a.stop.started()) {
+            // The sub-supervisor went away without a word: it crashed or was
+            // killed, and its subtree is orphaned to us. The nursery failed.
+            log(1, fmt::format("{}: its supervisor closed the channel early", a.spec->path));
+            a.failed = true;
+            // Usually it is dying already (the socket closes before the
+            // process is reaped); if it is still alive in a while, it is
+            // deaf, and nothing is left but to kill it.
+            add_timer(Clock::now() + k_deaf_grace, TimerKind::deaf_nursery, i);
+            nursery_failed(i);
+        }
+    }
+
+    void on_parent(std::uint32_t events) {
+        if (!m_parent) return;
+        if (events & EPOLLOUT) flush_outbox(m_parent.get(), m_parent_outbox, make_tag(Tag::parent));
+        const bool open = read_messages(m_parent.get(), [&](const nlohmann::json& j) {
+            const std::string t = j.value("t", "");
+            if (t == "cancel") {
+                const std::string reason = j.value("reason", "parent_cancelled");
+                log(2, fmt::format("{} cancelled ({})", m_nursery.path, reason));
+                m_cancelled_by_parent = true;
+                set_cause(reason, k_exit_ok, "cancelled");
+                cancel_all(reason);
+            } else if (t == "dump") {
+                dump_tree();
+            }
+        });
+        if (open) return;
+        // The parent is gone (EOF): nobody will cancel us or read our
+        // reports. Tear the subtree down.
+        unwatch(m_parent.get());
+        m_parent_gone = true;
+        m_parent_outbox.clear();
+        set_cause("parent_gone", k_exit_failed, "cancelled");
+        cancel_all("parent_gone");
+    }
+    bool m_cancelled_by_parent = false;
 
     void finish(std::size_t i, TimePoint now) {
         ActorRun& a = m_actors[i];
@@ -496,10 +935,11 @@ class Supervisor {
             log(a.outcome == Outcome::completed ? 2 : 1,
                 fmt::format("{} {} ({})", a.spec->path, report::outcome_name(a.outcome), what));
         }
-        if (m_options.format == report::Format::jsonl) {
-            m_report_sink.write(report::jsonl_reaped(make_report(a)));
-            after_write();
+        if (a.channel && !a.pidfd) {
+            unwatch(a.channel.get());
+            a.channel.reset();
         }
+        publish(make_report(a));
         // A timed-out actor failed the nursery when its time ran out.
         if (a.failed && a.cancel_reason != "timeout") nursery_failed(i);
         check_work_done();
@@ -563,14 +1003,22 @@ class Supervisor {
                 const std::size_t nl = chunk.find('\n');
                 if (nl == std::string_view::npos) {
                     a.partial.append(chunk);
-                    if (a.partial.size() >= k_line_limit) {
-                        emit_line(i, a.partial);
-                        a.partial.clear();
+                    // A line without end is printed in pieces of exactly the limit.
+                    std::size_t done = 0;
+                    while (a.partial.size() - done >= k_line_limit) {
+                        emit_line(i, std::string_view(a.partial).substr(done, k_line_limit));
+                        done += k_line_limit;
                     }
+                    a.partial.erase(0, done);
                     break;
                 }
                 a.partial.append(chunk.substr(0, nl));
-                emit_line(i, a.partial);
+                std::size_t done = 0;
+                while (a.partial.size() - done > k_line_limit) {
+                    emit_line(i, std::string_view(a.partial).substr(done, k_line_limit));
+                    done += k_line_limit;
+                }
+                emit_line(i, std::string_view(a.partial).substr(done));
                 a.partial.clear();
                 chunk.remove_prefix(nl + 1);
             }
@@ -586,8 +1034,8 @@ class Supervisor {
         if (m_log_registered)
             rewatch(m_log_sink.fd(), make_tag(Tag::sink, 0), m_log_sink.buffered() ? std::uint32_t{EPOLLOUT} : 0u);
         if (m_report_registered)
-            rewatch(m_report_sink.fd(), make_tag(Tag::sink, 1),
-                    m_report_sink.buffered() ? std::uint32_t{EPOLLOUT} : 0u);
+            rewatch(m_report_sink->fd(), make_tag(Tag::sink, 1),
+                    m_report_sink->buffered() ? std::uint32_t{EPOLLOUT} : 0u);
         const bool pause = m_log_sink.buffered() > k_log_high_water;
         const bool resume = m_log_sink.buffered() < k_log_low_water;
         if ((pause && !m_output_paused) || (resume && m_output_paused)) {
@@ -597,7 +1045,8 @@ class Supervisor {
                     rewatch(m_actors[i].output.get(), make_tag(Tag::output, i),
                             m_output_paused ? 0u : std::uint32_t{EPOLLIN});
         }
-        if (m_report_sink.broken() && m_options.format != report::Format::none && !m_report_gone) {
+        if (root() && m_report_sink->broken() && m_options.format != report::Format::none &&
+            !m_report_gone) {
             m_report_gone = true;
             log(1, "the report's reader went away; cancelling the tree");
             set_cause("signal:SIGPIPE", 128 + SIGPIPE, "cancelled");
@@ -610,7 +1059,7 @@ class Supervisor {
     // with nothing to write: that is how a closed report reader is noticed
     // while the tree runs, not only at the next report line.
     void on_sink(std::size_t index, std::uint32_t events) {
-        Sink& sink = index == 0 ? m_log_sink : m_report_sink;
+        Sink& sink = index == 0 ? m_log_sink : *m_report_sink;
         bool& registered = index == 0 ? m_log_registered : m_report_registered;
         if (events & (EPOLLERR | EPOLLHUP)) {
             sink.mark_broken();
@@ -662,8 +1111,8 @@ class Supervisor {
 
     void dump_tree() {
         const TimePoint now = Clock::now();
-        std::string out = fmt::format("forkspawn: live tree at {:.1f}ms\n", ms_since_start(now));
-        out += fmt::format("{}  nursery  pid {}\n", m_spec.root.path, ::getpid());
+        std::string out = fmt::format("forkspawn: live tree of {} (pid {}) at {:.1f}ms\n",
+                                      m_nursery.path, ::getpid(), ms_since_start(now));
         for (const auto& a : m_actors) {
             std::string state;
             switch (a.phase) {
@@ -671,12 +1120,13 @@ class Supervisor {
             case Phase::spawning: state = "spawning"; break;
             case Phase::running:
                 state = a.stop.started() ? fmt::format("stopping (sent {})",
-                                                       signal_name(a.stop.sent().back()))
+                                                       stop_signal_name(a.stop.sent().back()))
                                          : "running";
                 break;
             case Phase::done: state = std::string(report::outcome_name(a.outcome)); break;
             }
-            out += fmt::format("  {}  pid {}  {}", a.spec->path, a.pid > 0 ? std::to_string(a.pid) : "-", state);
+            out += fmt::format("  {}  {}  pid {}  {}", a.spec->path, a.nursery() ? "nursery" : "cmd",
+                               a.pid > 0 ? std::to_string(a.pid) : "-", state);
             if (auto d = a.stop.deadline())
                 out += fmt::format("  next signal in {:.1f}ms", to_ms(*d - now));
             else if (a.phase == Phase::running && a.spec->timeout && a.started && !a.stop.started())
@@ -685,6 +1135,9 @@ class Supervisor {
         }
         m_log_sink.write(out);
         after_write();
+        // Each sub-supervisor prints its own part.
+        for (auto& a : m_actors)
+            if (a.nursery() && a.phase == Phase::running) send_child(a, nlohmann::json{{"t", "dump"}});
     }
 
     // ---- the end -----------------------------------------------------------
@@ -698,15 +1151,17 @@ class Supervisor {
             reap_orphans();
             auto children = living_children();
             std::erase(children, m_guardian.pid());
+            std::erase(children, m_backend->helper_pid());
             if (children.empty() || Clock::now() > until) return;
             for (pid_t pid : children) {
                 ::kill(pid, SIGKILL);
                 log(2, fmt::format("killed escaped process {}", pid));
             }
             for (pid_t pid : children) {
+                // Wait for the death without reaping: reap_orphans reaps, and
+                // reports it if it was an actor of a nursery below us.
                 siginfo_t info{};
-                ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED);
-                ++m_orphans;
+                ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOWAIT);
             }
         }
     }
@@ -755,7 +1210,7 @@ class Supervisor {
         report::ActorReport r;
         r.path = a.spec->path;
         r.name = a.spec->name;
-        r.kind = a.spec->kind == spec::Kind::command ? "cmd" : "nursery";
+        r.kind = a.nursery() ? "nursery" : "cmd";
         r.backend = m_options.backend;
         if (a.pid > 0 && !a.spawn_error) r.pid = a.pid;
         if (!a.spawn_error) {
@@ -771,7 +1226,7 @@ class Supervisor {
         if (a.started && a.ended) r.runtime_ms = to_ms(*a.ended - *a.started);
         if (a.stop.started()) {
             report::StopReport s;
-            for (int signo : a.stop.sent()) s.sent.push_back(signal_name(signo));
+            for (int signo : a.stop.sent()) s.sent.push_back(stop_signal_name(signo));
             s.escalated = std::count(a.stop.sent().begin(), a.stop.sent().end(), SIGKILL) > 0;
             if (auto after = a.stop.exit_after()) s.exit_after_ms = to_ms(*after);
             r.stop = s;
@@ -805,6 +1260,8 @@ Result Supervisor::run() {
             case Tag::error_pipe: on_error_pipe(index); break;
             case Tag::output: on_output(index); break;
             case Tag::sink: on_sink(index, events[k].events); break;
+            case Tag::channel: on_channel(index, events[k].events); break;
+            case Tag::parent: on_parent(events[k].events); break;
             }
         }
     }
@@ -821,17 +1278,110 @@ Result Supervisor::run() {
     result.exit_code = m_exit_code;
     result.summary = {FORKSPAWN_VERSION, m_options.backend, m_result, m_exit_code,
                       ms_since_start(Clock::now())};
-    for (const auto& a : m_actors) result.actors.push_back(make_report(a));
+    if (root()) {
+        // An actor whose spawn was reported but whose end never was: its
+        // supervisor died and it ended somewhere we could not see.
+        for (auto& slot : m_slots) {
+            if (slot.ended_ms) continue;
+            const auto parent = m_slot_of.find(slot.path.substr(0, slot.path.rfind('/')));
+            const bool orphaned = parent != m_slot_of.end() && m_slots[parent->second].signal;
+            if (slot.pid) {
+                slot.outcome = Outcome::killed;
+                slot.cancel_reason = "supervisor_killed";
+                slot.error = "its supervisor died before reporting how it ended";
+            } else if (orphaned) {
+                slot.error = "unknown: its supervisor died before reporting on it";
+            }
+        }
+        result.actors = m_slots;
+    }
     if (m_orphans > 0) log(2, fmt::format("reaped {} escaped process(es)", m_orphans));
     return result;
 }
 
+void Supervisor::flush_parent(std::chrono::milliseconds limit) {
+    const auto until = Clock::now() + limit;
+    while (m_parent && !m_parent_gone && !m_parent_outbox.empty()) {
+        if (!flush_outbox(m_parent.get(), m_parent_outbox, make_tag(Tag::parent))) return;
+        if (m_parent_outbox.empty()) return;
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
+        if (left.count() <= 0) return;
+        pollfd p{m_parent.get(), POLLOUT, 0};
+        ::poll(&p, 1, static_cast<int>(left.count()));
+    }
+}
+
+// The sub-supervisor: the child of a fork without exec, entered on the
+// forkserver thread's stack of the parent's image. It touches only the
+// immutable subtree spec it was handed (its own copy) and objects it makes
+// itself — a fresh event loop, forkserver thread, signalfd and sinks — and
+// leaves with _exit, so nothing of the parent's image (atexit handlers,
+// static destructors, stdio buffers) runs twice.
+[[noreturn]] void nursery_child_main(void* arg) {
+    const NurseryStart& start = *static_cast<const NurseryStart*>(arg);
+    ::setpgid(0, 0);
+    if (::prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || ::getppid() != start.parent_pid) ::_exit(1);
+    // Keep stdio and the channel; nothing else of the parent's.
+    const auto channel = static_cast<unsigned>(start.channel);
+    if (channel > 3) ::syscall(SYS_close_range, 3U, channel - 1, 0U);
+    ::syscall(SYS_close_range, channel + 1, ~0U, 0U);
+    ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+    // The forkserver thread blocks every signal; a supervisor blocks only
+    // the ones its signalfd takes.
+    sigset_t none;
+    sigemptyset(&none);
+    ::pthread_sigmask(SIG_SETMASK, &none, nullptr);
+    ::_exit(run_sub_supervisor(*start.nursery, start.options, start.channel, start.t0));
+}
+
+int run_sub_supervisor(const spec::Actor& nursery, const Options& options, int channel,
+                       TimePoint t0) {
+    try {
+        block_supervised_signals();
+        Sink log_sink(STDERR_FILENO);
+        Supervisor supervisor(nursery, options, log_sink, UniqueFd(channel), t0);
+        const int code = supervisor.run().exit_code;
+        supervisor.say_goodbye();
+        log_sink.drain(std::chrono::seconds(2));
+        return code;
+    } catch (const std::exception& e) {
+        const std::string text = fmt::format("forkspawn: error in {}: {}\n", nursery.path, e.what());
+        [[maybe_unused]] auto n = ::write(STDERR_FILENO, text.data(), text.size());
+        return k_exit_failed;
+    }
+}
+
 } // namespace
+
+int run_reexec_nursery(const char* options_json) {
+    // exec_child set the process group, the parent-death signal and fds
+    // 0-4; what is left is to read the subtree, as a root would read a spec.
+    const auto j = nlohmann::json::parse(options_json, nullptr, false);
+    if (!j.is_object()) return k_exit_usage;
+    std::string text;
+    char buf[65536];
+    ssize_t n;
+    while ((n = sys::retry_eintr([&] { return ::pread(4, buf, sizeof buf, static_cast<off_t>(text.size())); })) > 0)
+        text.append(buf, static_cast<std::size_t>(n));
+    ::close(4);
+    auto parsed = spec::parse(text);
+    if (!parsed.spec) return k_exit_usage;
+    spec::Actor nursery = std::move(parsed.spec->root);
+    spec::set_paths(nursery, j.value("path", nursery.name));
+    Options options;
+    options.backend = j.value("backend", "trio");
+    options.verbosity = j.value("verbosity", 1);
+    options.colour = j.value("colour", false);
+    options.format = report::Format::none;
+    const TimePoint t0{Clock::duration(j.value("t0_ns", std::int64_t{0}))};
+    ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+    return run_sub_supervisor(nursery, options, 3, t0);
+}
 
 Result run(const spec::Spec& spec, const Options& options, Sink& report_sink, Sink& log_sink) {
     // Orphans of any depth come back to us, to be reaped and killed.
     if (::prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) sys::fail("prctl(PR_SET_CHILD_SUBREAPER)");
-    Supervisor supervisor(spec, options, report_sink, log_sink);
+    Supervisor supervisor(spec.root, options, report_sink, log_sink);
     return supervisor.run();
 }
 

@@ -123,7 +123,7 @@ TEST_CASE("hostile input gets a clear error, never a crash or hang") {
 
 TEST_CASE("every example checks clean") {
     for (const char* name :
-         {"hello.json", "web-and-worker.json", "failing-pipeline.json", "stubborn.json"}) {
+         {"hello.json", "web-and-worker.json", "failing-pipeline.json", "stubborn.json", "etl-tree.json"}) {
         INFO(name);
         const auto r = run({.args = {"check", examples_path(name)}});
         CHECK(r.exit_code == 0);

@@ -20,6 +20,10 @@ namespace forkspawn::test {
 std::string binary() {
     return FORKSPAWN_BINARY;
 }
+std::string backend() {
+    const char* b = std::getenv("FORKSPAWN_TEST_BACKEND");
+    return b && *b ? b : "subint_forkserver";
+}
 std::string spec_path(const std::string& name) {
     return std::string(FORKSPAWN_SPECS_DIR) + "/" + name;
 }
@@ -58,8 +62,13 @@ Process::Process(const RunOptions& options) : m_tag(new_tag()), m_stdin_data(opt
     for (char** e = environ; *e; ++e)
         if (std::strncmp(*e, "FORKSPAWN_", 10) != 0) env_strings.emplace_back(*e);
     env_strings.push_back("FORKSPAWN_TEST_TAG=" + m_tag);
-    for (const auto& [k, v] : options.env)
-        env_strings.push_back(k + "=" + v);
+    // The backend under test (one ctest run of the suite per backend).
+    env_strings.push_back("FORKSPAWN_SPAWN_BACKEND=" + backend());
+    for (const auto& [k, v] : options.env) {
+        const std::string prefix = k + "=";
+        std::erase_if(env_strings, [&](const std::string& e) { return e.starts_with(prefix); });
+        env_strings.push_back(prefix + v);
+    }
     std::vector<char*> envp;
     for (auto& e : env_strings)
         envp.push_back(e.data());

@@ -272,3 +272,22 @@ TEST_CASE("format_tree shows every actor, argv and resolved stop") {
         "  root/n  nursery (1 actor, one_for_all)  stop=SIGTERM,1.6s,SIGKILL  output=prefix\n"
         "    root/n/b  cmd [\"true\"]  stop=SIGTERM,1.6s,SIGKILL  timeout=2s  output=prefix\n");
 }
+
+TEST_CASE("subtree_json round-trips a nursery with every field resolved") {
+    const auto s = ok(R"({"stop": ["SIGINT", "1s"], "output": "null", "actors": [
+      {"name": "etl", "actors": [
+        {"name": "x", "cmd": ["sh", "-c", "echo \"hi\""], "env": {"A": "1"}, "env_clear": true,
+         "cwd": "/tmp", "stdin": "inherit", "timeout": "2s", "daemon": true},
+        {"name": "deep", "output": {"file": "/tmp/o"}, "actors": [{"name": "y", "cmd": ["true"]}]}
+      ]}]})");
+    const auto& etl = s.root.actors[0];
+    auto again = spec::parse(spec::subtree_json(etl));
+    REQUIRE(again.errors.empty());
+    spec::Actor copy = again.spec->root;
+    spec::set_paths(copy, etl.path);
+    CHECK(copy.path == "root/etl");
+    CHECK(copy.actors[0].path == "root/etl/x");
+    CHECK(copy.actors[1].actors[0].path == "root/etl/deep/y");
+    spec::Spec a{etl, 0}, b{copy, 0};
+    CHECK(spec::format_tree(a) == spec::format_tree(b));
+}

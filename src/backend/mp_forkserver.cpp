@@ -1,0 +1,399 @@
+// The mp_forkserver backend (after Python multiprocessing's forkserver): a
+// small single-threaded process, forked from the supervisor on the first
+// spawn, that forks on request over a unix socketpair. Requests carry
+// everything the child needs (path, argv, envp, cwd, and its stdio and
+// extra fds as SCM_RIGHTS); the server never touches the spec.
+//
+// Who is the parent: the server creates each child with
+// clone(CLONE_PARENT), so the child's parent is the supervisor, not the
+// server. The supervisor therefore reaps every actor itself through a pidfd,
+// with the exact wait status, exactly as with the other backends, and the
+// child's PR_SET_PDEATHSIG is tied to the supervisor's (main) thread. The
+// server only reports the pid, or the errno of a failed clone, and hands
+// back the read end of the exec-error pipe. Nursery actors are re-executed
+// forkspawn images (the hidden __nursery mode), like the trio backend's.
+//
+// If the server dies, its socket reaches EOF: every request still waiting
+// completes as failed, and so does every later one. If the supervisor dies,
+// the server dies by its own parent-death signal.
+#include "forkspawn/backend.hpp"
+#include "forkspawn/sys.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace forkspawn::backend {
+
+namespace {
+
+constexpr std::size_t k_max_message = 1u << 20;
+constexpr int k_max_fds = 5; // stdin, stdout, stderr, fd3, fd4
+
+// A length-prefixed binary encoding: argv and environment strings are bytes,
+// not text, and must arrive exactly.
+class Writer {
+  public:
+    template <typename T> void put(T v) {
+        static_assert(std::is_trivially_copyable_v<T>);
+        m_out.append(reinterpret_cast<const char*>(&v), sizeof v);
+    }
+    void put_string(const char* s) {
+        const auto n = static_cast<std::uint32_t>(s ? std::strlen(s) : 0);
+        put(n);
+        m_out.append(s ? s : "", n);
+    }
+    void put_strings(char* const* list) {
+        std::uint32_t n = 0;
+        for (char* const* p = list; p && *p; ++p) ++n;
+        put(n);
+        for (char* const* p = list; p && *p; ++p) put_string(*p);
+    }
+    const std::string& data() const { return m_out; }
+
+  private:
+    std::string m_out;
+};
+
+class Reader {
+  public:
+    Reader(const char* data, std::size_t size) : m_data(data), m_size(size) {}
+    template <typename T> bool get(T& v) {
+        if (m_size - m_pos < sizeof v) return false;
+        std::memcpy(&v, m_data + m_pos, sizeof v);
+        m_pos += sizeof v;
+        return true;
+    }
+    bool get_string(std::string& s) {
+        std::uint32_t n;
+        if (!get(n) || m_size - m_pos < n) return false;
+        s.assign(m_data + m_pos, n);
+        m_pos += n;
+        return true;
+    }
+    bool get_strings(std::vector<std::string>& list) {
+        std::uint32_t n;
+        if (!get(n)) return false;
+        list.resize(n);
+        for (auto& s : list)
+            if (!get_string(s)) return false;
+        return true;
+    }
+
+  private:
+    const char* m_data;
+    std::size_t m_size;
+    std::size_t m_pos = 0;
+};
+
+struct Reply {
+    std::uint64_t id;
+    std::int32_t pid;   // -1: failed
+    std::int32_t error; // errno of the failed call
+};
+
+ssize_t send_with_fds(int sock, const void* data, std::size_t size, const int* fds, int nfds) {
+    iovec iov{const_cast<void*>(data), size};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * k_max_fds)];
+    if (nfds > 0) {
+        msg.msg_control = control;
+        msg.msg_controllen = CMSG_SPACE(sizeof(int) * static_cast<std::size_t>(nfds));
+        cmsghdr* c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int) * static_cast<std::size_t>(nfds));
+        std::memcpy(CMSG_DATA(c), fds, sizeof(int) * static_cast<std::size_t>(nfds));
+    }
+    return sys::retry_eintr([&] { return ::sendmsg(sock, &msg, MSG_NOSIGNAL); });
+}
+
+// Receives one datagram and its fds (close-on-exec). Returns its size, 0 at
+// EOF, -1 on error (errno set).
+ssize_t recv_with_fds(int sock, std::string& data, std::vector<UniqueFd>& fds, int flags) {
+    data.resize(k_max_message);
+    iovec iov{data.data(), data.size()};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * k_max_fds)];
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    const ssize_t n =
+        sys::retry_eintr([&] { return ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | flags); });
+    if (n < 0) return n;
+    data.resize(static_cast<std::size_t>(n));
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (std::size_t k = 0; k < count; ++k) {
+            int fd;
+            std::memcpy(&fd, CMSG_DATA(c) + k * sizeof(int), sizeof fd);
+            fds.emplace_back(fd);
+        }
+    }
+    return n;
+}
+
+// ---- the server process -------------------------------------------------
+
+// Which of SpawnArgs' fds travel with a request, in this order.
+enum FdBit : std::uint8_t { k_stdin = 1, k_stdout = 2, k_stderr = 4, k_fd3 = 8, k_fd4 = 16 };
+
+[[noreturn]] void serve(int sock) {
+    std::string data;
+    for (;;) {
+        std::vector<UniqueFd> fds;
+        const ssize_t n = recv_with_fds(sock, data, fds, 0);
+        if (n <= 0) ::_exit(0); // the supervisor is gone or done
+        Reader in(data.data(), data.size());
+        std::uint64_t id = 0;
+        std::int32_t parent_pid = 0;
+        std::uint8_t which = 0, has_cwd = 0;
+        std::string path, cwd;
+        std::vector<std::string> argv, envp;
+        Reply reply{0, -1, EPROTO};
+        if (in.get(id) && in.get(parent_pid) && in.get(which) && in.get_string(path) &&
+            in.get(has_cwd) && in.get_string(cwd) && in.get_strings(argv) && in.get_strings(envp)) {
+            reply.id = id;
+            std::vector<char*> argv_ptrs, envp_ptrs;
+            for (auto& s : argv) argv_ptrs.push_back(s.data());
+            argv_ptrs.push_back(nullptr);
+            for (auto& s : envp) envp_ptrs.push_back(s.data());
+            envp_ptrs.push_back(nullptr);
+            SpawnArgs args;
+            args.path = path.c_str();
+            args.argv = argv_ptrs.data();
+            args.envp = envp_ptrs.data();
+            args.cwd = has_cwd ? cwd.c_str() : nullptr;
+            args.parent_pid = parent_pid;
+            std::size_t next = 0;
+            auto take = [&](std::uint8_t bit) {
+                return (which & bit) && next < fds.size() ? fds[next++].get() : -1;
+            };
+            args.stdin_fd = take(k_stdin);
+            args.stdout_fd = take(k_stdout);
+            args.stderr_fd = take(k_stderr);
+            args.fd3 = take(k_fd3);
+            args.fd4 = take(k_fd4);
+            int pipe_fds[2];
+            if (::pipe2(pipe_fds, O_CLOEXEC) < 0) {
+                reply.error = errno;
+            } else {
+                UniqueFd error_read(pipe_fds[0]), error_write(pipe_fds[1]);
+                args.error_fd = error_write.get();
+                // A fork whose parent is the supervisor (CLONE_PARENT).
+                const long pid = ::syscall(SYS_clone, CLONE_PARENT | SIGCHLD, nullptr, nullptr,
+                                           nullptr, 0);
+                if (pid == 0) exec_child(args);
+                if (pid < 0) {
+                    reply.error = errno;
+                } else {
+                    reply.pid = static_cast<std::int32_t>(pid);
+                    reply.error = 0;
+                }
+                error_write.reset();
+                const int back = error_read.get();
+                send_with_fds(sock, &reply, sizeof reply, &back, pid > 0 ? 1 : 0);
+                continue;
+            }
+        }
+        send_with_fds(sock, &reply, sizeof reply, nullptr, 0);
+    }
+}
+
+// ---- the supervisor's side ----------------------------------------------
+
+class MpForkServer final : public Backend {
+  public:
+    ~MpForkServer() override {
+        m_sock.reset(); // the server exits at EOF
+        if (m_pid > 0) {
+            UniqueFd pidfd = sys::pidfd_open(m_pid);
+            pollfd p{pidfd.get(), POLLIN, 0};
+            if (!pidfd || ::poll(&p, 1, 2000) <= 0) ::kill(m_pid, SIGKILL);
+            ::waitpid(m_pid, nullptr, 0);
+        }
+    }
+
+    std::string_view key() const override { return "mp_forkserver"; }
+    bool forks_without_exec() const override { return false; }
+    pid_t helper_pid() const override { return m_pid; }
+    void helper_reaped() override { m_pid = -1; }
+    std::size_t pending() const override { return m_pending.size(); }
+
+    void submit(SpawnRequest request) override {
+        if (!start() || !send(request)) fail_now(request.id);
+    }
+    bool withdraw(std::uint64_t) override { return false; } // already with the server
+    // An epoll set of its own holding the completion eventfd and, once the
+    // server runs, its socket: one fd for the supervisor to wait on.
+    int ready_fd() const override { return m_epoll.get(); }
+
+    std::vector<SpawnCompletion> take_completions() override {
+        std::uint64_t count;
+        while (::read(m_ready.get(), &count, sizeof count) < 0 && errno == EINTR) {
+        }
+        receive(MSG_DONTWAIT);
+        return std::exchange(m_done, {});
+    }
+
+    SpawnCompletion spawn_parked(SpawnRequest request) override {
+        submit(request);
+        for (;;) {
+            auto it = std::find_if(m_done.begin(), m_done.end(),
+                                   [&](const SpawnCompletion& c) { return c.id == request.id; });
+            if (it != m_done.end()) {
+                SpawnCompletion done = std::move(*it);
+                m_done.erase(it);
+                return done;
+            }
+            receive(0); // parked in recvmsg until the server answers
+        }
+    }
+
+  private:
+    pid_t m_pid = -1;
+    UniqueFd m_sock;
+    UniqueFd m_ready = sys::make_eventfd(); // completions waiting in m_done
+    UniqueFd m_epoll = make_ready_set(m_ready.get());
+
+    static UniqueFd make_ready_set(int eventfd) {
+        UniqueFd ep = sys::make_epoll();
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        if (::epoll_ctl(ep.get(), EPOLL_CTL_ADD, eventfd, &ev) < 0) sys::fail("epoll_ctl");
+        return ep;
+    }
+    bool m_dead = false;
+    std::vector<std::uint64_t> m_pending;
+    std::vector<SpawnCompletion> m_done;
+
+    bool start() {
+        if (m_sock || m_dead) return !m_dead;
+        int fds[2];
+        if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) < 0) return false;
+        UniqueFd mine(fds[0]), theirs(fds[1]);
+        const pid_t parent = ::getpid();
+        const pid_t pid = ::fork();
+        if (pid < 0) return false;
+        if (pid == 0) {
+            // Own group (a terminal's Ctrl-C is forkspawn's alone), dies
+            // with the supervisor, keeps only stdio and its socket, and
+            // blocks every signal: it has nothing to handle.
+            ::setpgid(0, 0);
+            ::prctl(PR_SET_NAME, "forkspawn-mpfs");
+            if (::prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || ::getppid() != parent) ::_exit(1);
+            const int sock = ::fcntl(theirs.get(), F_DUPFD, 3);
+            ::syscall(SYS_close_range, 3U, static_cast<unsigned>(sock) - 1, 0U);
+            ::syscall(SYS_close_range, static_cast<unsigned>(sock) + 1, ~0U, 0U);
+            sigset_t all;
+            sigfillset(&all);
+            ::sigprocmask(SIG_SETMASK, &all, nullptr);
+            serve(sock);
+        }
+        m_pid = pid;
+        m_sock = std::move(mine);
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        if (::epoll_ctl(m_epoll.get(), EPOLL_CTL_ADD, m_sock.get(), &ev) < 0) return false;
+        return true;
+    }
+
+    bool send(const SpawnRequest& r) {
+        const SpawnArgs& a = r.args;
+        Writer w;
+        w.put(r.id);
+        w.put(static_cast<std::int32_t>(a.parent_pid));
+        std::uint8_t which = 0;
+        int fds[k_max_fds];
+        int nfds = 0;
+        for (auto [fd, bit] : {std::pair{a.stdin_fd, k_stdin}, std::pair{a.stdout_fd, k_stdout},
+                               std::pair{a.stderr_fd, k_stderr}, std::pair{a.fd3, k_fd3},
+                               std::pair{a.fd4, k_fd4}}) {
+            if (fd < 0) continue;
+            which |= bit;
+            fds[nfds++] = fd;
+        }
+        w.put(which);
+        w.put_string(a.path);
+        w.put(static_cast<std::uint8_t>(a.cwd != nullptr));
+        w.put_string(a.cwd);
+        w.put_strings(a.argv);
+        w.put_strings(a.envp);
+        if (send_with_fds(m_sock.get(), w.data().data(), w.data().size(), fds, nfds) < 0)
+            return false;
+        m_pending.push_back(r.id);
+        return true;
+    }
+
+    void complete(SpawnCompletion done) {
+        std::erase(m_pending, done.id);
+        m_done.push_back(std::move(done));
+        const std::uint64_t one = 1;
+        while (::write(m_ready.get(), &one, sizeof one) < 0 && errno == EINTR) {
+        }
+    }
+
+    void fail_now(std::uint64_t id) {
+        SpawnCompletion done;
+        done.id = id;
+        done.error = m_dead ? ECONNRESET : errno;
+        done.failed_call = m_dead ? "the mp_forkserver process died" : "mp_forkserver";
+        complete(std::move(done));
+    }
+
+    void receive(int flags) {
+        while (m_sock && !m_dead) {
+            std::string data;
+            std::vector<UniqueFd> fds;
+            const ssize_t n = recv_with_fds(m_sock.get(), data, fds, flags);
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+            if (n <= 0) {
+                // The server is gone: whatever it had not answered failed.
+                m_dead = true;
+                ::epoll_ctl(m_epoll.get(), EPOLL_CTL_DEL, m_sock.get(), nullptr);
+                for (auto id : std::vector(m_pending)) fail_now(id);
+                return;
+            }
+            Reply reply{};
+            if (static_cast<std::size_t>(n) < sizeof reply) continue;
+            std::memcpy(&reply, data.data(), sizeof reply);
+            SpawnCompletion done;
+            done.id = reply.id;
+            if (reply.pid < 0) {
+                done.error = reply.error;
+                done.failed_call = "fork in mp_forkserver";
+            } else {
+                done.pid = reply.pid;
+                // Our child (CLONE_PARENT), unreaped: the pid is still its.
+                done.pidfd = sys::pidfd_open(reply.pid);
+                if (!done.pidfd) {
+                    done.error = errno;
+                    done.failed_call = "pidfd_open";
+                }
+                if (!fds.empty()) done.error_pipe = std::move(fds.front());
+            }
+            complete(std::move(done));
+            if (flags == 0) return; // one answer per blocking wait
+        }
+    }
+};
+
+} // namespace
+
+std::unique_ptr<Backend> make_mp_forkserver() { return std::make_unique<MpForkServer>(); }
+
+} // namespace forkspawn::backend

@@ -1,0 +1,227 @@
+// Nested nurseries: sub-supervisors, the cancel cascade, and a complete
+// report for any tree, on the real binary.
+#include "harness.hpp"
+
+#include <csignal>
+#include <dirent.h>
+#include <doctest/doctest.h>
+#include <fmt/format.h>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+using namespace forkspawn::test;
+using nlohmann::json;
+
+namespace {
+
+std::map<std::string, json> by_path(const json& report) {
+    std::map<std::string, json> out;
+    for (const auto& a : report["actors"]) out[a["path"].get<std::string>()] = a;
+    return out;
+}
+
+// The pid forkspawn -v logged for `path` ("root/x spawned, pid N").
+pid_t spawned_pid(const std::string& err, const std::string& path) {
+    std::smatch m;
+    const std::regex re(path + " spawned, pid (\\d+)");
+    return std::regex_search(err, m, re) ? std::stoi(m[1]) : -1;
+}
+
+// After forkspawn itself was killed, its orphans (sub-supervisors, the
+// guardian) are adopted by the test process: wait until every tagged process
+// is gone, then reap what was adopted.
+void reap_adopted(const std::string& tag) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!tagged_processes(tag).empty() && std::chrono::steady_clock::now() < until)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20)); // polling with a deadline
+    while (::waitpid(-1, nullptr, WNOHANG) > 0) {
+    }
+}
+
+// depth 3: root/a/b/c, every level with a sleeping sibling; c/fail exits 7
+// once s3 ignores SIGTERM (s3 leaves a marker file when its trap is set).
+std::string depth3_spec(const std::string& marker, const std::string& fail_cmd) {
+    return fmt::format(R"({{"actors": [
+  {{"name": "s0", "cmd": ["sh", "-c", "exec sleep 100"]}},
+  {{"name": "a", "actors": [
+    {{"name": "s1", "cmd": ["sh", "-c", "exec sleep 100"]}},
+    {{"name": "b", "actors": [
+      {{"name": "s2", "cmd": ["sh", "-c", "sleep 100 & wait"]}},
+      {{"name": "c", "actors": [
+        {{"name": "s3", "cmd": ["sh", "-c", "trap '' TERM; touch {0}; sleep 100"], "stop": ["SIGTERM", "300ms"]}},
+        {{"name": "fail", "cmd": ["sh", "-c", "while [ ! -e {0} ]; do sleep 0.01; done; echo ready; {1}"]}}
+      ]}}
+    ]}}
+  ]}}
+]}})",
+                       marker, fail_cmd);
+}
+
+std::string marker_path() {
+    static int n = 0;
+    return fmt::format("/tmp/forkspawn-nested-{}-{}", ::getpid(), ++n);
+}
+
+} // namespace
+
+TEST_CASE("a failing leaf at depth 3 cancels every other actor in the tree") {
+    const std::string marker = marker_path();
+    const auto r =
+        run({.args = {"run", "--report=json", "-"}, .stdin_data = depth3_spec(marker, "exit 7")});
+    ::unlink(marker.c_str());
+    CHECK(r.exit_code == 1);
+    const auto report = json::parse(r.out);
+    CHECK(report["result"] == "failed");
+    const auto actors = by_path(report);
+    // Every path, depth-first in spec order.
+    std::vector<std::string> order;
+    for (const auto& a : report["actors"]) order.push_back(a["path"]);
+    CHECK(order == std::vector<std::string>{"root/s0", "root/a", "root/a/s1", "root/a/b",
+                                            "root/a/b/s2", "root/a/b/c", "root/a/b/c/s3",
+                                            "root/a/b/c/fail"});
+    CHECK(actors.at("root/a/b/c/fail")["outcome"] == "failed");
+    CHECK(actors.at("root/a/b/c/fail")["status"] == "rc=7");
+    for (const char* nursery : {"root/a", "root/a/b", "root/a/b/c"}) {
+        INFO(nursery);
+        CHECK(actors.at(nursery)["kind"] == "nursery");
+        CHECK(actors.at(nursery)["outcome"] == "failed");
+        CHECK(actors.at(nursery)["status"] == "rc=1");
+        CHECK(actors.at(nursery)["pid"].is_number());
+    }
+    for (const char* sleeper : {"root/s0", "root/a/s1", "root/a/b/s2"}) {
+        INFO(sleeper);
+        CHECK(actors.at(sleeper)["outcome"] == "cancelled");
+        CHECK(actors.at(sleeper)["cancel_reason"] == "sibling_failed");
+    }
+    CHECK(actors.at("root/a/b/c/s3")["outcome"] == "killed");
+    CHECK(actors.at("root/a/b/c/s3")["stop"]["sent"] == json::array({"SIGTERM", "SIGKILL"}));
+    // Failure travels up at once: the sleepers above are cancelled in
+    // parallel with s3's grace, not after it.
+    CHECK(actors.at("root/s0")["ended_ms"].get<double>() <
+          actors.at("root/a/b/c/s3")["ended_ms"].get<double>());
+    check_nothing_left(r.tag);
+}
+
+TEST_CASE("SIGINT tears down a depth-8 tree and exits 130") {
+    json level = {{"name", "leaf"}, {"cmd", {"sh", "-c", "echo ready; exec sleep 100"}}};
+    for (int d = 1; d <= 8; ++d)
+        level = {{"name", fmt::format("n{}", d)},
+                 {"actors", {{{"name", "s"}, {"cmd", {"sh", "-c", "exec sleep 100"}}}, level}}};
+    const json spec = {{"actors", {level}}};
+    Process p({.args = {"run", "--report=json", "-"}, .stdin_data = spec.dump()});
+    REQUIRE(p.wait_for_stderr("/leaf | ready", std::chrono::seconds(20)));
+    const auto sent = std::chrono::steady_clock::now();
+    p.signal(SIGINT);
+    const auto r = p.wait();
+    const auto took = std::chrono::steady_clock::now() - sent;
+    CHECK(r.exit_code == 130);
+    CHECK(took < std::chrono::seconds(10)); // generous: it takes tens of ms
+    const auto report = json::parse(r.out);
+    CHECK(report["actors"].size() == 17);
+    for (const auto& a : report["actors"]) {
+        INFO(a["path"]);
+        CHECK(a["outcome"] == "cancelled");
+        CHECK(a["cancel_reason"] == "signal:SIGINT");
+    }
+    check_nothing_left(r.tag);
+}
+
+TEST_CASE("a sub-supervisor killed mid-run: its subtree is killed and reported") {
+    Process p({.args = {"run", "-v", "--report=json", "-"}, .stdin_data = R"({"actors": [
+      {"name": "top", "cmd": ["sh", "-c", "exec sleep 100"]},
+      {"name": "a", "actors": [
+        {"name": "s", "cmd": ["sh", "-c", "exec sleep 100"]},
+        {"name": "b", "actors": [
+          {"name": "s", "cmd": ["sh", "-c", "sleep 100 & wait"]},
+          {"name": "t", "cmd": ["sh", "-c", "echo ready; exec sleep 100"]}
+        ]}
+      ]}
+    ]})"});
+    // b logs t's spawn right after telling its parent about it.
+    std::string err;
+    REQUIRE(p.read_until([&](const std::string&, const std::string& e) {
+        err = e;
+        return spawned_pid(e, "root/a/b") > 0 && spawned_pid(e, "root/a/b/t") > 0 &&
+               spawned_pid(e, "root/a/b/s") > 0;
+    }, std::chrono::seconds(20)));
+    const pid_t b = spawned_pid(err, "root/a/b");
+    REQUIRE(b > 0);
+    ::kill(b, SIGKILL);
+    const auto r = p.wait();
+    CHECK(r.exit_code == 1);
+    INFO(r.out);
+    INFO(r.err);
+    const auto actors = by_path(json::parse(r.out));
+    CHECK(actors.at("root/a/b")["outcome"] == "failed");
+    CHECK(actors.at("root/a/b")["status"] == "signal=SIGKILL");
+    for (const char* orphan : {"root/a/b/s", "root/a/b/t"}) {
+        INFO(orphan);
+        CHECK(actors.at(orphan)["outcome"] == "killed");
+        CHECK(actors.at(orphan)["status"] == "signal=SIGKILL");
+        CHECK(actors.at(orphan)["cancel_reason"] == "supervisor_killed");
+        CHECK(actors.at(orphan)["pid"].is_number());
+    }
+    // The rest of the tree reacts as to a failure.
+    CHECK(actors.at("root/a")["outcome"] == "failed");
+    CHECK(actors.at("root/a/s")["cancel_reason"] == "sibling_failed");
+    CHECK(actors.at("root/top")["cancel_reason"] == "sibling_failed");
+    check_nothing_left(r.tag);
+}
+
+TEST_CASE("kill -9 of the root with a depth-3 tree leaves nothing") {
+    const std::string marker = marker_path();
+    Process p({.args = {"run", "-"}, .stdin_data = depth3_spec(marker, "exec sleep 100")});
+    REQUIRE(p.wait_for_stderr("root/a/b/c/fail | ready", std::chrono::seconds(20)));
+    const std::string tag = p.tag();
+    CHECK(tagged_processes(tag).size() >= 10);
+    p.signal(SIGKILL);
+    const auto r = p.wait();
+    CHECK(r.term_signal == SIGKILL);
+    reap_adopted(tag);
+    ::unlink(marker.c_str());
+    check_nothing_left(tag);
+}
+
+TEST_CASE("a sub-supervisor holds only its own fds") {
+    // The root holds many fds (40 actors: pidfds and output pipes) and the
+    // report file; the sub-supervisor must hold none of them.
+    json actors = json::array();
+    for (int i = 0; i < 40; ++i)
+        actors.push_back({{"name", fmt::format("s{}", i)}, {"cmd", {"sh", "-c", "exec sleep 100"}}});
+    actors.push_back({{"name", "n"},
+                      {"actors", {{{"name", "t"}, {"cmd", {"sh", "-c", "echo ready; exec sleep 100"}}}}}});
+    const std::string report_file = fmt::format("/tmp/forkspawn-fd-test-{}.json", ::getpid());
+    Process p({.args = {"run", "-v", "--report-file=" + report_file, "-"},
+               .stdin_data = json{{"actors", actors}}.dump()});
+    REQUIRE(p.wait_for_stderr("root/n/t | ready", std::chrono::seconds(20)));
+    std::string err;
+    p.read_until([&](const std::string&, const std::string& e) {
+        err = e;
+        return spawned_pid(e, "root/n") > 0;
+    }, std::chrono::seconds(5));
+    const pid_t sub = spawned_pid(err, "root/n");
+    REQUIRE(sub > 0);
+    std::vector<std::string> targets;
+    const std::string dir = fmt::format("/proc/{}/fd", sub);
+    DIR* d = ::opendir(dir.c_str());
+    REQUIRE(d);
+    while (dirent* e = ::readdir(d)) {
+        if (e->d_name[0] == '.') continue;
+        char buf[512];
+        const ssize_t n = ::readlink((dir + "/" + e->d_name).c_str(), buf, sizeof buf - 1);
+        if (n > 0) targets.emplace_back(buf, static_cast<std::size_t>(n));
+    }
+    ::closedir(d);
+    INFO(fmt::format("{}", fmt::join(targets, " ")));
+    CHECK(targets.size() < 20);
+    for (const auto& t : targets) CHECK(t.find("forkspawn-fd-test") == std::string::npos);
+    p.signal(SIGTERM);
+    const auto r = p.wait();
+    CHECK(r.exit_code == 143);
+    ::unlink(report_file.c_str());
+    check_nothing_left(r.tag);
+}
