@@ -54,6 +54,8 @@ class LoopSpawn final : public Backend {
         return std::exchange(m_done, {});
     }
     SpawnCompletion spawn_parked(SpawnRequest request) override { return spawn(request); }
+    // Children created but not yet taken by the supervisor: not orphans.
+    std::size_t pending() const override { return m_done.size(); }
 
   private:
     UniqueFd m_ready;

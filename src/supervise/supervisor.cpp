@@ -666,12 +666,19 @@ class Supervisor {
         // be reused (the leader is a zombie until the waitid below).
         ::kill(-a.pid, SIGKILL);
         siginfo_t info{};
-        if (sys::retry_eintr([&] {
-                return ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(a.pidfd.get()),
-                                &info, WEXITED | WNOHANG);
-            }) < 0 ||
-            info.si_pid == 0)
+        const int rc = sys::retry_eintr([&] {
+            return ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(a.pidfd.get()), &info,
+                            WEXITED | WNOHANG);
+        });
+        if (rc < 0 && errno == ECHILD) {
+            // Reaped by someone else: a bug, but never a reason to spin.
+            log(0, fmt::format("{}: pid {} was reaped elsewhere; its status is lost", a.spec->path,
+                               a.pid));
+            info.si_code = CLD_KILLED;
+            info.si_status = SIGKILL;
+        } else if (rc < 0 || info.si_pid == 0) {
             return; // not yet waitable
+        }
         const TimePoint now = Clock::now();
         if (info.si_code == CLD_EXITED) a.exit_code = info.si_status;
         else a.term_signal = info.si_status;

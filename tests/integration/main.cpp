@@ -1,5 +1,7 @@
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <csignal>
+#include <cstdlib>
+#include <string_view>
 #include <doctest/doctest.h>
 #include <sys/prctl.h>
 
@@ -8,5 +10,12 @@ int main(int argc, char** argv) {
     // check_nothing_left() finds them instead of init silently reaping them.
     ::prctl(PR_SET_CHILD_SUBREAPER, 1);
     ::signal(SIGPIPE, SIG_IGN); // a forkspawn that stops reading stdin must not kill the tests
+    // --spawn-backend=KEY (ctest passes one per backend) selects the backend
+    // under test; see harness.hpp backend().
+    for (int i = 1; i < argc; ++i) {
+        const std::string_view arg = argv[i];
+        if (arg.starts_with("--spawn-backend="))
+            ::setenv("FORKSPAWN_TEST_BACKEND", argv[i] + 16, 1);
+    }
     return doctest::Context(argc, argv).run();
 }
