@@ -67,6 +67,12 @@ class Backend {
     // are not the forking thread's only (mp_forkserver's CLONE_PARENT
     // children) could be mistaken for orphans while this is not zero.
     virtual std::size_t pending() const { return 0; }
+    // The guardian's pipe (guardian_protocol.hpp): every process group is
+    // registered there by whoever forks its leader, right after the fork.
+    virtual void set_guardian_fd(int fd) { m_guardian_fd = fd; }
+
+  protected:
+    int m_guardian_fd = -1;
 };
 
 struct BackendInfo {

@@ -37,6 +37,7 @@ class Guardian {
     void watch_group(pid_t pgid);
     void forget_group(pid_t pgid);
     pid_t pid() const { return m_pid; }
+    int fd() const { return m_pipe.get(); } // for guardian_notify
     // Closes the pipe and reaps the guardian (bounded wait).
     void stop();
     // The guardian was reaped by someone else (e.g. as an orphan).

@@ -4,6 +4,7 @@
 // process and children die only with the supervisor; and the event loop
 // never waits for fork(), whose cost grows with the supervisor's page tables.
 #include "forkspawn/backend.hpp"
+#include "forkspawn/guardian_protocol.hpp"
 #include "forkspawn/sys.hpp"
 
 #include <algorithm>
@@ -122,7 +123,7 @@ class ForkServerThread final : public Backend {
         }
     }
 
-    static SpawnCompletion spawn(const SpawnRequest& request) {
+    SpawnCompletion spawn(const SpawnRequest& request) {
         SpawnCompletion done;
         done.id = request.id;
         if (request.child_main) return spawn_nursery(request);
@@ -145,6 +146,7 @@ class ForkServerThread final : public Backend {
         // The parent sets the group too, so a stop signal sent to the group
         // right after this cannot miss a child that has not run yet.
         ::setpgid(pid, pid);
+        guardian_notify(m_guardian_fd, '+', pid);
         error_write.reset();
         done.pid = pid;
         // Safe by pid: the child is ours and only the event loop reaps it,
@@ -158,7 +160,7 @@ class ForkServerThread final : public Backend {
         return done;
     }
 
-    static SpawnCompletion spawn_nursery(const SpawnRequest& request) {
+    SpawnCompletion spawn_nursery(const SpawnRequest& request) {
         SpawnCompletion done;
         done.id = request.id;
         const pid_t pid = ::fork();
@@ -172,6 +174,7 @@ class ForkServerThread final : public Backend {
             ::_exit(70); // child_main does not return
         }
         ::setpgid(pid, pid);
+        guardian_notify(m_guardian_fd, '+', pid);
         done.pid = pid;
         done.pidfd = sys::pidfd_open(pid);
         if (!done.pidfd) {

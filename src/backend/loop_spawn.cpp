@@ -8,6 +8,7 @@
 // the hidden `__nursery` mode, with their channel as fd 3 and their subtree
 // spec as fd 4.
 #include "forkspawn/backend.hpp"
+#include "forkspawn/guardian_protocol.hpp"
 #include "forkspawn/sys.hpp"
 
 #include <csignal>
@@ -85,6 +86,7 @@ class LoopSpawn final : public Backend {
             return done;
         }
         pipe.write.reset();
+        guardian_notify(m_guardian_fd, '+', pid);
         done.pid = pid;
         done.pidfd = UniqueFd(pidfd); // from clone itself: no window at all
         done.error_pipe = std::move(pipe.read);

@@ -17,6 +17,7 @@
 // completes as failed, and so does every later one. If the supervisor dies,
 // the server dies by its own parent-death signal.
 #include "forkspawn/backend.hpp"
+#include "forkspawn/guardian_protocol.hpp"
 #include "forkspawn/sys.hpp"
 
 #include <algorithm>
@@ -152,7 +153,7 @@ ssize_t recv_with_fds(int sock, std::string& data, std::vector<UniqueFd>& fds, i
 // Which of SpawnArgs' fds travel with a request, in this order.
 enum FdBit : std::uint8_t { k_stdin = 1, k_stdout = 2, k_stderr = 4, k_fd3 = 8, k_fd4 = 16 };
 
-[[noreturn]] void serve(int sock) {
+[[noreturn]] void serve(int sock, int guardian) {
     std::string data;
     for (;;) {
         std::vector<UniqueFd> fds;
@@ -198,6 +199,7 @@ enum FdBit : std::uint8_t { k_stdin = 1, k_stdout = 2, k_stderr = 4, k_fd3 = 8, 
                 const long pid = ::syscall(SYS_clone, CLONE_PARENT | SIGCHLD, nullptr, nullptr,
                                            nullptr, 0);
                 if (pid == 0) exec_child(args);
+                if (pid > 0) guardian_notify(guardian, '+', static_cast<pid_t>(pid));
                 if (pid < 0) {
                     reply.error = errno;
                 } else {
@@ -296,13 +298,16 @@ class MpForkServer final : public Backend {
             ::setpgid(0, 0);
             ::prctl(PR_SET_NAME, "forkspawn-mpfs");
             if (::prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || ::getppid() != parent) ::_exit(1);
-            const int sock = ::fcntl(theirs.get(), F_DUPFD, 3);
-            ::syscall(SYS_close_range, 3U, static_cast<unsigned>(sock) - 1, 0U);
-            ::syscall(SYS_close_range, static_cast<unsigned>(sock) + 1, ~0U, 0U);
+            // Keep the socket as fd 3 and the guardian's pipe as fd 4.
+            const int sock = ::fcntl(theirs.get(), F_DUPFD, 10);
+            const int guardian = m_guardian_fd >= 0 ? ::fcntl(m_guardian_fd, F_DUPFD, 10) : -1;
+            ::dup2(sock, 3);
+            if (guardian >= 0) ::dup2(guardian, 4);
+            ::syscall(SYS_close_range, guardian >= 0 ? 5U : 4U, ~0U, 0U);
             sigset_t all;
             sigfillset(&all);
             ::sigprocmask(SIG_SETMASK, &all, nullptr);
-            serve(sock);
+            serve(3, guardian >= 0 ? 4 : -1);
         }
         m_pid = pid;
         m_sock = std::move(mine);

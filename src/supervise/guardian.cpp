@@ -1,5 +1,6 @@
 #include "forkspawn/guardian.hpp"
 
+#include "forkspawn/guardian_protocol.hpp"
 #include "forkspawn/sys.hpp"
 
 #include <algorithm>
@@ -17,10 +18,6 @@ namespace forkspawn::supervise {
 
 namespace {
 
-struct Message {
-    char op; // '+' watch, '-' forget
-    pid_t pgid;
-};
 
 [[noreturn]] void guard(int fd) {
     // Its own process group, so a terminal's Ctrl-C (sent to forkspawn's
@@ -33,7 +30,7 @@ struct Message {
     ::syscall(SYS_close_range, 0U, static_cast<unsigned>(fd) - 1, 0U);
     ::syscall(SYS_close_range, static_cast<unsigned>(fd) + 1, ~0U, 0U);
     std::vector<pid_t> groups;
-    Message m;
+    GuardianMessage m;
     for (;;) {
         const ssize_t n = ::read(fd, &m, sizeof m);
         if (n < 0 && errno == EINTR) continue;
@@ -61,14 +58,7 @@ Guardian Guardian::start() {
     return g;
 }
 
-void Guardian::send(char op, pid_t pgid) {
-    if (!m_pipe) return;
-    const Message m{op, pgid};
-    // 8 bytes to a pipe: atomic, and the guardian reads all the time. If it
-    // is gone (EPIPE), there is nothing better to do than go on.
-    if (sys::retry_eintr([&] { return ::write(m_pipe.get(), &m, sizeof m); }) < 0)
-        m_pipe.reset();
-}
+void Guardian::send(char op, pid_t pgid) { guardian_notify(m_pipe.get(), op, pgid); }
 
 void Guardian::watch_group(pid_t pgid) { send('+', pgid); }
 void Guardian::forget_group(pid_t pgid) { send('-', pgid); }

@@ -270,6 +270,7 @@ class Supervisor {
         if (root()) m_guardian = Guardian::start();
         m_backend = backend::make_backend(m_options.backend);
         if (!m_backend) throw Error("unknown spawn backend " + m_options.backend);
+        m_backend->set_guardian_fd(m_guardian.fd());
         if (m_parent) watch(m_parent.get(), make_tag(Tag::parent), EPOLLIN);
         watch(m_signalfd.get(), make_tag(Tag::signal), EPOLLIN);
         watch(m_timerfd.get(), make_tag(Tag::timer), EPOLLIN);
@@ -992,6 +993,10 @@ class Supervisor {
     bool on_output(std::size_t i) {
         ActorRun& a = m_actors[i];
         if (!a.output) return false;
+        // An actor can print before its spawn is reported to us; take the
+        // report first, so its group is known (and guarded) before anyone
+        // can see it running.
+        if (a.phase == Phase::spawning) on_backend();
         char buf[16384];
         for (int rounds = 0; rounds < 4; ++rounds) { // bounded: other fds get their turn
             const ssize_t n = ::read(a.output.get(), buf, sizeof buf);
