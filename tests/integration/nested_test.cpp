@@ -146,7 +146,7 @@ TEST_CASE("a sub-supervisor killed mid-run: its subtree is killed and reported")
     REQUIRE(p.read_until([&](const std::string&, const std::string& e) {
         err = e;
         return spawned_pid(e, "root/a/b") > 0 && spawned_pid(e, "root/a/b/t") > 0 &&
-               spawned_pid(e, "root/a/b/s") > 0;
+               spawned_pid(e, "root/a/b/s") > 0 && e.find("root/a/b/t | ready") != std::string::npos;
     }, std::chrono::seconds(20)));
     const pid_t b = spawned_pid(err, "root/a/b");
     REQUIRE(b > 0);
