@@ -26,6 +26,7 @@ struct SpawnArgs {
     int error_fd = -1;           // write end of the exec-error pipe
     int fd3 = -1;                // passed to the program as fd 3 (-1: none)
     int fd4 = -1;                // as fd 4
+    int fd5 = -1;                // as fd 5
 };
 static_assert(std::is_trivially_destructible_v<SpawnArgs>);
 static_assert(std::is_trivially_copyable_v<SpawnArgs>);

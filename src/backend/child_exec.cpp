@@ -75,13 +75,14 @@ void exec_child(const SpawnArgs& a) noexcept {
     // Fds handed to the program by number (a re-executed sub-supervisor's
     // channel and spec): first out of the way, then into place; dup2 leaves
     // the targets without close-on-exec.
-    if (a.fd3 >= 0 || a.fd4 >= 0) {
-        const int high3 = a.fd3 >= 0 ? ::fcntl(a.fd3, F_DUPFD, 10) : -1;
-        const int high4 = a.fd4 >= 0 ? ::fcntl(a.fd4, F_DUPFD, 10) : -1;
-        if ((a.fd3 >= 0 && high3 < 0) || (a.fd4 >= 0 && high4 < 0) ||
-            (high3 >= 0 && ::dup2(high3, 3) < 0) || (high4 >= 0 && ::dup2(high4, 4) < 0))
+    const int pass[3] = {a.fd3, a.fd4, a.fd5};
+    int high[3] = {-1, -1, -1};
+    for (int k = 0; k < 3; ++k)
+        if (pass[k] >= 0 && (high[k] = ::fcntl(pass[k], F_DUPFD, 10)) < 0)
             report_and_exit(a.error_fd, ChildStage::pass_fds, errno);
-    }
+    for (int k = 0; k < 3; ++k)
+        if (high[k] >= 0 && ::dup2(high[k], 3 + k) < 0)
+            report_and_exit(a.error_fd, ChildStage::pass_fds, errno);
 
     if (a.cwd && ::chdir(a.cwd) < 0) report_and_exit(a.error_fd, ChildStage::chdir, errno);
 

@@ -39,7 +39,7 @@ namespace forkspawn::backend {
 namespace {
 
 constexpr std::size_t k_max_message = 1u << 20;
-constexpr int k_max_fds = 5; // stdin, stdout, stderr, fd3, fd4
+constexpr int k_max_fds = 6; // stdin, stdout, stderr, fd3, fd4, fd5
 
 // A length-prefixed binary encoding: argv and environment strings are bytes,
 // not text, and must arrive exactly.
@@ -151,7 +151,14 @@ ssize_t recv_with_fds(int sock, std::string& data, std::vector<UniqueFd>& fds, i
 // ---- the server process -------------------------------------------------
 
 // Which of SpawnArgs' fds travel with a request, in this order.
-enum FdBit : std::uint8_t { k_stdin = 1, k_stdout = 2, k_stderr = 4, k_fd3 = 8, k_fd4 = 16 };
+enum FdBit : std::uint8_t {
+    k_stdin = 1,
+    k_stdout = 2,
+    k_stderr = 4,
+    k_fd3 = 8,
+    k_fd4 = 16,
+    k_fd5 = 32
+};
 
 [[noreturn]] void serve(int sock, int guardian) {
     std::string data;
@@ -189,6 +196,7 @@ enum FdBit : std::uint8_t { k_stdin = 1, k_stdout = 2, k_stderr = 4, k_fd3 = 8, 
             args.stderr_fd = take(k_stderr);
             args.fd3 = take(k_fd3);
             args.fd4 = take(k_fd4);
+            args.fd5 = take(k_fd5);
             int pipe_fds[2];
             if (::pipe2(pipe_fds, O_CLOEXEC) < 0) {
                 reply.error = errno;
@@ -327,7 +335,7 @@ class MpForkServer final : public Backend {
         int nfds = 0;
         for (auto [fd, bit] : {std::pair{a.stdin_fd, k_stdin}, std::pair{a.stdout_fd, k_stdout},
                                std::pair{a.stderr_fd, k_stderr}, std::pair{a.fd3, k_fd3},
-                               std::pair{a.fd4, k_fd4}}) {
+                               std::pair{a.fd4, k_fd4}, std::pair{a.fd5, k_fd5}}) {
             if (fd < 0) continue;
             which |= bit;
             fds[nfds++] = fd;

@@ -51,7 +51,7 @@ using report::Outcome;
 
 [[noreturn]] void nursery_child_main(void* arg);
 int run_sub_supervisor(const spec::Actor& nursery, const Options& options, int channel,
-                       TimePoint t0);
+                       int guardian, TimePoint t0);
 
 enum class Tag : std::uint32_t {
     signal = 1,
@@ -109,7 +109,8 @@ std::string stop_signal_name(int signo) { return signo == 0 ? "cancel" : signal_
 struct NurseryStart {
     const spec::Actor* nursery = nullptr;
     Options options;
-    int channel = -1; // the child's end of the socketpair
+    int channel = -1;  // the child's end of the socketpair
+    int guardian = -1; // the root guardian's pipe, to register groups at fork time
     pid_t parent_pid = 0;
     TimePoint t0;
 };
@@ -176,9 +177,9 @@ class Supervisor {
 
     // A sub-supervisor: reports and lifecycle events go up `parent`.
     Supervisor(const spec::Actor& nursery, const Options& options, Sink& log_sink,
-               UniqueFd parent, TimePoint t0)
+               UniqueFd parent, TimePoint t0, int guardian_fd)
         : m_nursery(nursery), m_options(options), m_log_sink(log_sink),
-          m_parent(std::move(parent)), m_t0(t0) {
+          m_parent(std::move(parent)), m_t0(t0), m_guardian_fd(guardian_fd) {
         for (const auto& child : nursery.actors) m_actors.emplace_back(child);
     }
 
@@ -200,6 +201,7 @@ class Supervisor {
     std::deque<std::string> m_parent_outbox;
     bool m_parent_gone = false;
     TimePoint m_t0;
+    int m_guardian_fd = -1; // the root's guardian pipe (the root: its own)
     bool root() const { return m_report_sink != nullptr; }
 
     // The root's report: one slot per actor of the whole tree, depth-first.
@@ -270,7 +272,8 @@ class Supervisor {
         if (root()) m_guardian = Guardian::start();
         m_backend = backend::make_backend(m_options.backend);
         if (!m_backend) throw Error("unknown spawn backend " + m_options.backend);
-        m_backend->set_guardian_fd(m_guardian.fd());
+        if (root()) m_guardian_fd = m_guardian.fd();
+        m_backend->set_guardian_fd(m_guardian_fd);
         if (m_parent) watch(m_parent.get(), make_tag(Tag::parent), EPOLLIN);
         watch(m_signalfd.get(), make_tag(Tag::signal), EPOLLIN);
         watch(m_timerfd.get(), make_tag(Tag::timer), EPOLLIN);
@@ -417,6 +420,7 @@ class Supervisor {
         a.start->options.format = report::Format::none;
         a.start->options.tree_timeout.reset(); // the root keeps the tree's deadline
         a.start->channel = theirs.get();
+        a.start->guardian = m_guardian_fd;
         a.start->parent_pid = ::getpid();
         a.start->t0 = m_t0;
         sys::set_nonblocking(mine.get());
@@ -456,6 +460,7 @@ class Supervisor {
             request.args.parent_pid = ::getpid();
             request.args.fd3 = theirs.get();
             request.args.fd4 = spec_fd.get();
+            request.args.fd5 = m_guardian_fd;
         }
         auto done = m_backend->spawn_parked(request);
         theirs.reset(); // the child has its copy
@@ -1333,25 +1338,29 @@ void Supervisor::flush_parent(std::chrono::milliseconds limit) {
     const NurseryStart& start = *static_cast<const NurseryStart*>(arg);
     ::setpgid(0, 0);
     if (::prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || ::getppid() != start.parent_pid) ::_exit(1);
-    // Keep stdio and the channel; nothing else of the parent's.
-    const auto channel = static_cast<unsigned>(start.channel);
-    if (channel > 3) ::syscall(SYS_close_range, 3U, channel - 1, 0U);
-    ::syscall(SYS_close_range, channel + 1, ~0U, 0U);
+    // Keep stdio, the channel (as fd 3) and the guardian's pipe (as fd 4);
+    // nothing else of the parent's.
+    const int channel = ::fcntl(start.channel, F_DUPFD_CLOEXEC, 10);
+    const int guardian = start.guardian >= 0 ? ::fcntl(start.guardian, F_DUPFD_CLOEXEC, 10) : -1;
+    if (channel < 0 || ::dup3(channel, 3, O_CLOEXEC) < 0) ::_exit(1);
+    if (guardian >= 0 && ::dup3(guardian, 4, O_CLOEXEC) < 0) ::_exit(1);
+    ::syscall(SYS_close_range, guardian >= 0 ? 5U : 4U, ~0U, 0U);
     ::prctl(PR_SET_CHILD_SUBREAPER, 1);
     // The forkserver thread blocks every signal; a supervisor blocks only
     // the ones its signalfd takes.
     sigset_t none;
     sigemptyset(&none);
     ::pthread_sigmask(SIG_SETMASK, &none, nullptr);
-    ::_exit(run_sub_supervisor(*start.nursery, start.options, start.channel, start.t0));
+    ::_exit(run_sub_supervisor(*start.nursery, start.options, 3, guardian >= 0 ? 4 : -1,
+                               start.t0));
 }
 
 int run_sub_supervisor(const spec::Actor& nursery, const Options& options, int channel,
-                       TimePoint t0) {
+                       int guardian, TimePoint t0) {
     try {
         block_supervised_signals();
         Sink log_sink(STDERR_FILENO);
-        Supervisor supervisor(nursery, options, log_sink, UniqueFd(channel), t0);
+        Supervisor supervisor(nursery, options, log_sink, UniqueFd(channel), t0, guardian);
         const int code = supervisor.run().exit_code;
         supervisor.say_goodbye();
         log_sink.drain(std::chrono::seconds(2));
@@ -1387,7 +1396,11 @@ int run_reexec_nursery(const char* options_json) {
     options.format = report::Format::none;
     const TimePoint t0{Clock::duration(j.value("t0_ns", std::int64_t{0}))};
     ::prctl(PR_SET_CHILD_SUBREAPER, 1);
-    return run_sub_supervisor(nursery, options, 3, t0);
+    // fd 5 is the guardian's pipe when the parent had one.
+    const int guardian = ::fcntl(5, F_GETFD) >= 0 ? 5 : -1;
+    if (guardian >= 0) ::fcntl(guardian, F_SETFD, FD_CLOEXEC);
+    ::fcntl(3, F_SETFD, FD_CLOEXEC);
+    return run_sub_supervisor(nursery, options, 3, guardian, t0);
 }
 
 Result run(const spec::Spec& spec, const Options& options, Sink& report_sink, Sink& log_sink) {
