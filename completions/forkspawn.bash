@@ -11,7 +11,7 @@ _forkspawn() {
     local run_opts="--spawn-backend --report --report-file --stop --timeout --output --verbose --quiet -v -q --help"
     case $prev in
         --spawn-backend)
-            COMPREPLY=($(compgen -W "subint_forkserver main_thread_forkserver" -- "$cur")); return ;;
+            COMPREPLY=($(compgen -W "subint_forkserver main_thread_forkserver trio mp_forkserver" -- "$cur")); return ;;
         --report)
             COMPREPLY=($(compgen -W "table json jsonl none" -- "$cur")); return ;;
         --output)

@@ -92,4 +92,8 @@ std::unique_ptr<Backend> make_backend(std::string_view key);
 
 inline constexpr std::string_view k_default_backend = "subint_forkserver";
 
+// The hidden `forkspawn __mp_forkserver` mode: the mp_forkserver server as a
+// fresh image, its socket on fd 3 and the guardian's pipe on fd 4.
+[[noreturn]] int mp_forkserver_main();
+
 } // namespace forkspawn::backend

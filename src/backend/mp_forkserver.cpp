@@ -34,6 +34,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+extern char** environ;
+
 namespace forkspawn::backend {
 
 namespace {
@@ -315,7 +317,13 @@ class MpForkServer final : public Backend {
             sigset_t all;
             sigfillset(&all);
             ::sigprocmask(SIG_SETMASK, &all, nullptr);
-            serve(3, guardian >= 0 ? 4 : -1);
+            // A fresh, small image: forks from it copy its page tables, not
+            // those of a supervisor that has grown since.
+            char name[] = "forkspawn-mpfs";
+            char mode[] = "__mp_forkserver";
+            char* args[] = {name, mode, nullptr};
+            ::execve("/proc/self/exe", args, environ);
+            serve(3, guardian >= 0 ? 4 : -1); // no fresh image: serve from this one
         }
         m_pid = pid;
         m_sock = std::move(mine);
@@ -408,5 +416,10 @@ class MpForkServer final : public Backend {
 } // namespace
 
 std::unique_ptr<Backend> make_mp_forkserver() { return std::make_unique<MpForkServer>(); }
+
+int mp_forkserver_main() {
+    ::prctl(PR_SET_NAME, "forkspawn-mpfs");
+    serve(3, ::fcntl(4, F_GETFD) >= 0 ? 4 : -1);
+}
 
 } // namespace forkspawn::backend

@@ -215,6 +215,9 @@ int cmd_check(const std::string& path) {
 } // namespace
 
 int run(int argc, char** argv) {
+    // Hidden: the mp_forkserver server (see backend/mp_forkserver.cpp).
+    if (argc == 2 && std::string_view(argv[1]) == "__mp_forkserver")
+        backend::mp_forkserver_main();
     // Hidden: a re-executed sub-supervisor (see supervise::run_reexec_nursery).
     if (argc == 3 && std::string_view(argv[1]) == "__nursery") {
         ensure_standard_fds();

@@ -381,8 +381,7 @@ class Supervisor {
             sys::set_nonblocking(pipe.read.get());
             a.output = std::move(pipe.read);
             out = std::move(pipe.write);
-            watch(a.output.get(), make_tag(Tag::output, i), m_output_paused ? 0u : std::uint32_t{EPOLLIN});
-            break;
+            break; // watched once the spawn is reported (see started)
         }
         case spec::Output::Mode::inherit: break;
         case spec::Output::Mode::null: out = dup_fd(m_dev_null.get()); break;
@@ -501,6 +500,11 @@ class Supervisor {
             a.pidfd = std::move(done.pidfd);
             a.error_pipe = std::move(done.error_pipe);
             a.phase = Phase::running;
+            // Its output is read only from now on: nothing it prints is
+            // shown before its spawn is known (and its group guarded).
+            if (a.output)
+                watch(a.output.get(), make_tag(Tag::output, i),
+                      m_output_paused ? 0u : std::uint32_t{EPOLLIN});
             publish_spawned(a.spec->path, a.nursery() ? "nursery" : "cmd", a.pid,
                             ms_since_start(*a.started));
             watch(a.pidfd.get(), make_tag(Tag::pidfd, i), EPOLLIN);
@@ -998,10 +1002,7 @@ class Supervisor {
     bool on_output(std::size_t i) {
         ActorRun& a = m_actors[i];
         if (!a.output) return false;
-        // An actor can print before its spawn is reported to us; take the
-        // report first, so its group is known (and guarded) before anyone
-        // can see it running.
-        if (a.phase == Phase::spawning) on_backend();
+
         char buf[16384];
         for (int rounds = 0; rounds < 4; ++rounds) { // bounded: other fds get their turn
             const ssize_t n = ::read(a.output.get(), buf, sizeof buf);

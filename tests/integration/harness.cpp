@@ -264,6 +264,28 @@ std::vector<pid_t> zombie_children() {
     return found;
 }
 
+std::vector<pid_t> child_processes() {
+    std::vector<pid_t> found;
+    DIR* proc = ::opendir("/proc");
+    if (!proc) return found;
+    while (dirent* entry = ::readdir(proc)) {
+        const pid_t pid = static_cast<pid_t>(std::atoi(entry->d_name));
+        if (pid <= 0) continue;
+        std::ifstream stat_file("/proc/" + std::string(entry->d_name) + "/stat");
+        std::string stat;
+        std::getline(stat_file, stat);
+        const std::size_t paren = stat.rfind(')');
+        if (paren == std::string::npos) continue;
+        std::istringstream fields(stat.substr(paren + 2));
+        char state = 0;
+        pid_t ppid = 0;
+        fields >> state >> ppid;
+        if (ppid == ::getpid()) found.push_back(pid);
+    }
+    ::closedir(proc);
+    return found;
+}
+
 void check_nothing_left(const std::string& tag) {
     // Processes already killed may take a moment to disappear from /proc.
     const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);

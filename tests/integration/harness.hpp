@@ -76,6 +76,8 @@ RunResult run(const RunOptions& options);
 std::vector<pid_t> tagged_processes(const std::string& tag);
 // Zombie children of the test process (unreaped by anyone).
 std::vector<pid_t> zombie_children();
+// Every child of the test process, in any state.
+std::vector<pid_t> child_processes();
 // Asserts (doctest CHECK) that nothing of the run is left; waits up to a few
 // seconds for the kernel to finish tearing down processes already killed.
 void check_nothing_left(const std::string& tag);
