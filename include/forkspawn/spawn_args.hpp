@@ -53,6 +53,11 @@ struct ChildError {
 // "chdir /srv", "execute /usr/bin/x" ... for messages.
 std::string stage_text(ChildStage stage, const SpawnArgs& args);
 
-[[noreturn]] void exec_child(const SpawnArgs& args) noexcept;
+// The child side is never instrumented by AddressSanitizer: it may run on a
+// borrowed stack in a vfork-style child (the trio backend), which ASan's
+// stack bookkeeping cannot follow, and it only makes raw syscalls anyway.
+#define FORKSPAWN_CHILD_SIDE __attribute__((no_sanitize("address")))
+
+[[noreturn]] FORKSPAWN_CHILD_SIDE void exec_child(const SpawnArgs& args) noexcept;
 
 } // namespace forkspawn::backend

@@ -14,7 +14,8 @@ namespace forkspawn::backend {
 
 namespace {
 
-[[noreturn]] void report_and_exit(int error_fd, ChildStage stage, int err) noexcept {
+[[noreturn]] FORKSPAWN_CHILD_SIDE void report_and_exit(int error_fd, ChildStage stage,
+                                                      int err) noexcept {
     const ChildError e{static_cast<int>(stage), err};
     // One write of 8 bytes to a pipe is atomic (PIPE_BUF); if the parent is
     // gone there is nobody to tell.
@@ -23,7 +24,7 @@ namespace {
     ::_exit(127);
 }
 
-bool move_fd(int from, int to) noexcept {
+FORKSPAWN_CHILD_SIDE bool move_fd(int from, int to) noexcept {
     if (from < 0) return true;
     if (from == to) {
         // dup2 to itself keeps O_CLOEXEC set; clear it so the fd survives exec.
@@ -37,7 +38,7 @@ bool move_fd(int from, int to) noexcept {
 
 } // namespace
 
-void exec_child(const SpawnArgs& a) noexcept {
+FORKSPAWN_CHILD_SIDE void exec_child(const SpawnArgs& a) noexcept {
     // Own process group: a terminal's Ctrl-C reaches forkspawn only, and stop
     // signals sent to the group reach the actor's own children.
     if (::setpgid(0, 0) < 0) report_and_exit(a.error_fd, ChildStage::process_group, errno);

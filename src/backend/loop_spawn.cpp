@@ -23,7 +23,7 @@ namespace {
 
 constexpr std::size_t k_stack_size = 256 * 1024;
 
-int child_trampoline(void* arg) {
+FORKSPAWN_CHILD_SIDE int child_trampoline(void* arg) {
     exec_child(*static_cast<const SpawnArgs*>(arg));
 }
 
