@@ -34,8 +34,8 @@ struct SpawnCompletion {
     std::uint64_t id = 0;
     pid_t pid = -1;
     UniqueFd pidfd;
-    UniqueFd error_pipe; // EOF: execve succeeded; a ChildError: it did not
-    int error = 0;       // errno when no child was created (fork, pipe2, pidfd_open)
+    UniqueFd error_pipe;               // EOF: execve succeeded; a ChildError: it did not
+    int error = 0;                     // errno when no child was created (fork, pipe2, pidfd_open)
     const char* failed_call = nullptr; // the call that failed, with `error`
 };
 

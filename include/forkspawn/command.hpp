@@ -48,6 +48,7 @@ class PreparedCommand {
 std::string resolve_program(const std::string& name, const std::string& path_env);
 
 // The default PATH when the environment has none (confstr _CS_PATH style).
-inline constexpr const char* k_default_path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+inline constexpr const char* k_default_path =
+    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 } // namespace forkspawn::backend

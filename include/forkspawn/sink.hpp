@@ -27,8 +27,8 @@ class Sink {
     void drain(std::chrono::milliseconds limit);
 
     std::size_t buffered() const { return m_buffer.size() - m_offset; }
-    bool broken() const { return m_broken; }  // EPIPE (the reader went away)
-    void mark_broken() { m_broken = true; }   // the fd reported an error
+    bool broken() const { return m_broken; } // EPIPE (the reader went away)
+    void mark_broken() { m_broken = true; }  // the fd reported an error
     int fd() const { return m_fd; }
     bool pollable() const { return m_mode != Mode::direct; }
     bool is_terminal() const { return m_terminal; }

@@ -23,7 +23,7 @@ struct Options {
     std::string backend = "subint_forkserver";
     std::optional<Duration> tree_timeout;
     report::Format format = report::Format::table;
-    int verbosity = 1; // 0 errors only, 1 notable events, 2 every spawn and exit
+    int verbosity = 1;   // 0 errors only, 1 notable events, 2 every spawn and exit
     bool colour = false; // colour for actor prefixes on stderr
 };
 

@@ -24,8 +24,8 @@ template <typename F> auto retry_eintr(F&& f) {
 // Throws Error("<what>: <strerror> (<ENAME>)").
 [[noreturn]] void fail(const std::string& what, int err = errno);
 
-UniqueFd pidfd_open(pid_t pid);                    // -1 in the UniqueFd on failure, errno set
-int pidfd_send_signal(int pidfd, int signo);       // 0 or -1 with errno
+UniqueFd pidfd_open(pid_t pid);              // -1 in the UniqueFd on failure, errno set
+int pidfd_send_signal(int pidfd, int signo); // 0 or -1 with errno
 UniqueFd make_epoll();
 UniqueFd make_eventfd();
 void set_nonblocking(int fd);

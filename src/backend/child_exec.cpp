@@ -15,7 +15,7 @@ namespace forkspawn::backend {
 namespace {
 
 [[noreturn]] FORKSPAWN_CHILD_SIDE void report_and_exit(int error_fd, ChildStage stage,
-                                                      int err) noexcept {
+                                                       int err) noexcept {
     const ChildError e{static_cast<int>(stage), err};
     // One write of 8 bytes to a pipe is atomic (PIPE_BUF); if the parent is
     // gone there is nobody to tell.

@@ -33,7 +33,8 @@ PreparedCommand::PreparedCommand(const spec::Actor& actor, const char* const* en
     // Environment: inherited (unless env_clear), then the spec's variables
     // replace or add, in spec order.
     if (!actor.env_clear)
-        for (const char* const* e = environ; e && *e; ++e) m_env_storage.emplace_back(*e);
+        for (const char* const* e = environ; e && *e; ++e)
+            m_env_storage.emplace_back(*e);
     for (const auto& [key, value] : actor.env) {
         const std::string prefix = fmt::format("{}=", key);
         std::erase_if(m_env_storage, [&](const std::string& s) { return s.starts_with(prefix); });
@@ -44,9 +45,11 @@ PreparedCommand::PreparedCommand(const spec::Actor& actor, const char* const* en
         if (e.starts_with("PATH=")) path_env = e.substr(5);
     m_path = resolve_program(m_argv_storage.front(), path_env);
 
-    for (auto& s : m_argv_storage) m_argv.push_back(s.data());
+    for (auto& s : m_argv_storage)
+        m_argv.push_back(s.data());
     m_argv.push_back(nullptr);
-    for (auto& s : m_env_storage) m_envp.push_back(s.data());
+    for (auto& s : m_env_storage)
+        m_envp.push_back(s.data());
     m_envp.push_back(nullptr);
 
     m_args.path = m_path.c_str();
@@ -67,16 +70,26 @@ void PreparedCommand::release_child_fds() {
 
 std::string stage_text(ChildStage stage, const SpawnArgs& args) {
     switch (stage) {
-    case ChildStage::process_group: return "setpgid";
-    case ChildStage::parent_death_signal: return "prctl PR_SET_PDEATHSIG";
-    case ChildStage::signals: return "reset signals";
-    case ChildStage::stdin_setup: return "set up stdin";
-    case ChildStage::stdout_setup: return "set up stdout";
-    case ChildStage::stderr_setup: return "set up stderr";
-    case ChildStage::close_fds: return "close inherited fds";
-    case ChildStage::pass_fds: return "pass fds 3 and 4";
-    case ChildStage::chdir: return fmt::format("chdir {}", args.cwd ? args.cwd : "?");
-    case ChildStage::exec: return fmt::format("execute {}", args.path ? args.path : "?");
+    case ChildStage::process_group:
+        return "setpgid";
+    case ChildStage::parent_death_signal:
+        return "prctl PR_SET_PDEATHSIG";
+    case ChildStage::signals:
+        return "reset signals";
+    case ChildStage::stdin_setup:
+        return "set up stdin";
+    case ChildStage::stdout_setup:
+        return "set up stdout";
+    case ChildStage::stderr_setup:
+        return "set up stderr";
+    case ChildStage::close_fds:
+        return "close inherited fds";
+    case ChildStage::pass_fds:
+        return "pass fds 3 and 4";
+    case ChildStage::chdir:
+        return fmt::format("chdir {}", args.cwd ? args.cwd : "?");
+    case ChildStage::exec:
+        return fmt::format("execute {}", args.path ? args.path : "?");
     }
     return "unknown stage";
 }

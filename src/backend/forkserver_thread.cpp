@@ -187,6 +187,8 @@ class ForkServerThread final : public Backend {
 
 } // namespace
 
-std::unique_ptr<Backend> make_forkserver_thread() { return std::make_unique<ForkServerThread>(); }
+std::unique_ptr<Backend> make_forkserver_thread() {
+    return std::make_unique<ForkServerThread>();
+}
 
 } // namespace forkspawn::backend

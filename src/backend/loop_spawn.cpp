@@ -75,9 +75,8 @@ class LoopSpawn final : public Backend {
         sigfillset(&all);
         pthread_sigmask(SIG_SETMASK, &all, &old);
         int pidfd = -1;
-        const pid_t pid =
-            ::clone(child_trampoline, m_stack + k_stack_size,
-                    CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, &args, &pidfd);
+        const pid_t pid = ::clone(child_trampoline, m_stack + k_stack_size,
+                                  CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, &args, &pidfd);
         const int err = errno;
         pthread_sigmask(SIG_SETMASK, &old, nullptr);
         if (pid < 0) {
@@ -96,6 +95,8 @@ class LoopSpawn final : public Backend {
 
 } // namespace
 
-std::unique_ptr<Backend> make_loop_spawn() { return std::make_unique<LoopSpawn>(); }
+std::unique_ptr<Backend> make_loop_spawn() {
+    return std::make_unique<LoopSpawn>();
+}
 
 } // namespace forkspawn::backend

@@ -58,9 +58,11 @@ class Writer {
     }
     void put_strings(char* const* list) {
         std::uint32_t n = 0;
-        for (char* const* p = list; p && *p; ++p) ++n;
+        for (char* const* p = list; p && *p; ++p)
+            ++n;
         put(n);
-        for (char* const* p = list; p && *p; ++p) put_string(*p);
+        for (char* const* p = list; p && *p; ++p)
+            put_string(*p);
     }
     const std::string& data() const { return m_out; }
 
@@ -179,9 +181,11 @@ enum FdBit : std::uint8_t {
             in.get(has_cwd) && in.get_string(cwd) && in.get_strings(argv) && in.get_strings(envp)) {
             reply.id = id;
             std::vector<char*> argv_ptrs, envp_ptrs;
-            for (auto& s : argv) argv_ptrs.push_back(s.data());
+            for (auto& s : argv)
+                argv_ptrs.push_back(s.data());
             argv_ptrs.push_back(nullptr);
-            for (auto& s : envp) envp_ptrs.push_back(s.data());
+            for (auto& s : envp)
+                envp_ptrs.push_back(s.data());
             envp_ptrs.push_back(nullptr);
             SpawnArgs args;
             args.path = path.c_str();
@@ -206,8 +210,8 @@ enum FdBit : std::uint8_t {
                 UniqueFd error_read(pipe_fds[0]), error_write(pipe_fds[1]);
                 args.error_fd = error_write.get();
                 // A fork whose parent is the supervisor (CLONE_PARENT).
-                const long pid = ::syscall(SYS_clone, CLONE_PARENT | SIGCHLD, nullptr, nullptr,
-                                           nullptr, 0);
+                const long pid =
+                    ::syscall(SYS_clone, CLONE_PARENT | SIGCHLD, nullptr, nullptr, nullptr, 0);
                 if (pid == 0) exec_child(args);
                 if (pid > 0) guardian_notify(guardian, '+', static_cast<pid_t>(pid));
                 if (pid < 0) {
@@ -386,7 +390,8 @@ class MpForkServer final : public Backend {
                 // The server is gone: whatever it had not answered failed.
                 m_dead = true;
                 ::epoll_ctl(m_epoll.get(), EPOLL_CTL_DEL, m_sock.get(), nullptr);
-                for (auto id : std::vector(m_pending)) fail_now(id);
+                for (auto id : std::vector(m_pending))
+                    fail_now(id);
                 return;
             }
             Reply reply{};
@@ -415,7 +420,9 @@ class MpForkServer final : public Backend {
 
 } // namespace
 
-std::unique_ptr<Backend> make_mp_forkserver() { return std::make_unique<MpForkServer>(); }
+std::unique_ptr<Backend> make_mp_forkserver() {
+    return std::make_unique<MpForkServer>();
+}
 
 int mp_forkserver_main() {
     ::prctl(PR_SET_NAME, "forkspawn-mpfs");

@@ -25,8 +25,8 @@ std::vector<BackendInfo> list_backends() {
     const std::string pidfd_problem = probe_pidfd();
     std::vector<BackendInfo> out{
         {"subint_forkserver",
-         "fork() on one long-lived forkserver thread of the supervisor; commands then execve",
-         "", pidfd_problem.empty(), pidfd_problem},
+         "fork() on one long-lived forkserver thread of the supervisor; commands then execve", "",
+         pidfd_problem.empty(), pidfd_problem},
         {"main_thread_forkserver", "alias of subint_forkserver", "subint_forkserver",
          pidfd_problem.empty(), pidfd_problem},
         {"trio",

@@ -78,7 +78,8 @@ struct RunArgs {
 
 std::string backend_keys() {
     std::string keys;
-    for (const auto& b : backend::list_backends()) keys += (keys.empty() ? "" : ", ") + b.key;
+    for (const auto& b : backend::list_backends())
+        keys += (keys.empty() ? "" : ", ") + b.key;
     return keys;
 }
 
@@ -110,8 +111,8 @@ int cmd_run(const RunArgs& args) {
     spec::Defaults defaults;
     const std::string backend_key = backend::canonical_key(args.backend);
     if (backend_key.empty())
-        throw Error(fmt::format("unknown spawn backend '{}'; valid: {}", args.backend,
-                                backend_keys()));
+        throw Error(
+            fmt::format("unknown spawn backend '{}'; valid: {}", args.backend, backend_keys()));
     for (const auto& b : backend::list_backends())
         if (b.key == backend_key && !b.available)
             throw Error(fmt::format("spawn backend {} is unavailable here: {}", backend_key,
@@ -122,8 +123,10 @@ int cmd_run(const RunArgs& args) {
         if (!seq) throw Error(fmt::format("--stop: {}", why));
         defaults.stop = *seq;
     }
-    if (args.output == "inherit") defaults.output.mode = spec::Output::Mode::inherit;
-    else if (args.output == "null") defaults.output.mode = spec::Output::Mode::null;
+    if (args.output == "inherit")
+        defaults.output.mode = spec::Output::Mode::inherit;
+    else if (args.output == "null")
+        defaults.output.mode = spec::Output::Mode::null;
     supervise::Options options;
     options.backend = backend_key;
     if (!args.timeout.empty()) {
@@ -166,8 +169,11 @@ int cmd_run(const RunArgs& args) {
     case report::Format::json:
         report_sink.write(report::render_json(result.summary, result.actors));
         break;
-    case report::Format::jsonl: report_sink.write(report::jsonl_summary(result.summary)); break;
-    case report::Format::none: break;
+    case report::Format::jsonl:
+        report_sink.write(report::jsonl_summary(result.summary));
+        break;
+    case report::Format::none:
+        break;
     }
     // Nothing is left to supervise: waiting for a slow reader is fine now.
     report_sink.drain(std::chrono::hours(24));
@@ -184,18 +190,20 @@ int cmd_backends(bool json) {
             nlohmann::ordered_json item;
             item["key"] = b.key;
             item["description"] = b.description;
-            item["alias_of"] = b.alias_of.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(b.alias_of);
+            item["alias_of"] =
+                b.alias_of.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(b.alias_of);
             item["default"] = b.key == backend::k_default_backend;
             item["available"] = b.available;
-            item["unavailable_reason"] =
-                b.available ? nlohmann::ordered_json() : nlohmann::ordered_json(b.unavailable_reason);
+            item["unavailable_reason"] = b.available ? nlohmann::ordered_json()
+                                                     : nlohmann::ordered_json(b.unavailable_reason);
             out.push_back(item);
         }
         fmt::print("{}\n", out.dump());
         return k_exit_ok;
     }
     std::size_t width = 0;
-    for (const auto& b : list) width = std::max(width, b.key.size());
+    for (const auto& b : list)
+        width = std::max(width, b.key.size());
     for (const auto& b : list) {
         std::string line = fmt::format("{:<{}}  {}", b.key, width, b.description);
         if (b.key == backend::k_default_backend) line += " (default)";
@@ -216,8 +224,7 @@ int cmd_check(const std::string& path) {
 
 int run(int argc, char** argv) {
     // Hidden: the mp_forkserver server (see backend/mp_forkserver.cpp).
-    if (argc == 2 && std::string_view(argv[1]) == "__mp_forkserver")
-        backend::mp_forkserver_main();
+    if (argc == 2 && std::string_view(argv[1]) == "__mp_forkserver") backend::mp_forkserver_main();
     // Hidden: a re-executed sub-supervisor (see supervise::run_reexec_nursery).
     if (argc == 3 && std::string_view(argv[1]) == "__nursery") {
         ensure_standard_fds();
@@ -248,8 +255,7 @@ int run(int argc, char** argv) {
     run->add_option("--report-file", run_args.report_file,
                     "write the report to PATH instead of stdout")
         ->type_name("PATH");
-    run->add_option("--stop", run_args.stop,
-                    "default stop sequence (default SIGTERM,1.6s,SIGKILL)")
+    run->add_option("--stop", run_args.stop, "default stop sequence (default SIGTERM,1.6s,SIGKILL)")
         ->type_name("SEQ");
     run->add_option("--timeout", run_args.timeout,
                     "cancel the whole tree after DUR (exit 124), e.g. 30s")

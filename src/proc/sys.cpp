@@ -10,7 +10,9 @@
 
 namespace forkspawn::sys {
 
-void fail(const std::string& what, int err) { throw Error(what + ": " + errno_text(err), 1); }
+void fail(const std::string& what, int err) {
+    throw Error(what + ": " + errno_text(err), 1);
+}
 
 UniqueFd pidfd_open(pid_t pid) {
     return UniqueFd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));

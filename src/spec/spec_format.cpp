@@ -51,10 +51,14 @@ nlohmann::json stop_json(const StopSequence& seq) {
 
 nlohmann::json output_json(const Output& o) {
     switch (o.mode) {
-    case Output::Mode::prefix: return "prefix";
-    case Output::Mode::inherit: return "inherit";
-    case Output::Mode::null: return "null";
-    case Output::Mode::file: return {{"file", o.path}};
+    case Output::Mode::prefix:
+        return "prefix";
+    case Output::Mode::inherit:
+        return "inherit";
+    case Output::Mode::null:
+        return "null";
+    case Output::Mode::file:
+        return {{"file", o.path}};
     }
     return "prefix";
 }
@@ -72,7 +76,8 @@ nlohmann::json actor_json(const Actor& a, bool root) {
         j["cmd"] = a.argv;
         if (!a.env.empty()) {
             nlohmann::json env = nlohmann::json::object();
-            for (const auto& [k, v] : a.env) env[k] = v;
+            for (const auto& [k, v] : a.env)
+                env[k] = v;
             j["env"] = env;
         }
         if (a.env_clear) j["env_clear"] = true;
@@ -81,18 +86,22 @@ nlohmann::json actor_json(const Actor& a, bool root) {
     } else {
         j["strategy"] = "one_for_all";
         j["actors"] = nlohmann::json::array();
-        for (const auto& c : a.actors) j["actors"].push_back(actor_json(c, false));
+        for (const auto& c : a.actors)
+            j["actors"].push_back(actor_json(c, false));
     }
     return j;
 }
 
 } // namespace
 
-std::string subtree_json(const Actor& nursery) { return actor_json(nursery, true).dump(); }
+std::string subtree_json(const Actor& nursery) {
+    return actor_json(nursery, true).dump();
+}
 
 void set_paths(Actor& a, const std::string& path) {
     a.path = path;
-    for (auto& c : a.actors) set_paths(c, path + "/" + c.name);
+    for (auto& c : a.actors)
+        set_paths(c, path + "/" + c.name);
 }
 
 std::string format_tree(const Spec& spec) {

@@ -18,7 +18,6 @@ namespace forkspawn::supervise {
 
 namespace {
 
-
 [[noreturn]] void guard(int fd) {
     // Its own process group, so a terminal's Ctrl-C (sent to forkspawn's
     // group) does not reach it; every signal that can be blocked is.
@@ -35,10 +34,13 @@ namespace {
         const ssize_t n = ::read(fd, &m, sizeof m);
         if (n < 0 && errno == EINTR) continue;
         if (n != static_cast<ssize_t>(sizeof m)) break; // EOF: forkspawn is gone
-        if (m.op == '+') groups.push_back(m.pgid);
-        else std::erase(groups, m.pgid);
+        if (m.op == '+')
+            groups.push_back(m.pgid);
+        else
+            std::erase(groups, m.pgid);
     }
-    for (pid_t pgid : groups) ::kill(-pgid, SIGKILL);
+    for (pid_t pgid : groups)
+        ::kill(-pgid, SIGKILL);
     ::_exit(0);
 }
 
@@ -58,10 +60,16 @@ Guardian Guardian::start() {
     return g;
 }
 
-void Guardian::send(char op, pid_t pgid) { guardian_notify(m_pipe.get(), op, pgid); }
+void Guardian::send(char op, pid_t pgid) {
+    guardian_notify(m_pipe.get(), op, pgid);
+}
 
-void Guardian::watch_group(pid_t pgid) { send('+', pgid); }
-void Guardian::forget_group(pid_t pgid) { send('-', pgid); }
+void Guardian::watch_group(pid_t pgid) {
+    send('+', pgid);
+}
+void Guardian::forget_group(pid_t pgid) {
+    send('-', pgid);
+}
 
 void Guardian::stop() {
     m_pipe.reset();

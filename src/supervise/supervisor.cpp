@@ -12,21 +12,21 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <deque>
 #include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <fstream>
-#include <deque>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <poll.h>
 #include <queue>
 #include <sys/epoll.h>
 #include <sys/mman.h>
-#include <sys/socket.h>
-#include <poll.h>
 #include <sys/prctl.h>
-#include <sys/syscall.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -39,7 +39,8 @@ namespace forkspawn::supervise {
 void block_supervised_signals() {
     sigset_t set;
     sigemptyset(&set);
-    for (int signo : {SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGCHLD}) sigaddset(&set, signo);
+    for (int signo : {SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGCHLD})
+        sigaddset(&set, signo);
     if (pthread_sigmask(SIG_BLOCK, &set, nullptr) != 0) sys::fail("pthread_sigmask");
     // A closed report pipe must be an EPIPE we can act on, not a death.
     ::signal(SIGPIPE, SIG_IGN);
@@ -74,9 +75,9 @@ enum class TimerKind : std::uint32_t { stop_step = 1, actor_timeout, tree_timeou
 // How long a sub-supervisor that closed its channel may take to die.
 constexpr Duration k_deaf_grace = std::chrono::milliseconds(500);
 
-constexpr std::size_t k_line_limit = 64 * 1024;       // a longer line is cut, never held
-constexpr std::size_t k_log_high_water = 1u << 20;    // pause actor output above this
-constexpr std::size_t k_log_low_water = 256u << 10;   // resume below this
+constexpr std::size_t k_line_limit = 64 * 1024;     // a longer line is cut, never held
+constexpr std::size_t k_log_high_water = 1u << 20;  // pause actor output above this
+constexpr std::size_t k_log_low_water = 256u << 10; // resume below this
 
 // ANSI colours for actor prefixes on a terminal.
 constexpr const char* k_prefix_colours[] = {"\x1b[36m", "\x1b[33m", "\x1b[35m", "\x1b[32m",
@@ -92,8 +93,8 @@ constexpr Duration k_nursery_margin = std::chrono::milliseconds(1000);
 Duration nursery_grace(const spec::Actor& nursery) {
     Duration longest{0};
     for (const auto& c : nursery.actors)
-        longest = std::max(longest, c.kind == spec::Kind::nursery ? nursery_grace(c)
-                                                                  : c.stop.grace());
+        longest =
+            std::max(longest, c.kind == spec::Kind::nursery ? nursery_grace(c) : c.stop.grace());
     return longest + k_nursery_margin;
 }
 
@@ -102,7 +103,9 @@ StopSequence nursery_stop(const spec::Actor& nursery) {
     return StopSequence{{StopStep{0, nursery_grace(nursery)}, StopStep{SIGKILL, {}}}};
 }
 
-std::string stop_signal_name(int signo) { return signo == 0 ? "cancel" : signal_name(signo); }
+std::string stop_signal_name(int signo) {
+    return signo == 0 ? "cancel" : signal_name(signo);
+}
 
 // What a forked nursery child needs, prepared by its parent before the fork
 // and only read by the child (its own copy, after fork()).
@@ -147,8 +150,8 @@ struct ActorRun {
     std::unique_ptr<NurseryStart> start;
     UniqueFd channel;
     std::deque<std::string> outbox;
-    bool said_exit = false; // it said goodbye before closing the channel
-    bool stop_after_exec = false; // cancelled before its execve was confirmed
+    bool said_exit = false;         // it said goodbye before closing the channel
+    bool stop_after_exec = false;   // cancelled before its execve was confirmed
     std::unique_ptr<Reexec> reexec; // a re-executed sub-supervisor's argv
 
     bool nursery() const { return spec->kind == spec::Kind::nursery; }
@@ -169,18 +172,20 @@ class Supervisor {
     // The root: reports go to `report_sink`, in the slots of the whole tree.
     Supervisor(const spec::Actor& nursery, const Options& options, Sink& report_sink,
                Sink& log_sink)
-        : m_nursery(nursery), m_options(options), m_report_sink(&report_sink),
-          m_log_sink(log_sink), m_t0(Clock::now()) {
-        for (const auto& child : nursery.actors) m_actors.emplace_back(child);
+        : m_nursery(nursery), m_options(options), m_report_sink(&report_sink), m_log_sink(log_sink),
+          m_t0(Clock::now()) {
+        for (const auto& child : nursery.actors)
+            m_actors.emplace_back(child);
         add_slots(nursery);
     }
 
     // A sub-supervisor: reports and lifecycle events go up `parent`.
-    Supervisor(const spec::Actor& nursery, const Options& options, Sink& log_sink,
-               UniqueFd parent, TimePoint t0, int guardian_fd)
-        : m_nursery(nursery), m_options(options), m_log_sink(log_sink),
-          m_parent(std::move(parent)), m_t0(t0), m_guardian_fd(guardian_fd) {
-        for (const auto& child : nursery.actors) m_actors.emplace_back(child);
+    Supervisor(const spec::Actor& nursery, const Options& options, Sink& log_sink, UniqueFd parent,
+               TimePoint t0, int guardian_fd)
+        : m_nursery(nursery), m_options(options), m_log_sink(log_sink), m_parent(std::move(parent)),
+          m_t0(t0), m_guardian_fd(guardian_fd) {
+        for (const auto& child : nursery.actors)
+            m_actors.emplace_back(child);
     }
 
     Result run();
@@ -260,7 +265,8 @@ class Supervisor {
         m_epoll = sys::make_epoll();
         sigset_t set;
         sigemptyset(&set);
-        for (int signo : {SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGCHLD}) sigaddset(&set, signo);
+        for (int signo : {SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGCHLD})
+            sigaddset(&set, signo);
         m_signalfd = UniqueFd(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
         if (!m_signalfd) sys::fail("signalfd");
         m_timerfd = UniqueFd(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
@@ -313,9 +319,8 @@ class Supervisor {
         if (m_armed && *m_armed == next) return;
         m_armed = next;
         itimerspec spec{};
-        const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                            next.time_since_epoch())
-                            .count();
+        const auto ns =
+            std::chrono::duration_cast<std::chrono::nanoseconds>(next.time_since_epoch()).count();
         // steady_clock is CLOCK_MONOTONIC on Linux; an absolute deadline has
         // no drift from the time spent computing it. 0 would disarm: use 1ns.
         spec.it_value.tv_sec = ns / 1'000'000'000;
@@ -334,8 +339,12 @@ class Supervisor {
             const auto kind = static_cast<TimerKind>(token >> 32);
             const std::size_t index = token & 0xffffffffu;
             switch (kind) {
-            case TimerKind::stop_step: stop_deadline(index, now); break;
-            case TimerKind::actor_timeout: actor_timeout(index); break;
+            case TimerKind::stop_step:
+                stop_deadline(index, now);
+                break;
+            case TimerKind::actor_timeout:
+                actor_timeout(index);
+                break;
             case TimerKind::deaf_nursery:
                 if (m_actors[index].phase == Phase::running) {
                     ActorRun& a = m_actors[index];
@@ -383,8 +392,11 @@ class Supervisor {
             out = std::move(pipe.write);
             break; // watched once the spawn is reported (see started)
         }
-        case spec::Output::Mode::inherit: break;
-        case spec::Output::Mode::null: out = dup_fd(m_dev_null.get()); break;
+        case spec::Output::Mode::inherit:
+            break;
+        case spec::Output::Mode::null:
+            out = dup_fd(m_dev_null.get());
+            break;
         case spec::Output::Mode::file:
             out = UniqueFd(::open(s.output.path.c_str(),
                                   O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0644));
@@ -443,15 +455,15 @@ class Supervisor {
                 return;
             }
             a.reexec = std::make_unique<Reexec>();
-            a.reexec->argv_storage = {
-                "forkspawn", "__nursery",
-                nlohmann::json{{"path", a.spec->path},
-                               {"backend", m_options.backend},
-                               {"verbosity", m_options.verbosity},
-                               {"colour", m_options.colour},
-                               {"t0_ns", m_t0.time_since_epoch().count()}}
-                    .dump()};
-            for (auto& arg : a.reexec->argv_storage) a.reexec->argv.push_back(arg.data());
+            a.reexec->argv_storage = {"forkspawn", "__nursery",
+                                      nlohmann::json{{"path", a.spec->path},
+                                                     {"backend", m_options.backend},
+                                                     {"verbosity", m_options.verbosity},
+                                                     {"colour", m_options.colour},
+                                                     {"t0_ns", m_t0.time_since_epoch().count()}}
+                                          .dump()};
+            for (auto& arg : a.reexec->argv_storage)
+                a.reexec->argv.push_back(arg.data());
             a.reexec->argv.push_back(nullptr);
             request.args.path = "/proc/self/exe";
             request.args.argv = a.reexec->argv.data();
@@ -469,7 +481,8 @@ class Supervisor {
     }
 
     void on_backend() {
-        for (auto& done : m_backend->take_completions()) started(std::move(done));
+        for (auto& done : m_backend->take_completions())
+            started(std::move(done));
         reap_orphans(); // what waited for the backend's answers
     }
 
@@ -510,7 +523,8 @@ class Supervisor {
             watch(a.pidfd.get(), make_tag(Tag::pidfd, i), EPOLLIN);
             if (a.error_pipe) watch(a.error_pipe.get(), make_tag(Tag::error_pipe, i), EPOLLIN);
             log(2, fmt::format("{} spawned, pid {}", a.spec->path, a.pid));
-            if (a.spec->timeout) add_timer(*a.started + *a.spec->timeout, TimerKind::actor_timeout, i);
+            if (a.spec->timeout)
+                add_timer(*a.started + *a.spec->timeout, TimerKind::actor_timeout, i);
             if (a.cancel_reason) begin_stop(i); // cancelled while it was being forked
         }
     }
@@ -524,7 +538,8 @@ class Supervisor {
         const backend::SpawnArgs& args = a.prepared ? a.prepared->args() : no_args;
         const std::string program = a.prepared ? a.prepared->program() : "/proc/self/exe";
         backend::ChildError e;
-        const ssize_t n = sys::retry_eintr([&] { return ::read(a.error_pipe.get(), &e, sizeof e); });
+        const ssize_t n =
+            sys::retry_eintr([&] { return ::read(a.error_pipe.get(), &e, sizeof e); });
         if (n < 0 && errno == EAGAIN) return;
         unwatch(a.error_pipe.get());
         if (n == static_cast<ssize_t>(sizeof e) && !a.spawn_error) {
@@ -641,7 +656,8 @@ class Supervisor {
     }
 
     void cancel_all(const std::string& reason) {
-        for (std::size_t i = 0; i < m_actors.size(); ++i) cancel_actor(i, reason);
+        for (std::size_t i = 0; i < m_actors.size(); ++i)
+            cancel_actor(i, reason);
     }
 
     void set_cause(const std::string& cause, int exit_code, const std::string& result) {
@@ -690,9 +706,11 @@ class Supervisor {
             return; // not yet waitable
         }
         const TimePoint now = Clock::now();
-        if (info.si_code == CLD_EXITED) a.exit_code = info.si_status;
-        else a.term_signal = info.si_status;
-        on_error_pipe(i); // the child is gone: its report, if any, is complete
+        if (info.si_code == CLD_EXITED)
+            a.exit_code = info.si_status;
+        else
+            a.term_signal = info.si_status;
+        on_error_pipe(i);             // the child is gone: its report, if any, is complete
         if (a.channel) on_channel(i); // and so is everything it sent us
         unwatch(a.pidfd.get());
         a.pidfd.reset();
@@ -837,7 +855,8 @@ class Supervisor {
             }
             outbox.pop_front();
         }
-        rewatch(fd, tag, outbox.empty() ? std::uint32_t{EPOLLIN} : std::uint32_t{EPOLLIN | EPOLLOUT});
+        rewatch(fd, tag,
+                outbox.empty() ? std::uint32_t{EPOLLIN} : std::uint32_t{EPOLLIN | EPOLLOUT});
         return true;
     }
 
@@ -857,8 +876,7 @@ class Supervisor {
     void on_channel(std::size_t i, std::uint32_t events = EPOLLIN) {
         ActorRun& a = m_actors[i];
         if (!a.channel) return;
-        if (events & EPOLLOUT)
-            flush_outbox(a.channel.get(), a.outbox, make_tag(Tag::channel, i));
+        if (events & EPOLLOUT) flush_outbox(a.channel.get(), a.outbox, make_tag(Tag::channel, i));
         const bool open = read_messages(a.channel.get(), [&](const nlohmann::json& j) {
             const std::string t = j.value("t", "");
             if (t == "exit") {
@@ -876,7 +894,8 @@ class Supervisor {
                 if (root())
                     publish_spawned(j.value("path", ""), j.value("kind", "cmd"), pid,
                                     j.value("started_ms", 0.0));
-                else send_parent(j);
+                else
+                    send_parent(j);
             } else if (t == "reaped" && j.contains("actor")) {
                 if (auto r = report::parse_actor_json(j["actor"].dump())) {
                     if (r->pid) m_remote.erase(static_cast<pid_t>(*r->pid));
@@ -1050,7 +1069,8 @@ class Supervisor {
     // with what is buffered; notices a report reader that went away.
     void after_write() {
         if (m_log_registered)
-            rewatch(m_log_sink.fd(), make_tag(Tag::sink, 0), m_log_sink.buffered() ? std::uint32_t{EPOLLOUT} : 0u);
+            rewatch(m_log_sink.fd(), make_tag(Tag::sink, 0),
+                    m_log_sink.buffered() ? std::uint32_t{EPOLLOUT} : 0u);
         if (m_report_registered)
             rewatch(m_report_sink->fd(), make_tag(Tag::sink, 1),
                     m_report_sink->buffered() ? std::uint32_t{EPOLLOUT} : 0u);
@@ -1095,8 +1115,12 @@ class Supervisor {
         while (::read(m_signalfd.get(), &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
             const int signo = static_cast<int>(si.ssi_signo);
             switch (signo) {
-            case SIGCHLD: reap_orphans(); break;
-            case SIGUSR1: dump_tree(); break;
+            case SIGCHLD:
+                reap_orphans();
+                break;
+            case SIGUSR1:
+                dump_tree();
+                break;
             case SIGINT:
             case SIGTERM:
             case SIGHUP: {
@@ -1122,7 +1146,8 @@ class Supervisor {
                 cancel_all(reason);
                 break;
             }
-            default: break;
+            default:
+                break;
             }
         }
     }
@@ -1134,28 +1159,37 @@ class Supervisor {
         for (const auto& a : m_actors) {
             std::string state;
             switch (a.phase) {
-            case Phase::pending: state = "pending"; break;
-            case Phase::spawning: state = "spawning"; break;
+            case Phase::pending:
+                state = "pending";
+                break;
+            case Phase::spawning:
+                state = "spawning";
+                break;
             case Phase::running:
                 state = a.stop.started() ? fmt::format("stopping (sent {})",
                                                        stop_signal_name(a.stop.sent().back()))
                                          : "running";
                 break;
-            case Phase::done: state = std::string(report::outcome_name(a.outcome)); break;
+            case Phase::done:
+                state = std::string(report::outcome_name(a.outcome));
+                break;
             }
-            out += fmt::format("  {}  {}  pid {}  {}", a.spec->path, a.nursery() ? "nursery" : "cmd",
-                               a.pid > 0 ? std::to_string(a.pid) : "-", state);
+            out +=
+                fmt::format("  {}  {}  pid {}  {}", a.spec->path, a.nursery() ? "nursery" : "cmd",
+                            a.pid > 0 ? std::to_string(a.pid) : "-", state);
             if (auto d = a.stop.deadline())
                 out += fmt::format("  next signal in {:.1f}ms", to_ms(*d - now));
             else if (a.phase == Phase::running && a.spec->timeout && a.started && !a.stop.started())
-                out += fmt::format("  timeout in {:.1f}ms", to_ms(*a.started + *a.spec->timeout - now));
+                out += fmt::format("  timeout in {:.1f}ms",
+                                   to_ms(*a.started + *a.spec->timeout - now));
             out += '\n';
         }
         m_log_sink.write(out);
         after_write();
         // Each sub-supervisor prints its own part.
         for (auto& a : m_actors)
-            if (a.nursery() && a.phase == Phase::running) send_child(a, nlohmann::json{{"t", "dump"}});
+            if (a.nursery() && a.phase == Phase::running)
+                send_child(a, nlohmann::json{{"t", "dump"}});
     }
 
     // ---- the end -----------------------------------------------------------
@@ -1221,7 +1255,8 @@ class Supervisor {
             epoll_event events[16];
             ::epoll_wait(m_epoll.get(), events, 16, 50);
         }
-        for (auto& a : m_actors) a.output.reset();
+        for (auto& a : m_actors)
+            a.output.reset();
     }
 
     report::ActorReport make_report(const ActorRun& a) const {
@@ -1244,7 +1279,8 @@ class Supervisor {
         if (a.started && a.ended) r.runtime_ms = to_ms(*a.ended - *a.started);
         if (a.stop.started()) {
             report::StopReport s;
-            for (int signo : a.stop.sent()) s.sent.push_back(stop_signal_name(signo));
+            for (int signo : a.stop.sent())
+                s.sent.push_back(stop_signal_name(signo));
             s.escalated = std::count(a.stop.sent().begin(), a.stop.sent().end(), SIGKILL) > 0;
             if (auto after = a.stop.exit_after()) s.exit_after_ms = to_ms(*after);
             r.stop = s;
@@ -1255,8 +1291,7 @@ class Supervisor {
 
 Result Supervisor::run() {
     setup();
-    if (m_options.tree_timeout)
-        add_timer(m_t0 + *m_options.tree_timeout, TimerKind::tree_timeout);
+    if (m_options.tree_timeout) add_timer(m_t0 + *m_options.tree_timeout, TimerKind::tree_timeout);
     start_all();
     check_work_done();
     epoll_event events[64];
@@ -1271,15 +1306,33 @@ Result Supervisor::run() {
             const auto kind = static_cast<Tag>(tag >> 32);
             const std::size_t index = tag & 0xffffffffu;
             switch (kind) {
-            case Tag::signal: on_signal(); break;
-            case Tag::timer: on_timer(); break;
-            case Tag::backend: on_backend(); break;
-            case Tag::pidfd: on_pidfd(index); break;
-            case Tag::error_pipe: on_error_pipe(index); break;
-            case Tag::output: on_output(index); break;
-            case Tag::sink: on_sink(index, events[k].events); break;
-            case Tag::channel: on_channel(index, events[k].events); break;
-            case Tag::parent: on_parent(events[k].events); break;
+            case Tag::signal:
+                on_signal();
+                break;
+            case Tag::timer:
+                on_timer();
+                break;
+            case Tag::backend:
+                on_backend();
+                break;
+            case Tag::pidfd:
+                on_pidfd(index);
+                break;
+            case Tag::error_pipe:
+                on_error_pipe(index);
+                break;
+            case Tag::output:
+                on_output(index);
+                break;
+            case Tag::sink:
+                on_sink(index, events[k].events);
+                break;
+            case Tag::channel:
+                on_channel(index, events[k].events);
+                break;
+            case Tag::parent:
+                on_parent(events[k].events);
+                break;
             }
         }
     }
@@ -1322,7 +1375,8 @@ void Supervisor::flush_parent(std::chrono::milliseconds limit) {
     while (m_parent && !m_parent_gone && !m_parent_outbox.empty()) {
         if (!flush_outbox(m_parent.get(), m_parent_outbox, make_tag(Tag::parent))) return;
         if (m_parent_outbox.empty()) return;
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
         if (left.count() <= 0) return;
         pollfd p{m_parent.get(), POLLOUT, 0};
         ::poll(&p, 1, static_cast<int>(left.count()));
@@ -1352,8 +1406,7 @@ void Supervisor::flush_parent(std::chrono::milliseconds limit) {
     sigset_t none;
     sigemptyset(&none);
     ::pthread_sigmask(SIG_SETMASK, &none, nullptr);
-    ::_exit(run_sub_supervisor(*start.nursery, start.options, 3, guardian >= 0 ? 4 : -1,
-                               start.t0));
+    ::_exit(run_sub_supervisor(*start.nursery, start.options, 3, guardian >= 0 ? 4 : -1, start.t0));
 }
 
 int run_sub_supervisor(const spec::Actor& nursery, const Options& options, int channel,
@@ -1367,7 +1420,8 @@ int run_sub_supervisor(const spec::Actor& nursery, const Options& options, int c
         log_sink.drain(std::chrono::seconds(2));
         return code;
     } catch (const std::exception& e) {
-        const std::string text = fmt::format("forkspawn: error in {}: {}\n", nursery.path, e.what());
+        const std::string text =
+            fmt::format("forkspawn: error in {}: {}\n", nursery.path, e.what());
         [[maybe_unused]] auto n = ::write(STDERR_FILENO, text.data(), text.size());
         return k_exit_failed;
     }
@@ -1383,7 +1437,8 @@ int run_reexec_nursery(const char* options_json) {
     std::string text;
     char buf[65536];
     ssize_t n;
-    while ((n = sys::retry_eintr([&] { return ::pread(4, buf, sizeof buf, static_cast<off_t>(text.size())); })) > 0)
+    while ((n = sys::retry_eintr(
+                [&] { return ::pread(4, buf, sizeof buf, static_cast<off_t>(text.size())); })) > 0)
         text.append(buf, static_cast<std::size_t>(n));
     ::close(4);
     auto parsed = spec::parse(text);

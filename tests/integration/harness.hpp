@@ -18,7 +18,7 @@
 
 namespace forkspawn::test {
 
-std::string backend(); // the spawn backend under test (FORKSPAWN_TEST_BACKEND)
+std::string backend();                     // the spawn backend under test (FORKSPAWN_TEST_BACKEND)
 std::string binary();                      // path of the built forkspawn
 std::string spec_path(const std::string&); // tests/specs/<name>
 std::string examples_path(const std::string&);

@@ -1,8 +1,8 @@
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <csignal>
 #include <cstdlib>
-#include <string_view>
 #include <doctest/doctest.h>
+#include <string_view>
 #include <sys/prctl.h>
 
 int main(int argc, char** argv) {

@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <doctest/doctest.h>
 #include <fmt/format.h>
+#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -20,7 +21,8 @@ namespace {
 
 std::map<std::string, json> by_path(const json& report) {
     std::map<std::string, json> out;
-    for (const auto& a : report["actors"]) out[a["path"].get<std::string>()] = a;
+    for (const auto& a : report["actors"])
+        out[a["path"].get<std::string>()] = a;
     return out;
 }
 
@@ -85,7 +87,8 @@ TEST_CASE("a failing leaf at depth 3 cancels every other actor in the tree") {
     const auto actors = by_path(report);
     // Every path, depth-first in spec order.
     std::vector<std::string> order;
-    for (const auto& a : report["actors"]) order.push_back(a["path"]);
+    for (const auto& a : report["actors"])
+        order.push_back(a["path"]);
     CHECK(order == std::vector<std::string>{"root/s0", "root/a", "root/a/s1", "root/a/b",
                                             "root/a/b/s2", "root/a/b/c", "root/a/b/c/s3",
                                             "root/a/b/c/fail"});
@@ -149,11 +152,14 @@ TEST_CASE("a sub-supervisor killed mid-run: its subtree is killed and reported")
     ]})"});
     // b logs t's spawn right after telling its parent about it.
     std::string err;
-    REQUIRE(p.read_until([&](const std::string&, const std::string& e) {
-        err = e;
-        return spawned_pid(e, "root/a/b") > 0 && spawned_pid(e, "root/a/b/t") > 0 &&
-               spawned_pid(e, "root/a/b/s") > 0 && e.find("root/a/b/t | ready") != std::string::npos;
-    }, std::chrono::seconds(20)));
+    REQUIRE(p.read_until(
+        [&](const std::string&, const std::string& e) {
+            err = e;
+            return spawned_pid(e, "root/a/b") > 0 && spawned_pid(e, "root/a/b/t") > 0 &&
+                   spawned_pid(e, "root/a/b/s") > 0 &&
+                   e.find("root/a/b/t | ready") != std::string::npos;
+        },
+        std::chrono::seconds(20)));
     const pid_t b = spawned_pid(err, "root/a/b");
     REQUIRE(b > 0);
     ::kill(b, SIGKILL);
@@ -197,18 +203,22 @@ TEST_CASE("a sub-supervisor holds only its own fds") {
     // report file; the sub-supervisor must hold none of them.
     json actors = json::array();
     for (int i = 0; i < 40; ++i)
-        actors.push_back({{"name", fmt::format("s{}", i)}, {"cmd", {"sh", "-c", "exec sleep 100"}}});
-    actors.push_back({{"name", "n"},
-                      {"actors", {{{"name", "t"}, {"cmd", {"sh", "-c", "echo ready; exec sleep 100"}}}}}});
+        actors.push_back(
+            {{"name", fmt::format("s{}", i)}, {"cmd", {"sh", "-c", "exec sleep 100"}}});
+    actors.push_back(
+        {{"name", "n"},
+         {"actors", {{{"name", "t"}, {"cmd", {"sh", "-c", "echo ready; exec sleep 100"}}}}}});
     const std::string report_file = fmt::format("/tmp/forkspawn-fd-test-{}.json", ::getpid());
     Process p({.args = {"run", "-v", "--report-file=" + report_file, "-"},
                .stdin_data = json{{"actors", actors}}.dump()});
     REQUIRE(p.wait_for_stderr("root/n/t | ready", std::chrono::seconds(20)));
     std::string err;
-    p.read_until([&](const std::string&, const std::string& e) {
-        err = e;
-        return spawned_pid(e, "root/n") > 0;
-    }, std::chrono::seconds(5));
+    p.read_until(
+        [&](const std::string&, const std::string& e) {
+            err = e;
+            return spawned_pid(e, "root/n") > 0;
+        },
+        std::chrono::seconds(5));
     const pid_t sub = spawned_pid(err, "root/n");
     REQUIRE(sub > 0);
     std::vector<std::string> targets;
@@ -224,10 +234,37 @@ TEST_CASE("a sub-supervisor holds only its own fds") {
     ::closedir(d);
     INFO(fmt::format("{}", fmt::join(targets, " ")));
     CHECK(targets.size() < 20);
-    for (const auto& t : targets) CHECK(t.find("forkspawn-fd-test") == std::string::npos);
+    for (const auto& t : targets)
+        CHECK(t.find("forkspawn-fd-test") == std::string::npos);
     p.signal(SIGTERM);
     const auto r = p.wait();
     CHECK(r.exit_code == 143);
     ::unlink(report_file.c_str());
+    check_nothing_left(r.tag);
+}
+
+TEST_CASE("mp_forkserver: the server dying is noticed and the tree ends cleanly") {
+    if (backend() != "mp_forkserver") return; // a property of that backend only
+    Process p(
+        {.args = {"run", "--report=json", "-"},
+         .stdin_data =
+             R"({"actors": [{"name": "a", "cmd": ["sh", "-c", "echo ready; exec sleep 100"]}]})"});
+    REQUIRE(p.wait_for_stderr("root/a | ready", std::chrono::seconds(20)));
+    // The server: the tagged process named forkspawn-mpfs.
+    pid_t server = -1;
+    for (pid_t pid : tagged_processes(p.tag())) {
+        std::ifstream comm(fmt::format("/proc/{}/comm", pid));
+        std::string name;
+        std::getline(comm, name);
+        if (name == "forkspawn-mpfs") server = pid;
+    }
+    REQUIRE(server > 0);
+    ::kill(server, SIGKILL);
+    REQUIRE(p.wait_for_stderr("helper process exited", std::chrono::seconds(20)));
+    p.signal(SIGTERM);
+    const auto r = p.wait();
+    CHECK(r.exit_code == 143);
+    const auto actors = by_path(json::parse(r.out));
+    CHECK(actors.at("root/a")["outcome"] == "cancelled"); // running actors are unaffected
     check_nothing_left(r.tag);
 }

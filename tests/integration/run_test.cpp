@@ -669,7 +669,8 @@ TEST_CASE("run: SIGUSR1 prints the live tree and disturbs nothing") {
     const json ja = entry(parse_report(r.out), "root/a");
     CHECK(ja["outcome"] == "cancelled");
     CHECK(ja["cancel_reason"] == "signal:SIGTERM");
-    const std::string live = "root/a  cmd  pid " + std::to_string(ja["pid"].get<long>()) + "  running";
+    const std::string live =
+        "root/a  cmd  pid " + std::to_string(ja["pid"].get<long>()) + "  running";
     CHECK(r.err.find(live) != std::string::npos);
     check_nothing_left(p.tag());
     CHECK(open_fds() == fds);

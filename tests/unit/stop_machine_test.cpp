@@ -8,7 +8,9 @@ using namespace forkspawn;
 using namespace std::chrono_literals;
 
 namespace {
-StopSequence seq(std::string_view text) { return *parse_stop_sequence(text, nullptr); }
+StopSequence seq(std::string_view text) {
+    return *parse_stop_sequence(text, nullptr);
+}
 const TimePoint t0{std::chrono::seconds(1000)};
 } // namespace
 
