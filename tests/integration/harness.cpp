@@ -242,8 +242,11 @@ std::vector<pid_t> tagged_processes(const std::string& tag) {
     return found;
 }
 
-std::vector<pid_t> zombie_children() {
-    std::vector<pid_t> found;
+namespace {
+
+// Children of the test process, with their state letter from /proc/PID/stat.
+std::vector<std::pair<pid_t, char>> children_with_state() {
+    std::vector<std::pair<pid_t, char>> found;
     DIR* proc = ::opendir("/proc");
     if (!proc) return found;
     while (dirent* entry = ::readdir(proc)) {
@@ -258,31 +261,24 @@ std::vector<pid_t> zombie_children() {
         char state = 0;
         pid_t ppid = 0;
         fields >> state >> ppid;
-        if (state == 'Z' && ppid == ::getpid()) found.push_back(pid);
+        if (ppid == ::getpid()) found.emplace_back(pid, state);
     }
     ::closedir(proc);
     return found;
 }
 
+} // namespace
+
+std::vector<pid_t> zombie_children() {
+    std::vector<pid_t> found;
+    for (const auto& [pid, state] : children_with_state())
+        if (state == 'Z') found.push_back(pid);
+    return found;
+}
+
 std::vector<pid_t> child_processes() {
     std::vector<pid_t> found;
-    DIR* proc = ::opendir("/proc");
-    if (!proc) return found;
-    while (dirent* entry = ::readdir(proc)) {
-        const pid_t pid = static_cast<pid_t>(std::atoi(entry->d_name));
-        if (pid <= 0) continue;
-        std::ifstream stat_file("/proc/" + std::string(entry->d_name) + "/stat");
-        std::string stat;
-        std::getline(stat_file, stat);
-        const std::size_t paren = stat.rfind(')');
-        if (paren == std::string::npos) continue;
-        std::istringstream fields(stat.substr(paren + 2));
-        char state = 0;
-        pid_t ppid = 0;
-        fields >> state >> ppid;
-        if (ppid == ::getpid()) found.push_back(pid);
-    }
-    ::closedir(proc);
+    for (const auto& [pid, state] : children_with_state()) found.push_back(pid);
     return found;
 }
 
