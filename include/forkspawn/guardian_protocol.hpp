@@ -11,7 +11,7 @@
 namespace forkspawn {
 
 struct GuardianMessage {
-    char op; // '+' watch the group, '-' forget it
+    char op; // '+' watch the group, '-' forget it, '!' forget everything (normal exit)
     pid_t pgid;
 };
 

@@ -36,8 +36,10 @@ namespace {
         if (n != static_cast<ssize_t>(sizeof m)) break; // EOF: forkspawn is gone
         if (m.op == '+')
             groups.push_back(m.pgid);
-        else
+        else if (m.op == '-')
             std::erase(groups, m.pgid);
+        else if (m.op == '!')
+            groups.clear(); // a normal exit: everything was reaped
     }
     for (pid_t pgid : groups)
         ::kill(-pgid, SIGKILL);
@@ -72,6 +74,9 @@ void Guardian::forget_group(pid_t pgid) {
 }
 
 void Guardian::stop() {
+    // Everything was reaped: whatever group ids are still registered may
+    // belong to someone else by now. Nothing is to be killed.
+    send('!', 0);
     m_pipe.reset();
     if (m_pid <= 0) return;
     // It exits as soon as it sees EOF; do not wait forever for it.

@@ -4,6 +4,7 @@
 #include "forkspawn/command.hpp"
 #include "forkspawn/error.hpp"
 #include "forkspawn/guardian.hpp"
+#include "forkspawn/guardian_protocol.hpp"
 #include "forkspawn/signals.hpp"
 #include "forkspawn/stop_machine.hpp"
 #include "forkspawn/sys.hpp"
@@ -504,6 +505,7 @@ class Supervisor {
                 // while it is certainly unreaped, and reap it by pid.
                 ::kill(a.pid, SIGKILL);
                 ::waitpid(a.pid, nullptr, 0);
+                guardian_notify(m_guardian_fd, '-', a.pid);
                 m_by_pid.erase(a.pid);
                 a.pid = -1;
                 spawn_failed(i, fmt::format("failed to track {} ({}): {}", a.spec->name,
@@ -715,6 +717,9 @@ class Supervisor {
         unwatch(a.pidfd.get());
         a.pidfd.reset();
         m_by_pid.erase(a.pid);
+        // Reaped: its pid (= its group id) may be reused from now on, so the
+        // guardian must never kill that group.
+        guardian_notify(m_guardian_fd, '-', a.pid);
         a.stop.exited(now);
         finish(i, now);
     }
@@ -767,6 +772,7 @@ class Supervisor {
         ::kill(-pid, SIGKILL); // its group, while the zombie keeps the id ours
         siginfo_t info{};
         ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG);
+        guardian_notify(m_guardian_fd, '-', pid);
         report::ActorReport r;
         r.path = remote.path;
         r.name = remote.path.substr(remote.path.rfind('/') + 1);
@@ -798,7 +804,6 @@ class Supervisor {
                                        {"actor", nlohmann::json::parse(report::actor_json(r))}});
             return;
         }
-        if (r.pid) m_guardian.forget_group(static_cast<pid_t>(*r.pid));
         if (auto it = m_slot_of.find(r.path); it != m_slot_of.end()) m_slots[it->second] = r;
         if (m_options.format == report::Format::jsonl) {
             m_report_sink->write(report::jsonl_reaped(r));
@@ -809,7 +814,6 @@ class Supervisor {
     void publish_spawned(const std::string& path, const std::string& kind, pid_t pid,
                          double started_ms) {
         if (root()) {
-            m_guardian.watch_group(pid);
             if (auto it = m_slot_of.find(path); it != m_slot_of.end()) {
                 m_slots[it->second].pid = pid;
                 m_slots[it->second].started_ms = started_ms;

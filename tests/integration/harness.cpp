@@ -278,7 +278,8 @@ std::vector<pid_t> zombie_children() {
 
 std::vector<pid_t> child_processes() {
     std::vector<pid_t> found;
-    for (const auto& [pid, state] : children_with_state()) found.push_back(pid);
+    for (const auto& [pid, state] : children_with_state())
+        found.push_back(pid);
     return found;
 }
 

@@ -37,15 +37,18 @@ pid_t spawned_pid(const std::string& err, const std::string& path) {
 // guardian) are adopted by the test process: wait until every tagged process
 // is gone, then reap what was adopted.
 void reap_adopted(const std::string& tag) {
-    // A process in the middle of exiting is neither tagged (its environ
-    // reads empty) nor a zombie yet: wait until the test has no child left
-    // that is not a zombie, reaping as they come.
+    // Reap nothing until every tagged process, the guardian included, is
+    // gone: a leader reaped early frees its pid (= its group id) for reuse
+    // while the guardian may still be about to kill that group.
     const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!tagged_processes(tag).empty() && std::chrono::steady_clock::now() < until)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20)); // polling with a deadline
+    // A process in the middle of exiting is neither tagged (its environ reads
+    // empty) nor a zombie yet: reap until no child is left.
     for (;;) {
         while (::waitpid(-1, nullptr, WNOHANG) > 0) {
         }
-        const bool quiet = tagged_processes(tag).empty() && child_processes().empty();
-        if (quiet || std::chrono::steady_clock::now() > until) break;
+        if (child_processes().empty() || std::chrono::steady_clock::now() > until) break;
         std::this_thread::sleep_for(std::chrono::milliseconds(20)); // polling with a deadline
     }
 }
