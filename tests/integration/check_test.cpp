@@ -9,14 +9,6 @@ using namespace forkspawn::test;
 
 namespace {
 
-std::vector<std::string> lines(const std::string& text) {
-    std::vector<std::string> out;
-    std::istringstream in(text);
-    for (std::string line; std::getline(in, line);)
-        out.push_back(line);
-    return out;
-}
-
 } // namespace
 
 TEST_CASE("check prints the normalized tree of a valid spec") {

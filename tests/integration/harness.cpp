@@ -303,6 +303,14 @@ void check_nothing_left(const std::string& tag) {
     }
 }
 
+std::vector<std::string> lines(const std::string& text) {
+    std::vector<std::string> out;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);)
+        out.push_back(line);
+    return out;
+}
+
 std::vector<int> open_fds() {
     std::vector<int> fds;
     DIR* dir = ::opendir("/proc/self/fd");

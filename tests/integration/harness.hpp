@@ -82,6 +82,9 @@ std::vector<pid_t> child_processes();
 // seconds for the kernel to finish tearing down processes already killed.
 void check_nothing_left(const std::string& tag);
 
+// The lines of `text`, without their newlines.
+std::vector<std::string> lines(const std::string& text);
+
 // Open fds of the test process, to prove none leaked across a run.
 std::vector<int> open_fds();
 

@@ -80,14 +80,6 @@ json entry(const json& report, const std::string& path) {
     return {};
 }
 
-std::vector<std::string> lines(const std::string& text) {
-    std::vector<std::string> out;
-    std::istringstream in(text);
-    for (std::string line; std::getline(in, line);)
-        out.push_back(line);
-    return out;
-}
-
 // Lines an actor printed, from forkspawn's stderr ("path | line").
 std::vector<std::string> actor_lines(const std::string& err, const std::string& path) {
     std::vector<std::string> out;
