@@ -7,10 +7,6 @@
 
 using namespace forkspawn::test;
 
-namespace {
-
-} // namespace
-
 TEST_CASE("check prints the normalized tree of a valid spec") {
     const auto r = run({.args = {"check", spec_path("valid_tree.json")}});
     CHECK(r.exit_code == 0);
