@@ -2,12 +2,13 @@
 // outlives forkspawn by a moment if forkspawn is killed. PR_SET_PDEATHSIG
 // takes every actor down with forkspawn, but not the actors' own children
 // (`sh -c 'sleep 100 & wait'`): they would be orphaned to init. The guardian
-// holds the read end of a pipe whose write end only forkspawn has (it is
-// close-on-exec); when the pipe reaches EOF — forkspawn exited or was
-// killed — it sends SIGKILL to every actor process group that is still
-// registered, then exits. forkspawn registers a group when an actor is
-// spawned and retires it when the actor is reaped (its group was killed
-// just before), so at a normal exit the guardian has nothing left to do.
+// holds the read end of a pipe whose write end only forkspawn's processes
+// have (forkspawn, its sub-supervisors, the mp_forkserver server; it is
+// close-on-exec, so no actor has it); when the pipe reaches EOF — they all
+// exited or were killed — it sends SIGKILL to every actor process group that
+// is still registered, then exits. Whoever forks a group leader registers the
+// group right after the fork and whoever reaps it retires it
+// (guardian_protocol.hpp); stop() tells it that a normal exit kills nothing.
 #pragma once
 
 #include "forkspawn/unique_fd.hpp"
@@ -34,8 +35,6 @@ class Guardian {
         return *this;
     }
 
-    void watch_group(pid_t pgid);
-    void forget_group(pid_t pgid);
     pid_t pid() const { return m_pid; }
     int fd() const { return m_pipe.get(); } // for guardian_notify
     // Closes the pipe and reaps the guardian (bounded wait).
@@ -46,7 +45,6 @@ class Guardian {
   private:
     pid_t m_pid = -1;
     UniqueFd m_pipe; // write end
-    void send(char op, pid_t pgid);
 };
 
 } // namespace forkspawn::supervise

@@ -125,11 +125,11 @@ ssize_t send_with_fds(int sock, const void* data, std::size_t size, const int* f
     return sys::retry_eintr([&] { return ::sendmsg(sock, &msg, MSG_NOSIGNAL); });
 }
 
-// Receives one datagram and its fds (close-on-exec). Returns its size, 0 at
-// EOF, -1 on error (errno set).
-ssize_t recv_with_fds(int sock, std::string& data, std::vector<UniqueFd>& fds, int flags) {
-    data.resize(k_max_message);
-    iovec iov{data.data(), data.size()};
+// Receives one datagram into buf and its fds (close-on-exec). Returns its
+// size, 0 at EOF, -1 on error (errno set).
+ssize_t recv_with_fds(int sock, char* buf, std::size_t size, std::vector<UniqueFd>& fds,
+                      int flags) {
+    iovec iov{buf, size};
     msghdr msg{};
     msg.msg_iov = &iov;
     msg.msg_iovlen = 1;
@@ -139,7 +139,6 @@ ssize_t recv_with_fds(int sock, std::string& data, std::vector<UniqueFd>& fds, i
     const ssize_t n =
         sys::retry_eintr([&] { return ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | flags); });
     if (n < 0) return n;
-    data.resize(static_cast<std::size_t>(n));
     for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
         if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
         const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
@@ -165,12 +164,12 @@ enum FdBit : std::uint8_t {
 };
 
 [[noreturn]] void serve(int sock, int guardian) {
-    std::string data;
+    std::vector<char> data(k_max_message); // once: requests arrive one at a time
     for (;;) {
         std::vector<UniqueFd> fds;
-        const ssize_t n = recv_with_fds(sock, data, fds, 0);
+        const ssize_t n = recv_with_fds(sock, data.data(), data.size(), fds, 0);
         if (n <= 0) ::_exit(0); // the supervisor is gone or done
-        Reader in(data.data(), data.size());
+        Reader in(data.data(), static_cast<std::size_t>(n));
         std::uint64_t id = 0;
         std::int32_t parent_pid = 0;
         std::uint8_t which = 0, has_cwd = 0;
@@ -382,9 +381,10 @@ class MpForkServer final : public Backend {
 
     void receive(int flags) {
         while (m_sock && !m_dead) {
-            std::string data;
+            Reply reply{};
             std::vector<UniqueFd> fds;
-            const ssize_t n = recv_with_fds(m_sock.get(), data, fds, flags);
+            const ssize_t n = recv_with_fds(m_sock.get(), reinterpret_cast<char*>(&reply),
+                                            sizeof reply, fds, flags);
             if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
             if (n <= 0) {
                 // The server is gone: whatever it had not answered failed.
@@ -394,9 +394,7 @@ class MpForkServer final : public Backend {
                     fail_now(id);
                 return;
             }
-            Reply reply{};
             if (static_cast<std::size_t>(n) < sizeof reply) continue;
-            std::memcpy(&reply, data.data(), sizeof reply);
             SpawnCompletion done;
             done.id = reply.id;
             if (reply.pid < 0) {

@@ -62,21 +62,10 @@ Guardian Guardian::start() {
     return g;
 }
 
-void Guardian::send(char op, pid_t pgid) {
-    guardian_notify(m_pipe.get(), op, pgid);
-}
-
-void Guardian::watch_group(pid_t pgid) {
-    send('+', pgid);
-}
-void Guardian::forget_group(pid_t pgid) {
-    send('-', pgid);
-}
-
 void Guardian::stop() {
     // Everything was reaped: whatever group ids are still registered may
     // belong to someone else by now. Nothing is to be killed.
-    send('!', 0);
+    guardian_notify(m_pipe.get(), '!', 0);
     m_pipe.reset();
     if (m_pid <= 0) return;
     // It exits as soon as it sees EOF; do not wait forever for it.

@@ -159,7 +159,6 @@ struct ActorRun {
 
     explicit ActorRun(const spec::Actor& a)
         : spec(&a), stop(a.kind == spec::Kind::nursery ? nursery_stop(a) : a.stop) {}
-    bool live() const { return phase == Phase::spawning || phase == Phase::running; }
 };
 
 std::string status_text(const ActorRun& a) {
@@ -866,7 +865,7 @@ class Supervisor {
 
     // Reads every datagram waiting on `fd`; returns false at EOF.
     template <typename F> bool read_messages(int fd, F&& handle) {
-        std::string buf(k_max_message, '\0');
+        auto& buf = m_message_buf;
         for (;;) {
             const ssize_t n = ::recv(fd, buf.data(), buf.size(), MSG_DONTWAIT);
             if (n < 0 && errno == EINTR) continue;
@@ -932,7 +931,6 @@ class Supervisor {
             if (t == "cancel") {
                 const std::string reason = j.value("reason", "parent_cancelled");
                 log(2, fmt::format("{} cancelled ({})", m_nursery.path, reason));
-                m_cancelled_by_parent = true;
                 set_cause(reason, k_exit_ok, "cancelled");
                 cancel_all(reason);
             } else if (t == "dump") {
@@ -948,7 +946,7 @@ class Supervisor {
         set_cause("parent_gone", k_exit_failed, "cancelled");
         cancel_all("parent_gone");
     }
-    bool m_cancelled_by_parent = false;
+    std::vector<char> m_message_buf = std::vector<char>(k_max_message); // one, reused
 
     void finish(std::size_t i, TimePoint now) {
         ActorRun& a = m_actors[i];
@@ -960,8 +958,7 @@ class Supervisor {
         } else if (!a.started) {
             a.outcome = Outcome::not_started;
         } else if (a.stop.started()) {
-            const bool took_kill = a.term_signal == SIGKILL &&
-                                   std::count(a.stop.sent().begin(), a.stop.sent().end(), SIGKILL);
+            const bool took_kill = a.term_signal == SIGKILL && a.stop.escalated();
             a.outcome = took_kill ? Outcome::killed : Outcome::cancelled;
         } else if (a.exit_code == 0) {
             a.outcome = Outcome::completed;
@@ -1285,7 +1282,7 @@ class Supervisor {
             report::StopReport s;
             for (int signo : a.stop.sent())
                 s.sent.push_back(stop_signal_name(signo));
-            s.escalated = std::count(a.stop.sent().begin(), a.stop.sent().end(), SIGKILL) > 0;
+            s.escalated = a.stop.escalated();
             if (auto after = a.stop.exit_after()) s.exit_after_ms = to_ms(*after);
             r.stop = s;
         }
