@@ -487,47 +487,44 @@ class Supervisor {
     }
 
     void started(backend::SpawnCompletion done) {
-        {
-            const std::size_t i = done.id;
-            ActorRun& a = m_actors[i];
-            if (a.prepared) a.prepared->release_child_fds(); // the child has its copies now
-            if (done.pid < 0) {
-                spawn_failed(i, fmt::format("failed to start {} ({}): {}", a.spec->name,
-                                            done.failed_call, errno_text(done.error)));
-                return;
-            }
-            a.pid = done.pid;
-            a.started = Clock::now();
-            m_by_pid[a.pid] = i;
-            if (!done.pidfd) {
-                // Without a pidfd the child cannot be tracked safely: kill it
-                // while it is certainly unreaped, and reap it by pid.
-                ::kill(a.pid, SIGKILL);
-                ::waitpid(a.pid, nullptr, 0);
-                guardian_notify(m_guardian_fd, '-', a.pid);
-                m_by_pid.erase(a.pid);
-                a.pid = -1;
-                spawn_failed(i, fmt::format("failed to track {} ({}): {}", a.spec->name,
-                                            done.failed_call, errno_text(done.error)));
-                return;
-            }
-            a.pidfd = std::move(done.pidfd);
-            a.error_pipe = std::move(done.error_pipe);
-            a.phase = Phase::running;
-            // Its output is read only from now on: nothing it prints is
-            // shown before its spawn is known (and its group guarded).
-            if (a.output)
-                watch(a.output.get(), make_tag(Tag::output, i),
-                      m_output_paused ? 0u : std::uint32_t{EPOLLIN});
-            publish_spawned(a.spec->path, a.nursery() ? "nursery" : "cmd", a.pid,
-                            ms_since_start(*a.started));
-            watch(a.pidfd.get(), make_tag(Tag::pidfd, i), EPOLLIN);
-            if (a.error_pipe) watch(a.error_pipe.get(), make_tag(Tag::error_pipe, i), EPOLLIN);
-            log(2, fmt::format("{} spawned, pid {}", a.spec->path, a.pid));
-            if (a.spec->timeout)
-                add_timer(*a.started + *a.spec->timeout, TimerKind::actor_timeout, i);
-            if (a.cancel_reason) begin_stop(i); // cancelled while it was being forked
+        const std::size_t i = done.id;
+        ActorRun& a = m_actors[i];
+        if (a.prepared) a.prepared->release_child_fds(); // the child has its copies now
+        if (done.pid < 0) {
+            spawn_failed(i, fmt::format("failed to start {} ({}): {}", a.spec->name,
+                                        done.failed_call, errno_text(done.error)));
+            return;
         }
+        a.pid = done.pid;
+        a.started = Clock::now();
+        m_by_pid[a.pid] = i;
+        if (!done.pidfd) {
+            // Without a pidfd the child cannot be tracked safely: kill it
+            // while it is certainly unreaped, and reap it by pid.
+            ::kill(a.pid, SIGKILL);
+            ::waitpid(a.pid, nullptr, 0);
+            guardian_notify(m_guardian_fd, '-', a.pid);
+            m_by_pid.erase(a.pid);
+            a.pid = -1;
+            spawn_failed(i, fmt::format("failed to track {} ({}): {}", a.spec->name,
+                                        done.failed_call, errno_text(done.error)));
+            return;
+        }
+        a.pidfd = std::move(done.pidfd);
+        a.error_pipe = std::move(done.error_pipe);
+        a.phase = Phase::running;
+        // Its output is read only from now on: nothing it prints is
+        // shown before its spawn is known (and its group guarded).
+        if (a.output)
+            watch(a.output.get(), make_tag(Tag::output, i),
+                  m_output_paused ? 0u : std::uint32_t{EPOLLIN});
+        publish_spawned(a.spec->path, a.nursery() ? "nursery" : "cmd", a.pid,
+                        ms_since_start(*a.started));
+        watch(a.pidfd.get(), make_tag(Tag::pidfd, i), EPOLLIN);
+        if (a.error_pipe) watch(a.error_pipe.get(), make_tag(Tag::error_pipe, i), EPOLLIN);
+        log(2, fmt::format("{} spawned, pid {}", a.spec->path, a.pid));
+        if (a.spec->timeout) add_timer(*a.started + *a.spec->timeout, TimerKind::actor_timeout, i);
+        if (a.cancel_reason) begin_stop(i); // cancelled while it was being forked
     }
 
     // The exec-error pipe: EOF means execve succeeded; a ChildError means
