@@ -21,6 +21,7 @@
 #include "forkspawn/sys.hpp"
 
 #include <algorithm>
+#include <deque>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -247,12 +248,24 @@ class MpForkServer final : public Backend {
     bool forks_without_exec() const override { return false; }
     pid_t helper_pid() const override { return m_pid; }
     void helper_reaped() override { m_pid = -1; }
-    std::size_t pending() const override { return m_pending.size(); }
+    std::size_t pending() const override { return m_pending.size() + m_outbox.size(); }
 
     void submit(SpawnRequest request) override {
-        if (!start() || !send(request)) fail_now(request.id);
+        if (!start()) {
+            fail_now(request.id);
+            return;
+        }
+        m_outbox.push_back(encode(request));
+        flush();
     }
-    bool withdraw(std::uint64_t) override { return false; } // already with the server
+    // A request still in the outbox never reached the server.
+    bool withdraw(std::uint64_t id) override {
+        auto it = std::find_if(m_outbox.begin(), m_outbox.end(),
+                               [&](const Outgoing& o) { return o.id == id; });
+        if (it == m_outbox.end()) return false;
+        m_outbox.erase(it);
+        return true;
+    }
     // An epoll set of its own holding the completion eventfd and, once the
     // server runs, its socket: one fd for the supervisor to wait on.
     int ready_fd() const override { return m_epoll.get(); }
@@ -261,7 +274,8 @@ class MpForkServer final : public Backend {
         std::uint64_t count;
         while (::read(m_ready.get(), &count, sizeof count) < 0 && errno == EINTR) {
         }
-        receive(MSG_DONTWAIT);
+        flush();
+        receive();
         return std::exchange(m_done, {});
     }
 
@@ -275,7 +289,12 @@ class MpForkServer final : public Backend {
                 m_done.erase(it);
                 return done;
             }
-            receive(0); // parked in recvmsg until the server answers
+            // Parked until the server answers (or dies: POLLHUP).
+            pollfd p{m_sock.get(), static_cast<short>(m_outbox.empty() ? POLLIN : POLLIN | POLLOUT),
+                     0};
+            if (::poll(&p, 1, -1) < 0 && errno != EINTR) sys::fail("poll");
+            flush();
+            receive();
         }
     }
 
@@ -292,8 +311,20 @@ class MpForkServer final : public Backend {
         if (::epoll_ctl(ep.get(), EPOLL_CTL_ADD, eventfd, &ev) < 0) sys::fail("epoll_ctl");
         return ep;
     }
+    // A request encoded but not yet sent: the socket is non-blocking, because
+    // a supervisor blocked in sendmsg while the server is blocked sending it
+    // replies would deadlock both (seen with 1000 actors at once). Its fds
+    // stay valid until its completion is taken (SpawnRequest's contract).
+    struct Outgoing {
+        std::uint64_t id;
+        std::string bytes;
+        int fds[k_max_fds];
+        int nfds;
+    };
     bool m_dead = false;
-    std::vector<std::uint64_t> m_pending;
+    bool m_want_out = false;                // the socket is in m_epoll for EPOLLOUT too
+    std::deque<Outgoing> m_outbox;          // in submit order
+    std::vector<std::uint64_t> m_pending;   // sent, not answered
     std::vector<SpawnCompletion> m_done;
 
     bool start() {
@@ -330,26 +361,26 @@ class MpForkServer final : public Backend {
         }
         m_pid = pid;
         m_sock = std::move(mine);
+        if (::fcntl(m_sock.get(), F_SETFL, O_NONBLOCK) < 0) return false;
         epoll_event ev{};
         ev.events = EPOLLIN;
         if (::epoll_ctl(m_epoll.get(), EPOLL_CTL_ADD, m_sock.get(), &ev) < 0) return false;
         return true;
     }
 
-    bool send(const SpawnRequest& r) {
+    static Outgoing encode(const SpawnRequest& r) {
         const SpawnArgs& a = r.args;
+        Outgoing out{r.id, {}, {}, 0};
         Writer w;
         w.put(r.id);
         w.put(static_cast<std::int32_t>(a.parent_pid));
         std::uint8_t which = 0;
-        int fds[k_max_fds];
-        int nfds = 0;
         for (auto [fd, bit] : {std::pair{a.stdin_fd, k_stdin}, std::pair{a.stdout_fd, k_stdout},
                                std::pair{a.stderr_fd, k_stderr}, std::pair{a.fd3, k_fd3},
                                std::pair{a.fd4, k_fd4}, std::pair{a.fd5, k_fd5}}) {
             if (fd < 0) continue;
             which |= bit;
-            fds[nfds++] = fd;
+            out.fds[out.nfds++] = fd;
         }
         w.put(which);
         w.put_string(a.path);
@@ -357,10 +388,36 @@ class MpForkServer final : public Backend {
         w.put_string(a.cwd);
         w.put_strings(a.argv);
         w.put_strings(a.envp);
-        if (send_with_fds(m_sock.get(), w.data().data(), w.data().size(), fds, nfds) < 0)
-            return false;
-        m_pending.push_back(r.id);
-        return true;
+        out.bytes = w.data();
+        return out;
+    }
+
+    // Sends what the socket takes now; the rest waits for EPOLLOUT.
+    void flush() {
+        while (!m_outbox.empty() && m_sock && !m_dead) {
+            Outgoing& o = m_outbox.front();
+            if (send_with_fds(m_sock.get(), o.bytes.data(), o.bytes.size(), o.fds, o.nfds) < 0) {
+                // Full for now; or the server is gone, which receive() sees
+                // as EOF and fails everything still waiting.
+                if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EPIPE ||
+                    errno == ECONNRESET)
+                    break;
+                const int error = errno; // e.g. EMSGSIZE: this request alone
+                const std::uint64_t id = o.id;
+                m_outbox.pop_front();
+                errno = error;
+                fail_now(id);
+                continue;
+            }
+            m_pending.push_back(o.id);
+            m_outbox.pop_front();
+        }
+        const bool want_out = !m_outbox.empty() && m_sock && !m_dead;
+        if (want_out == m_want_out) return;
+        epoll_event ev{};
+        ev.events = want_out ? EPOLLIN | EPOLLOUT : EPOLLIN;
+        if (::epoll_ctl(m_epoll.get(), EPOLL_CTL_MOD, m_sock.get(), &ev) == 0)
+            m_want_out = want_out;
     }
 
     void complete(SpawnCompletion done) {
@@ -379,12 +436,13 @@ class MpForkServer final : public Backend {
         complete(std::move(done));
     }
 
-    void receive(int flags) {
+    // Takes every answer waiting on the (non-blocking) socket.
+    void receive() {
         while (m_sock && !m_dead) {
             Reply reply{};
             std::vector<UniqueFd> fds;
             const ssize_t n = recv_with_fds(m_sock.get(), reinterpret_cast<char*>(&reply),
-                                            sizeof reply, fds, flags);
+                                            sizeof reply, fds, 0);
             if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
             if (n <= 0) {
                 // The server is gone: whatever it had not answered failed.
@@ -392,6 +450,8 @@ class MpForkServer final : public Backend {
                 ::epoll_ctl(m_epoll.get(), EPOLL_CTL_DEL, m_sock.get(), nullptr);
                 for (auto id : std::vector(m_pending))
                     fail_now(id);
+                for (auto& o : std::exchange(m_outbox, {}))
+                    fail_now(o.id);
                 return;
             }
             if (static_cast<std::size_t>(n) < sizeof reply) continue;
@@ -411,7 +471,6 @@ class MpForkServer final : public Backend {
                 if (!fds.empty()) done.error_pipe = std::move(fds.front());
             }
             complete(std::move(done));
-            if (flags == 0) return; // one answer per blocking wait
         }
     }
 };
