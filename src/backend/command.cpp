@@ -31,26 +31,36 @@ PreparedCommand::PreparedCommand(const spec::Actor& actor, const char* const* en
     : m_argv_storage(actor.argv), m_cwd(actor.cwd), m_stdin(std::move(stdin_fd)),
       m_stdout(std::move(stdout_fd)), m_stderr(std::move(stderr_fd)) {
     // Environment: inherited (unless env_clear), then the spec's variables
-    // replace or add, in spec order.
+    // replace or add, in spec order. Inherited strings are not copied: the
+    // supervisor never changes its environment, so every actor's envp can
+    // point into it, and only the spec's own variables are stored here (a
+    // thousand actors would otherwise hold a thousand copies of it).
+    auto overridden = [&](const char* e) {
+        for (const auto& [key, value] : actor.env)
+            if (std::strncmp(e, key.data(), key.size()) == 0 && e[key.size()] == '=') return true;
+        return false;
+    };
     if (!actor.env_clear)
         for (const char* const* e = environ; e && *e; ++e)
-            m_env_storage.emplace_back(*e);
+            if (!overridden(*e)) m_envp.push_back(const_cast<char*>(*e));
+    m_env_storage.reserve(actor.env.size());
     for (const auto& [key, value] : actor.env) {
+        // A key repeated in the spec: the last value wins.
         const std::string prefix = fmt::format("{}=", key);
         std::erase_if(m_env_storage, [&](const std::string& s) { return s.starts_with(prefix); });
         m_env_storage.push_back(fmt::format("{}{}", prefix, value));
     }
+    for (auto& e : m_env_storage)
+        m_envp.push_back(e.data());
+    m_envp.push_back(nullptr);
     std::string path_env = k_default_path;
-    for (const auto& e : m_env_storage)
-        if (e.starts_with("PATH=")) path_env = e.substr(5);
+    for (const char* const* e = m_envp.data(); *e; ++e)
+        if (std::strncmp(*e, "PATH=", 5) == 0) path_env = *e + 5;
     m_path = resolve_program(m_argv_storage.front(), path_env);
 
     for (auto& s : m_argv_storage)
         m_argv.push_back(s.data());
     m_argv.push_back(nullptr);
-    for (auto& s : m_env_storage)
-        m_envp.push_back(s.data());
-    m_envp.push_back(nullptr);
 
     m_args.path = m_path.c_str();
     m_args.argv = m_argv.data();

@@ -148,19 +148,22 @@ TEST_CASE("a sub-supervisor killed mid-run: its subtree is killed and reported")
       {"name": "a", "actors": [
         {"name": "s", "cmd": ["sh", "-c", "exec sleep 100"]},
         {"name": "b", "actors": [
-          {"name": "s", "cmd": ["sh", "-c", "sleep 100 & wait"]},
+          {"name": "s", "cmd": ["sh", "-c", "sleep 100 & echo ready; wait"]},
           {"name": "t", "cmd": ["sh", "-c", "echo ready; exec sleep 100"]}
         ]}
       ]}
     ]})"});
-    // b logs t's spawn right after telling its parent about it.
+    // b logs a spawn right after telling its parent about it; "ready" says
+    // the actor runs its command (a child killed with b before its execve
+    // exits 127 on its own when it sees its parent gone).
     std::string err;
     REQUIRE(p.read_until(
         [&](const std::string&, const std::string& e) {
             err = e;
             return spawned_pid(e, "root/a/b") > 0 && spawned_pid(e, "root/a/b/t") > 0 &&
                    spawned_pid(e, "root/a/b/s") > 0 &&
-                   e.find("root/a/b/t | ready") != std::string::npos;
+                   e.find("root/a/b/t | ready") != std::string::npos &&
+                   e.find("root/a/b/s | ready") != std::string::npos;
         },
         std::chrono::seconds(20)));
     const pid_t b = spawned_pid(err, "root/a/b");
