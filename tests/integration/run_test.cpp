@@ -872,6 +872,35 @@ TEST_CASE("run: a last line without a newline is still printed") {
     CHECK(open_fds() == fds);
 }
 
+TEST_CASE("run: env replaces or adds variables, the rest is inherited") {
+    json a = sh("a", "echo \"$FS_T_A|$FS_T_B|$FS_T_AB\"; env | grep -c '^FS_T_A='");
+    a["env"] = {{"FS_T_A", "new"}, {"FS_T_AB", "added"}};
+    auto options = run_opts(tree({a}));
+    options.env = {{"FS_T_A", "old"}, {"FS_T_B", "inherited"}};
+    const auto r = run(options);
+    INFO(r.err);
+    CHECK(r.exit_code == 0);
+    CHECK(r.err.find("root/a | new|inherited|added\nroot/a | 1\n") != std::string::npos);
+    check_nothing_left(r.tag);
+}
+
+TEST_CASE("run: env_clear starts from an empty environment; PATH comes from env") {
+    json a = actor("a", {"env"});
+    a["env_clear"] = true;
+    a["env"] = {{"PATH", "/usr/bin:/bin"}, {"ONLY", "1"}};
+    auto options = run_opts(tree({a}));
+    options.env = {{"FS_T_B", "inherited"}};
+    const auto r = run(options);
+    INFO(r.err);
+    CHECK(r.exit_code == 0);
+    std::vector<std::string> seen;
+    for (const auto& line : lines(r.err))
+        if (line.starts_with("root/a | ")) seen.push_back(line.substr(9));
+    std::sort(seen.begin(), seen.end());
+    CHECK(seen == std::vector<std::string>{"ONLY=1", "PATH=/usr/bin:/bin"});
+    check_nothing_left(r.tag);
+}
+
 TEST_CASE("run: output null discards the actor's output") {
     const auto fds = open_fds();
     json n = sh("n", "echo hidden; echo hidden >&2");
