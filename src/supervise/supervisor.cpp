@@ -366,10 +366,20 @@ class Supervisor {
     }
 
     // ---- spawning ----------------------------------------------------------
-    void start_all() {
-        for (std::size_t i = 0; i < m_actors.size(); ++i) {
-            if (m_cancel_cause) break; // a failure while starting: the rest never start
-            submit(i);
+    // Children start in order, at most k_spawn_window command actors in
+    // flight (submitted, spawn not reported yet) at a time: each holds its
+    // stdio and output pipe fds until then, so a wide tree prepared all at
+    // once would run out of fds before the first actor could be reaped
+    // (10,000 actors: 30,000 fds). The rest start as spawns are reported.
+    static constexpr std::size_t k_spawn_window = 32;
+    std::size_t m_next_start = 0;
+    std::size_t m_in_flight = 0;
+
+    void start_more() {
+        while (m_next_start < m_actors.size() && m_in_flight < k_spawn_window) {
+            if (m_cancel_cause) return; // a failure while starting: the rest never start
+            const std::size_t i = m_next_start++;
+            if (m_actors[i].phase == Phase::pending) submit(i);
         }
     }
 
@@ -382,20 +392,31 @@ class Supervisor {
             submit_nursery(i);
             return;
         }
+        // Out of fds (EMFILE, ENFILE) is a spawn failure of this actor, not
+        // a fatal error of the supervisor: the tree is torn down as usual.
+        const auto setup_failed = [&](const char* what) {
+            spawn_failed(i, fmt::format("failed to set up {} ({}): {}", s.name, what,
+                                        errno_text(errno)));
+        };
         UniqueFd in, out;
-        if (s.stdin_mode == spec::StdinMode::null) in = dup_fd(m_dev_null.get());
+        if (s.stdin_mode == spec::StdinMode::null) {
+            in = dup_fd(m_dev_null.get());
+            if (!in) return setup_failed("stdin /dev/null");
+        }
         switch (s.output.mode) {
         case spec::Output::Mode::prefix: {
-            auto pipe = sys::make_pipe();
-            sys::set_nonblocking(pipe.read.get());
-            a.output = std::move(pipe.read);
-            out = std::move(pipe.write);
+            int fds[2];
+            if (::pipe2(fds, O_CLOEXEC) < 0) return setup_failed("output pipe");
+            a.output = UniqueFd(fds[0]);
+            out = UniqueFd(fds[1]);
+            sys::set_nonblocking(a.output.get());
             break; // watched once the spawn is reported (see started)
         }
         case spec::Output::Mode::inherit:
             break;
         case spec::Output::Mode::null:
             out = dup_fd(m_dev_null.get());
+            if (!out) return setup_failed("stdout /dev/null");
             break;
         case spec::Output::Mode::file:
             out = UniqueFd(::open(s.output.path.c_str(),
@@ -410,6 +431,7 @@ class Supervisor {
         a.prepared = std::make_unique<backend::PreparedCommand>(s, environ, std::move(in),
                                                                 std::move(out), UniqueFd());
         a.phase = Phase::spawning;
+        ++m_in_flight;
         m_backend->submit({i, a.prepared->args()});
     }
 
@@ -484,11 +506,13 @@ class Supervisor {
         for (auto& done : m_backend->take_completions())
             started(std::move(done));
         reap_orphans(); // what waited for the backend's answers
+        start_more();
     }
 
     void started(backend::SpawnCompletion done) {
         const std::size_t i = done.id;
         ActorRun& a = m_actors[i];
+        if (!a.nursery()) --m_in_flight;
         if (a.prepared) a.prepared->release_child_fds(); // the child has its copies now
         if (done.pid < 0) {
             spawn_failed(i, fmt::format("failed to start {} ({}): {}", a.spec->name,
@@ -500,9 +524,10 @@ class Supervisor {
         m_by_pid[a.pid] = i;
         if (!done.pidfd) {
             // Without a pidfd the child cannot be tracked safely: kill it
-            // while it is certainly unreaped, and reap it by pid.
+            // while it is certainly unreaped (its pid is still its own). It
+            // is reaped like an orphan when SIGCHLD says it died, so the
+            // loop never waits for it here.
             ::kill(a.pid, SIGKILL);
-            ::waitpid(a.pid, nullptr, 0);
             guardian_notify(m_guardian_fd, '-', a.pid);
             m_by_pid.erase(a.pid);
             a.pid = -1;
@@ -642,6 +667,7 @@ class Supervisor {
             finish(i, Clock::now());
         } else if (a.phase == Phase::spawning) {
             if (m_backend->withdraw(i)) {
+                --m_in_flight;
                 a.prepared.reset();
                 if (a.output) unwatch(a.output.get());
                 a.output.reset();
@@ -1290,7 +1316,7 @@ class Supervisor {
 Result Supervisor::run() {
     setup();
     if (m_options.tree_timeout) add_timer(m_t0 + *m_options.tree_timeout, TimerKind::tree_timeout);
-    start_all();
+    start_more();
     check_work_done();
     epoll_event events[64];
     while (!all_done()) {
