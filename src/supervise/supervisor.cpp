@@ -599,12 +599,16 @@ class Supervisor {
         }
         // The group reaches the actor's own children; the leader is unreaped,
         // so its pid (= the group id) cannot have been reused. If the actor
-        // left its group, the pidfd still reaches the actor itself.
+        // left its group (its children may still be in it), the pidfd still
+        // reaches the actor itself.
+        const bool leader_in_group = ::getpgid(a.pid) == a.pid;
         const bool group_ok = ::kill(-a.pid, signo) == 0;
-        if (!group_ok || signo == SIGKILL) sys::pidfd_send_signal(a.pidfd.get(), signo);
+        if (!group_ok || !leader_in_group || signo == SIGKILL)
+            sys::pidfd_send_signal(a.pidfd.get(), signo);
         if (signo != SIGKILL && signo != SIGCONT && signo != SIGSTOP) {
             // A stopped actor cannot act on the signal until it continues.
-            if (::kill(-a.pid, SIGCONT) != 0) sys::pidfd_send_signal(a.pidfd.get(), SIGCONT);
+            if (::kill(-a.pid, SIGCONT) != 0 || !leader_in_group)
+                sys::pidfd_send_signal(a.pidfd.get(), SIGCONT);
         }
     }
 

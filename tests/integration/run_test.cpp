@@ -688,6 +688,29 @@ TEST_CASE("run: an actor's own children go down with it") {
     CHECK(open_fds() == fds);
 }
 
+TEST_CASE("run: an actor that left its group while its child stayed still gets the signal") {
+    const auto fds = open_fds();
+    // The actor forks a sleeper (which keeps the actor's group alive), then
+    // moves itself into forkspawn's group: a signal to its group alone
+    // would reach only the sleeper, and the actor would wait for SIGKILL.
+    json a = actor("a", {"perl", "-e",
+                         "if (fork() == 0) { exec 'sleep', '100' } "
+                         "setpgrp(0, getpgrp(getppid())) or die; $| = 1; "
+                         "print \"moved\\n\"; sleep 100"});
+    a["stop"] = {"SIGTERM", "30s", "SIGKILL"};
+    Process p(run_opts(tree({a})));
+    REQUIRE(p.wait_for_stderr("root/a | moved", k_ready));
+    p.signal(SIGINT);
+    const auto r = p.wait();
+    INFO(r.err);
+    CHECK(r.exit_code == 130);
+    const json e = entry(parse_report(r.out), "root/a");
+    CHECK(e["status"] == "signal=SIGTERM");
+    CHECK(e["outcome"] == "cancelled");
+    check_nothing_left(r.tag);
+    CHECK(open_fds() == fds);
+}
+
 TEST_CASE("run: a double-forked setsid escapee is found and killed") {
     const auto fds = open_fds();
     TempDir dir;
