@@ -67,7 +67,13 @@ class LoopSpawn final : public Backend {
         SpawnCompletion done;
         done.id = request.id;
         // A nursery request carries a re-exec of ourselves as its args.
-        auto pipe = sys::make_pipe();
+        int fds[2];
+        if (::pipe2(fds, O_CLOEXEC) < 0) { // EMFILE: this spawn fails, not the supervisor
+            done.error = errno;
+            done.failed_call = "pipe2";
+            return done;
+        }
+        sys::Pipe pipe{UniqueFd(fds[0]), UniqueFd(fds[1])};
         SpawnArgs args = request.args;
         args.error_fd = pipe.write.get();
         // No handler may run in the child while it shares our memory.

@@ -395,8 +395,8 @@ class Supervisor {
         // Out of fds (EMFILE, ENFILE) is a spawn failure of this actor, not
         // a fatal error of the supervisor: the tree is torn down as usual.
         const auto setup_failed = [&](const char* what) {
-            spawn_failed(i, fmt::format("failed to set up {} ({}): {}", s.name, what,
-                                        errno_text(errno)));
+            spawn_failed(
+                i, fmt::format("failed to set up {} ({}): {}", s.name, what, errno_text(errno)));
         };
         UniqueFd in, out;
         if (s.stdin_mode == spec::StdinMode::null) {
