@@ -1,5 +1,6 @@
 #include "harness.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <csignal>
@@ -8,6 +9,7 @@
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <fstream>
+#include <grp.h>
 #include <poll.h>
 #include <sstream>
 #include <sys/prctl.h>
@@ -51,6 +53,10 @@ Process::Process(const RunOptions& options) : m_tag(new_tag()), m_stdin_data(opt
     REQUIRE(::pipe2(in, O_CLOEXEC) == 0);
     REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
     REQUIRE(::pipe2(err, O_CLOEXEC) == 0);
+    if (options.stdout_pipe_size > 0)
+        REQUIRE(::fcntl(out[0], F_SETPIPE_SZ, options.stdout_pipe_size) >= 0);
+    const auto rlimits = options.rlimits;
+    const std::optional<uid_t> uid = options.uid;
 
     std::vector<std::string> args{binary()};
     args.insert(args.end(), options.args.begin(), options.args.end());
@@ -84,6 +90,10 @@ Process::Process(const RunOptions& options) : m_tag(new_tag()), m_stdin_data(opt
         sigset_t none;
         sigemptyset(&none);
         ::sigprocmask(SIG_SETMASK, &none, nullptr);
+        for (const auto& [resource, limit] : rlimits)
+            if (::setrlimit(resource, &limit) != 0) ::_exit(126);
+        if (uid && (::setgroups(0, nullptr) != 0 || ::setgid(*uid) != 0 || ::setuid(*uid) != 0))
+            ::_exit(126);
         ::execve(argv[0], argv.data(), envp.data());
         ::_exit(127);
     }
@@ -167,6 +177,31 @@ bool Process::wait_for_stderr(const std::string& needle, std::chrono::millisecon
                       deadline);
 }
 
+bool Process::wait_stdout_pending(std::chrono::milliseconds deadline) {
+    const auto until = std::chrono::steady_clock::now() + deadline;
+    for (;;) {
+        if (m_out < 0) return false;
+        pollfd p{m_out, POLLIN, 0};
+        if (::poll(&p, 1, 0) == 1) return (p.revents & POLLIN) != 0; // data, or EOF (false)
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            until - std::chrono::steady_clock::now());
+        if (left.count() <= 0) return false;
+        // Wait for either pipe, but read stderr only.
+        pollfd fds[2] = {{m_out, POLLIN, 0}, {m_err, POLLIN, 0}};
+        ::poll(fds, m_err >= 0 ? 2 : 1, static_cast<int>(std::min<long>(left.count(), 100)));
+        if (m_err >= 0 && fds[1].revents) {
+            char buf[65536];
+            const ssize_t r = ::read(m_err, buf, sizeof buf);
+            if (r > 0)
+                m_result.err.append(buf, static_cast<std::size_t>(r));
+            else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
+                ::close(m_err);
+                m_err = -1;
+            }
+        }
+    }
+}
+
 void Process::signal(int signo) {
     ::kill(m_pid, signo);
 }
@@ -213,6 +248,14 @@ RunResult run(const RunOptions& options) {
     return p.wait();
 }
 
+std::vector<std::string> process_environ(pid_t pid) {
+    std::ifstream environ_file("/proc/" + std::to_string(pid) + "/environ", std::ios::binary);
+    std::vector<std::string> vars;
+    for (std::string var; std::getline(environ_file, var, '\0');)
+        vars.push_back(var);
+    return vars;
+}
+
 std::vector<pid_t> tagged_processes(const std::string& tag) {
     std::vector<pid_t> found;
     const std::string needle = "FORKSPAWN_TEST_TAG=" + tag;
@@ -221,22 +264,8 @@ std::vector<pid_t> tagged_processes(const std::string& tag) {
     while (dirent* entry = ::readdir(proc)) {
         const pid_t pid = static_cast<pid_t>(std::atoi(entry->d_name));
         if (pid <= 0 || pid == ::getpid()) continue;
-        std::ifstream environ_file("/proc/" + std::string(entry->d_name) + "/environ",
-                                   std::ios::binary);
-        std::stringstream ss;
-        ss << environ_file.rdbuf();
-        const std::string env = ss.str();
-        std::size_t pos = 0;
-        while (pos < env.size()) {
-            const std::size_t end = env.find('\0', pos);
-            const std::string var = env.substr(pos, end == std::string::npos ? end : end - pos);
-            if (var == needle) {
-                found.push_back(pid);
-                break;
-            }
-            if (end == std::string::npos) break;
-            pos = end + 1;
-        }
+        const auto vars = process_environ(pid);
+        if (std::find(vars.begin(), vars.end(), needle) != vars.end()) found.push_back(pid);
     }
     ::closedir(proc);
     return found;
@@ -297,7 +326,14 @@ void check_nothing_left(const std::string& tag) {
         ::kill(pid, SIGKILL);
     // Orphans that escaped forkspawn reparent to this subreaper: none may exist.
     const auto zombies = zombie_children();
-    INFO("zombie children of the test: ", zombies.size());
+    std::string zombie_names;
+    for (pid_t pid : zombies) {
+        std::ifstream comm("/proc/" + std::to_string(pid) + "/comm");
+        std::string name;
+        std::getline(comm, name);
+        zombie_names += " " + std::to_string(pid) + " (" + name + ")";
+    }
+    INFO("zombie children of the test: ", zombies.size(), zombie_names);
     CHECK(zombies.empty());
     while (::waitpid(-1, nullptr, WNOHANG) > 0) {
     }
@@ -324,6 +360,53 @@ std::vector<int> open_fds() {
     ::closedir(dir);
     std::sort(fds.begin(), fds.end());
     return fds;
+}
+
+std::map<int, std::string> fd_targets(pid_t pid) {
+    std::map<int, std::string> out;
+    const std::string dir_path = "/proc/" + std::to_string(pid) + "/fd";
+    DIR* dir = ::opendir(dir_path.c_str());
+    if (!dir) return out;
+    while (dirent* entry = ::readdir(dir)) {
+        if (entry->d_name[0] == '.') continue;
+        char target[4096];
+        const std::string link = dir_path + "/" + entry->d_name;
+        const ssize_t n = ::readlink(link.c_str(), target, sizeof target - 1);
+        if (n < 0) continue; // closed meanwhile
+        out[std::atoi(entry->d_name)] = std::string(target, static_cast<std::size_t>(n));
+    }
+    ::closedir(dir);
+    return out;
+}
+
+bool wait_tagged_gone(const std::string& tag, std::chrono::milliseconds deadline,
+                      const std::function<bool(pid_t)>& keep) {
+    const auto until = std::chrono::steady_clock::now() + deadline;
+    auto unkept = [&] {
+        auto left = tagged_processes(tag);
+        if (keep) std::erase_if(left, [&](pid_t pid) { return keep(pid); });
+        return left;
+    };
+    bool gone = unkept().empty();
+    while (!gone && std::chrono::steady_clock::now() < until) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20)); // polling with a deadline
+        gone = unkept().empty();
+    }
+    for (pid_t pid : tagged_processes(tag))
+        ::kill(pid, SIGKILL);
+    const auto reap_until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    // Reap nothing until every tagged process is gone (a reaped leader frees
+    // its pid, the id of a group something may still be about to kill);
+    // a process in the middle of exiting is neither tagged nor a zombie yet.
+    while (!tagged_processes(tag).empty() && std::chrono::steady_clock::now() < reap_until)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20)); // polling with a deadline
+    for (;;) {
+        while (::waitpid(-1, nullptr, WNOHANG) > 0) {
+        }
+        if (child_processes().empty() || std::chrono::steady_clock::now() > reap_until) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20)); // polling with a deadline
+    }
+    return gone;
 }
 
 } // namespace forkspawn::test

@@ -11,7 +11,10 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
+#include <optional>
 #include <string>
+#include <sys/resource.h>
 #include <sys/types.h>
 #include <utility>
 #include <vector>
@@ -28,6 +31,14 @@ struct RunOptions {
     std::string stdin_data; // written to forkspawn's stdin, then closed
     std::vector<std::pair<std::string, std::string>> env; // added
     std::chrono::milliseconds deadline{60'000};
+    // Resource limits set in forkspawn's process before its exec.
+    std::vector<std::pair<int, rlimit>> rlimits;
+    // Run forkspawn as this user and group (needs root): resource limits
+    // per user (RLIMIT_NPROC) then count only this run's processes.
+    std::optional<uid_t> uid;
+    // F_SETPIPE_SZ for forkspawn's stdout pipe (0: the default, 64 KiB): a
+    // small pipe fills with the first 4 KiB of the report.
+    int stdout_pipe_size = 0;
 };
 
 struct RunResult {
@@ -53,6 +64,12 @@ class Process {
     bool read_until(const std::function<bool(const std::string&, const std::string&)>& done,
                     std::chrono::milliseconds deadline);
     bool wait_for_stderr(const std::string& needle, std::chrono::milliseconds deadline);
+    // Reads stderr only, leaving stdout unread, until forkspawn has written
+    // something to stdout (false at the deadline or when it exited first).
+    // With a small stdout pipe and a report larger than it, forkspawn then
+    // sits in its final report write: its supervisor is gone, its fds can
+    // be inspected.
+    bool wait_stdout_pending(std::chrono::milliseconds deadline);
     void signal(int signo);
     // Waits for exit (reading all output); kills it at the deadline.
     RunResult wait();
@@ -87,5 +104,19 @@ std::vector<std::string> lines(const std::string& text);
 
 // Open fds of the test process, to prove none leaked across a run.
 std::vector<int> open_fds();
+
+// Open fds of any process and what each refers to (readlink of
+// /proc/PID/fd/N: "pipe:[123]", "anon_inode:[pidfd]", a path, ...).
+std::map<int, std::string> fd_targets(pid_t pid);
+
+// After forkspawn was killed outright: waits until no process tagged `tag`
+// for which `keep(pid)` is false is left (the deadline passed: false), then
+// SIGKILLs what is left (the kept ones) and reaps every orphan the test
+// process adopted. Returns whether the unkept processes all went away.
+bool wait_tagged_gone(const std::string& tag, std::chrono::milliseconds deadline,
+                      const std::function<bool(pid_t)>& keep = {});
+
+// The environment of a process (empty when it is gone or unreadable).
+std::vector<std::string> process_environ(pid_t pid);
 
 } // namespace forkspawn::test
