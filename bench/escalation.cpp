@@ -1,0 +1,344 @@
+// Escalation precision: N actors that ignore SIGTERM (forkspawn_bench_actor
+// stubborn: a handler that only notes when SIGTERM came), stop sequence
+// SIGTERM,200ms,SIGKILL; how late the SIGKILL comes after the deadline.
+//
+// Two clocks, both CLOCK_MONOTONIC:
+//  - forkspawn's own (its JSON report): stop.exit_after_ms is first stop
+//    signal -> reaped; minus the 200 ms wait it is the lateness of SIGKILL
+//    plus the actor's death and forkspawn's reap (an upper bound);
+//  - outside: the actor writes when its SIGTERM arrived, the bench watches
+//    each actor's pidfd and notes when it died; death - (SIGTERM arrival +
+//    200 ms). Early is proven only against the bench's own send time: an
+//    actor dead before (SIGINT sent + 200 ms) was killed before its deadline.
+// Baseline, same run: the bench does the same itself (SIGTERM to all, an
+// absolute clock_nanosleep to +200 ms, SIGKILL to all). Peer: coreutils
+// `timeout -k 0.2s` around each actor, SIGTERM sent to every timeout.
+//
+//   forkspawn_bench_escalation FORKSPAWN [--actors=100] [--reps=5] [--quick]
+#include "common.hpp"
+
+#include <ctime>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sched.h>
+#include <sys/epoll.h>
+
+using namespace bench;
+using std::chrono::milliseconds;
+
+namespace {
+
+constexpr auto k_wait = milliseconds(200);
+
+struct Sample {
+    std::vector<double> late_outside; // ms, per actor
+    std::vector<double> late_report;  // ms, per actor (forkspawn only)
+    std::size_t early = 0;            // proven early by the bench's send time
+    std::size_t early_report = 0;     // exit_after_ms < 200 in forkspawn's report
+    bool ok = false;
+};
+
+// Watches the pidfds of `pids` (opened now, before anything is signalled)
+// and notes when each process died, as the bench saw it.
+class DeathWatch {
+  public:
+    explicit DeathWatch(const std::vector<pid_t>& pids) : m_ep(::epoll_create1(EPOLL_CLOEXEC)) {
+        for (pid_t pid : pids) {
+            const int fd = pidfd_open(pid);
+            if (fd < 0) continue; // gone already: never counted
+            m_fd_of[pid] = fd;
+            epoll_event ev{};
+            ev.events = EPOLLIN;
+            ev.data.u64 = static_cast<std::uint64_t>(pid);
+            ::epoll_ctl(m_ep, EPOLL_CTL_ADD, fd, &ev);
+        }
+    }
+    ~DeathWatch() {
+        for (const auto& [pid, fd] : m_fd_of)
+            ::close(fd);
+        ::close(m_ep);
+    }
+    DeathWatch(const DeathWatch&) = delete;
+    DeathWatch& operator=(const DeathWatch&) = delete;
+
+    // Until all died or `limit` passed.
+    std::map<pid_t, Clock::time_point> wait(std::chrono::milliseconds limit) {
+        std::map<pid_t, Clock::time_point> died;
+        const auto until = Clock::now() + limit;
+        epoll_event events[256];
+        while (died.size() < m_fd_of.size() && Clock::now() < until) {
+            const int n = ::epoll_wait(m_ep, events, 256, 100);
+            const auto now = Clock::now();
+            for (int i = 0; i < n; ++i) {
+                const auto pid = static_cast<pid_t>(events[i].data.u64);
+                died.emplace(pid, now);
+                // Readable for good once dead: stop watching it.
+                ::epoll_ctl(m_ep, EPOLL_CTL_DEL, m_fd_of[pid], nullptr);
+            }
+        }
+        return died;
+    }
+
+    // Kills whatever is still alive (a peer that failed to): nothing of a
+    // bench run may survive it.
+    void kill_rest(const std::map<pid_t, Clock::time_point>& died) {
+        for (const auto& [pid, fd] : m_fd_of)
+            if (!died.count(pid)) ::syscall(SYS_pidfd_send_signal, fd, SIGKILL, nullptr, 0);
+    }
+
+  private:
+    int m_ep;
+    std::map<pid_t, int> m_fd_of;
+};
+
+// The outside clock's lateness for every actor that got its SIGTERM (the
+// first one: timeout(1) sends it to the child and to its group).
+void outside(Sample& s, const std::vector<ActorEvent>& events,
+             const std::map<pid_t, Clock::time_point>& died, Clock::time_point sent) {
+    std::map<pid_t, Clock::time_point> term;
+    for (const auto& e : events)
+        if (e.kind == 'T') term.emplace(e.pid, from_ns(e.t_ns));
+    for (const auto& [pid, at] : term) {
+        const auto it = died.find(pid);
+        if (it == died.end()) continue;
+        s.late_outside.push_back(ms_between(at + k_wait, it->second));
+        if (it->second < sent + k_wait) ++s.early;
+    }
+}
+
+std::vector<pid_t> ready_pids(Fifo& fifo, std::size_t n) {
+    std::vector<pid_t> pids;
+    for (const auto& e : fifo.wait_for(n, 'R', std::chrono::seconds(30)))
+        if (e.kind == 'R') pids.push_back(e.pid);
+    return pids;
+}
+
+Sample bare(const std::string& helper, int n) {
+    Sample s;
+    Fifo fifo;
+    std::vector<pid_t> children;
+    for (int i = 0; i < n; ++i)
+        if (const pid_t pid = start({helper, "stubborn", fifo.path()}); pid > 0)
+            children.push_back(pid);
+    const auto pids = ready_pids(fifo, children.size());
+    DeathWatch watch(pids);
+    const auto t0 = Clock::now();
+    for (pid_t pid : children)
+        ::kill(pid, SIGTERM);
+    const auto deadline = t0 + k_wait;
+    const auto ns =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(deadline.time_since_epoch()).count();
+    const timespec at{static_cast<time_t>(ns / 1'000'000'000),
+                      static_cast<long>(ns % 1'000'000'000)};
+    while (::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, nullptr) == EINTR) {
+    }
+    for (pid_t pid : children)
+        ::kill(pid, SIGKILL);
+    const auto died = watch.wait(std::chrono::seconds(10));
+    for (pid_t pid : children)
+        ::waitpid(pid, nullptr, 0);
+    outside(s, fifo.drain(), died, t0);
+    s.ok = pids.size() == static_cast<std::size_t>(n) && s.late_outside.size() == pids.size();
+    return s;
+}
+
+Sample with_timeout(const std::string& helper, int n) {
+    Sample s;
+    Fifo fifo;
+    std::vector<pid_t> timeouts;
+    for (int i = 0; i < n; ++i)
+        if (const pid_t pid =
+                start({"timeout", "-k", "0.2s", "1000s", helper, "stubborn", fifo.path()});
+            pid > 0)
+            timeouts.push_back(pid);
+    const auto pids = ready_pids(fifo, timeouts.size());
+    // timeout(1) exits at once, leaving its child running, when a signal
+    // comes before its fork() returned in the parent; a loaded machine can
+    // run the child to its 'R' first. Wait until every timeout sits in its
+    // rt_sigsuspend (syscall 130 on x86-64), as a user's would.
+    const auto until = Clock::now() + std::chrono::seconds(10);
+    for (pid_t pid : timeouts)
+        while (!read_file(fmt::format("/proc/{}/syscall", pid)).starts_with("130 ") &&
+               Clock::now() < until)
+            ::sched_yield();
+    DeathWatch watch(pids);
+    const auto t0 = Clock::now();
+    for (pid_t pid : timeouts)
+        ::kill(pid, SIGTERM);
+    const auto died = watch.wait(std::chrono::seconds(10));
+    watch.kill_rest(died);
+    for (pid_t pid : timeouts)
+        wait_exit(pid, std::chrono::seconds(10));
+    outside(s, fifo.drain(), died, t0);
+    s.ok = pids.size() == static_cast<std::size_t>(n) && s.late_outside.size() == pids.size();
+    if (!s.ok)
+        fmt::print(stderr, "bench: escalation timeout -k: {} ready, {} died, {} measured\n",
+                   pids.size(), died.size(), s.late_outside.size());
+    return s;
+}
+
+Sample with_forkspawn(const std::string& forkspawn, const std::string& helper,
+                      const std::string& backend, int n, const std::string& dir) {
+    Sample s;
+    Fifo fifo;
+    nlohmann::json list = nlohmann::json::array();
+    for (int i = 0; i < n; ++i)
+        list.push_back(
+            {{"name", fmt::format("s{}", i)}, {"cmd", {helper, "stubborn", fifo.path()}}});
+    const std::string spec = dir + "/escalation.json", report = dir + "/report.json";
+    write_file(spec, nlohmann::json{{"name", "root"},
+                                    {"output", "null"},
+                                    {"stop", {"SIGTERM", "200ms", "SIGKILL"}},
+                                    {"actors", list}}
+                         .dump());
+    ::unlink(report.c_str());
+    const pid_t pid = start({forkspawn, "run", "--spawn-backend=" + backend, "--report=json",
+                             "--report-file=" + report, spec});
+    if (pid < 0) return s;
+    const auto pids = ready_pids(fifo, static_cast<std::size_t>(n));
+    DeathWatch watch(pids);
+    const auto t0 = Clock::now();
+    ::kill(pid, SIGINT);
+    const auto died = watch.wait(std::chrono::seconds(10));
+    watch.kill_rest(died);
+    const auto status = wait_exit(pid, std::chrono::seconds(30));
+    outside(s, fifo.drain(), died, t0);
+    const auto j = nlohmann::json::parse(read_file(report), nullptr, false);
+    if (j.is_object() && j.contains("actors"))
+        for (const auto& a : j["actors"]) {
+            if (!a.contains("stop") || !a["stop"].is_object()) continue;
+            const double after = a["stop"].value("exit_after_ms", -1.0);
+            s.late_report.push_back(after - 200.0);
+            if (after < 200.0) ++s.early_report;
+        }
+    s.ok = exited_with(status, 130) && pids.size() == static_cast<std::size_t>(n) &&
+           s.late_report.size() == pids.size();
+    if (!s.ok)
+        fmt::print(stderr, "bench: escalation {}: {} ready, {} reported, {}\n", backend,
+                   pids.size(), s.late_report.size(), status_text(status));
+    return s;
+}
+
+struct Pool {
+    std::vector<double> outside, report, p99_outside_per_rep, p99_report_per_rep;
+    std::size_t early = 0, early_report = 0, runs = 0;
+    void add(const Sample& s) {
+        if (!s.ok) return;
+        ++runs;
+        outside.insert(outside.end(), s.late_outside.begin(), s.late_outside.end());
+        report.insert(report.end(), s.late_report.begin(), s.late_report.end());
+        p99_outside_per_rep.push_back(quantile(s.late_outside, 0.99));
+        if (!s.late_report.empty()) p99_report_per_rep.push_back(quantile(s.late_report, 0.99));
+        early += s.early;
+        early_report += s.early_report;
+    }
+};
+
+} // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 2) {
+        fmt::print(stderr, "usage: {} FORKSPAWN [--actors=N] [--reps=R] [--quick]\n", argv[0]);
+        return 2;
+    }
+    const std::string forkspawn = argv[1];
+    const std::string helper = helper_path(argv[0]);
+    const bool is_quick = quick(argc, argv);
+    const int n = std::stoi(option(argc, argv, "actors", "100"));
+    const int reps = std::stoi(option(argc, argv, "reps", is_quick ? "3" : "5"));
+    const std::string dir = fmt::format("/tmp/forkspawn-bench-escalation-{}", ::getpid());
+    ::mkdir(dir.c_str(), 0700);
+    const bool have_timeout = ::access("/usr/bin/timeout", X_OK) == 0;
+
+    std::map<std::string, Pool> pools;
+    const std::string base = "bare (bench: kill, sleep to deadline, kill)";
+    const std::string peer = "timeout -k 0.2s (coreutils)";
+    for (int r = 0; r < reps; ++r) {
+        pools[base].add(bare(helper, n));
+        if (have_timeout) pools[peer].add(with_timeout(helper, n));
+        for (const auto& b : backends())
+            pools["forkspawn " + b].add(with_forkspawn(forkspawn, helper, b, n, dir));
+    }
+    ::unlink((dir + "/escalation.json").c_str());
+    ::unlink((dir + "/report.json").c_str());
+    ::rmdir(dir.c_str());
+
+    fmt::print("escalation precision: {} actors ignoring SIGTERM, stop SIGTERM,200ms,SIGKILL; "
+               "ms late after the deadline, all actors of {} runs pooled\n",
+               n, reps);
+    fmt::print("{:<44} {:>6} {:>6} {:>6} {:>6}  {:>14}  {:>6}  {}\n", "subject (clock)", "p50",
+               "p99", "max", "min", "p99/run spread", "early", "vs baseline p99");
+    const double base_p99 = quantile(pools[base].outside, 0.99);
+    const double peer_p99 = quantile(pools[peer].outside, 0.99);
+    auto line = [&](const std::string& name, const std::vector<double>& v,
+                    const std::vector<double>& per_rep, std::size_t early, const std::string& clock,
+                    const std::string& ratios) {
+        if (v.empty()) {
+            fmt::print("{:<44} every run failed\n", name + " (" + clock + ")");
+            return;
+        }
+        const Stats pr = stats(per_rep);
+        fmt::print("{:<44} {:>6.2f} {:>6.2f} {:>6.2f} {:>6.2f}  {:>14}  {:>6}  {}\n",
+                   name + " (" + clock + ")", quantile(v, 0.5), quantile(v, 0.99),
+                   *std::max_element(v.begin(), v.end()), *std::min_element(v.begin(), v.end()),
+                   spread(pr), early, ratios);
+    };
+    const std::string section = "3 escalation precision";
+    line(base, pools[base].outside, pools[base].p99_outside_per_rep, pools[base].early, "outside",
+         "-");
+    record({section, base + ", p99 late (outside)", stats(pools[base].p99_outside_per_rep), "ms",
+            "", 0, "", "",
+            fmt::format("max {:.2f} ms", pools[base].outside.empty()
+                                             ? 0.0
+                                             : *std::max_element(pools[base].outside.begin(),
+                                                                 pools[base].outside.end()))});
+    if (have_timeout) {
+        line(peer, pools[peer].outside, pools[peer].p99_outside_per_rep, pools[peer].early,
+             "outside", base_p99 > 0 ? fmt::format("{:.2f}x", peer_p99 / base_p99) : "-");
+        record({section, peer + ", p99 late (outside)", stats(pools[peer].p99_outside_per_rep),
+                "ms", "bare", base_p99 > 0 ? peer_p99 / base_p99 : 0, "", "",
+                fmt::format("p50 {:.2f} ms, early {}", quantile(pools[peer].outside, 0.5),
+                            pools[peer].early)});
+    } else {
+        fmt::print("note: coreutils timeout not found: peer skipped\n");
+        record({section, "note", {}, "", "", 0, "", "", "timeout not found: peer skipped"});
+    }
+    for (const auto& b : backends()) {
+        const Pool& p = pools["forkspawn " + b];
+        const std::string name = "forkspawn " + b;
+        if (p.runs == 0) {
+            fmt::print("{:<44} every run failed\n", name);
+            record({section,
+                    name,
+                    {},
+                    "ms",
+                    "",
+                    0,
+                    "p99 <= 5 ms late, never early",
+                    "no data",
+                    "every run failed"});
+            continue;
+        }
+        const double p99_out = quantile(p.outside, 0.99), p99_rep = quantile(p.report, 0.99);
+        std::string ratios = base_p99 > 0 ? fmt::format("{:.2f}x bare", p99_out / base_p99) : "-";
+        if (have_timeout && peer_p99 > 0)
+            ratios += fmt::format(", {:.2f}x timeout", p99_out / peer_p99);
+        line(name, p.report, p.p99_report_per_rep, p.early_report, "report", "");
+        line(name, p.outside, p.p99_outside_per_rep, p.early, "outside", ratios);
+        const bool met = p99_rep <= 5.0 && p99_out <= 5.0 && p.early == 0 && p.early_report == 0;
+        const std::string note = fmt::format(
+            "pooled p50/p99/max {:.2f}/{:.2f}/{:.2f} ms (report), {:.2f}/{:.2f}/{:.2f} "
+            "ms (outside); early {}",
+            quantile(p.report, 0.5), p99_rep, *std::max_element(p.report.begin(), p.report.end()),
+            quantile(p.outside, 0.5), p99_out,
+            *std::max_element(p.outside.begin(), p.outside.end()), p.early + p.early_report);
+        record({section, name + ", p99 late (report)", stats(p.p99_report_per_rep), "ms",
+                "bare (outside)", base_p99 > 0 ? p99_rep / base_p99 : 0, "p99 <= 5 ms, never early",
+                verdict(met), note});
+        if (have_timeout && peer_p99 > 0)
+            record({"7 peers: escalation", name + ", p99 late (outside)",
+                    stats(p.p99_outside_per_rep), "ms", peer, p99_out / peer_p99, "", "",
+                    fmt::format("timeout -k p99 {:.2f} ms", peer_p99)});
+    }
+    return 0;
+}

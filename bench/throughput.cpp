@@ -1,0 +1,249 @@
+// Spawn throughput: N actors of /bin/true in a flat tree, spawned and
+// reaped, per backend. A forkspawn figure is a whole run of the binary,
+// from the bench's posix_spawn of forkspawn to its exit: forkspawn's own
+// fork/exec, start-up, guardian and report (none) are included; the
+// "1 actor" row shows that fixed part. Baselines, in the same run: bare
+// loops written here (fork+execve+waitpid on the main thread, the same on a
+// worker thread, posix_spawn+waitpid), one child at a time. Peers: xargs -P
+// and GNU parallel on the same N commands (skipped with a note if absent).
+// Repetitions are interleaved (every subject once per round) so drift on a
+// noisy machine hits them all alike.
+//
+//   forkspawn_bench_throughput FORKSPAWN [--actors=1000] [--reps=5] [--quick]
+#include "common.hpp"
+
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+using namespace bench;
+
+namespace {
+
+char k_true[] = "/bin/true";
+
+double bare_fork_exec(int n) {
+    char* argv[] = {k_true, nullptr};
+    const auto t0 = Clock::now();
+    for (int i = 0; i < n; ++i) {
+        const pid_t pid = ::fork();
+        if (pid == 0) {
+            ::execve(k_true, argv, environ);
+            ::_exit(127);
+        }
+        if (pid > 0) ::waitpid(pid, nullptr, 0);
+    }
+    return ms_between(t0, Clock::now());
+}
+
+double bare_fork_exec_thread(int n) {
+    double ms = 0;
+    std::thread worker([&] { ms = bare_fork_exec(n); });
+    worker.join();
+    return ms;
+}
+
+double bare_posix_spawn(int n) {
+    char* argv[] = {k_true, nullptr};
+    const auto t0 = Clock::now();
+    for (int i = 0; i < n; ++i) {
+        pid_t pid;
+        if (::posix_spawn(&pid, k_true, nullptr, nullptr, argv, environ) == 0)
+            ::waitpid(pid, nullptr, 0);
+    }
+    return ms_between(t0, Clock::now());
+}
+
+// A whole command run, stdin from `input` (a path, or "" for /dev/null);
+// ms from start to exit, or -1 if it failed.
+double timed_command(const std::vector<std::string>& args, const std::string& input = "",
+                     int expect = 0) {
+    const int in = input.empty() ? -1 : ::open(input.c_str(), O_RDONLY | O_CLOEXEC);
+    const auto t0 = Clock::now();
+    const pid_t pid = start(args, -1, -1, in);
+    if (in >= 0) ::close(in);
+    if (pid < 0) return -1;
+    const auto status = wait_exit(pid, std::chrono::seconds(30));
+    const double ms = ms_between(t0, Clock::now());
+    if (!exited_with(status, expect)) {
+        fmt::print(stderr, "bench: {} ... : {}\n", args[0], status_text(status));
+        return -1;
+    }
+    return ms;
+}
+
+std::string find_program(const std::string& name) {
+    const char* path = std::getenv("PATH");
+    std::string dirs = path ? path : "/usr/bin:/bin";
+    std::size_t start_at = 0;
+    for (;;) {
+        const auto colon = dirs.find(':', start_at);
+        const std::string dir = dirs.substr(start_at, colon - start_at);
+        const std::string candidate = (dir.empty() ? "." : dir) + "/" + name;
+        if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+        if (colon == std::string::npos) return "";
+        start_at = colon + 1;
+    }
+}
+
+struct Subject {
+    std::string name;
+    std::function<double()> run;
+    std::vector<double> ms;
+    bool broken = false; // failed once: not run again (a hang costs its deadline each time)
+};
+
+} // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 2) {
+        fmt::print(stderr, "usage: {} FORKSPAWN [--actors=N] [--reps=R] [--quick]\n", argv[0]);
+        return 2;
+    }
+    const std::string forkspawn = argv[1];
+    const bool is_quick = quick(argc, argv);
+    const int n = std::stoi(option(argc, argv, "actors", "1000"));
+    const int reps = std::stoi(option(argc, argv, "reps", is_quick ? "3" : "5"));
+    const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+
+    const std::string dir = fmt::format("/tmp/forkspawn-bench-throughput-{}", ::getpid());
+    ::mkdir(dir.c_str(), 0700);
+    auto spec_of = [&](int actors) {
+        nlohmann::json list = nlohmann::json::array();
+        for (int i = 0; i < actors; ++i)
+            list.push_back({{"name", fmt::format("t{}", i)}, {"cmd", {"/bin/true"}}});
+        const std::string path = fmt::format("{}/flat-{}.json", dir, actors);
+        write_file(path,
+                   nlohmann::json{{"name", "root"}, {"output", "null"}, {"actors", list}}.dump());
+        return path;
+    };
+    const std::string spec_n = spec_of(n), spec_1 = spec_of(1);
+    std::string lines;
+    for (int i = 0; i < n; ++i)
+        lines += fmt::format("{}\n", i);
+    const std::string input = dir + "/input";
+    write_file(input, lines);
+
+    std::vector<Subject> subjects;
+    subjects.push_back({"bare fork+execve+waitpid", [&] { return bare_fork_exec(n); }, {}});
+    subjects.push_back({"bare same, worker thread", [&] { return bare_fork_exec_thread(n); }, {}});
+    subjects.push_back({"bare posix_spawn+waitpid", [&] { return bare_posix_spawn(n); }, {}});
+    for (const auto& b : backends()) {
+        subjects.push_back({"forkspawn " + b,
+                            [&, b] {
+                                return timed_command({forkspawn, "run", "--spawn-backend=" + b,
+                                                      "--report=none", spec_n});
+                            },
+                            {}});
+        subjects.push_back({"forkspawn " + b + ", 1 actor",
+                            [&, b] {
+                                return timed_command({forkspawn, "run", "--spawn-backend=" + b,
+                                                      "--report=none", spec_1});
+                            },
+                            {}});
+    }
+    std::vector<std::string> notes;
+    const std::string xargs = find_program("xargs");
+    const std::string parallel = find_program("parallel");
+    const std::string xargs_name = fmt::format("xargs -P {}", cores);
+    const std::string parallel_name = fmt::format("GNU parallel -j {}", cores);
+    if (!xargs.empty())
+        subjects.push_back({xargs_name,
+                            [&] {
+                                return timed_command(
+                                    {xargs, "-P", fmt::format("{}", cores), "-n", "1", "/bin/true"},
+                                    input);
+                            },
+                            {}});
+    else
+        notes.push_back("xargs not found: peer skipped");
+    if (!parallel.empty())
+        subjects.push_back({parallel_name,
+                            [&] {
+                                return timed_command({parallel, "--will-cite", "-j",
+                                                      fmt::format("{}", cores), "/bin/true"},
+                                                     input);
+                            },
+                            {}});
+    else
+        notes.push_back("GNU parallel not found (Debian package `parallel`): peer skipped");
+
+    bare_posix_spawn(n / 4); // warm-up: page cache, dynamic loader
+    for (int r = 0; r < reps; ++r)
+        for (auto& s : subjects) {
+            if (s.broken) continue;
+            if (const double ms = s.run(); ms >= 0)
+                s.ms.push_back(ms);
+            else
+                s.broken = true;
+        }
+
+    std::map<std::string, Stats> st;
+    for (const auto& s : subjects)
+        st[s.name] = stats(s.ms);
+    // Which bare loop each backend does the same work as.
+    const std::map<std::string, std::string> matching{
+        {"subint_forkserver", "bare same, worker thread"},
+        {"trio", "bare posix_spawn+waitpid"},
+        {"mp_forkserver", "bare fork+execve+waitpid"}};
+
+    const std::string section = "1 spawn throughput";
+    fmt::print("spawn throughput: {} actors of /bin/true, flat tree, spawned and reaped; "
+               "forkspawn = whole run of the binary (its own fork/exec and start-up included); "
+               "median of {} runs\n",
+               n, reps);
+    fmt::print("{:<34} {:>10} {:>19} {:>10}  {:<26} {:>7}  {}\n", "subject", "total ms",
+               "spread ms", "ms/actor", "baseline (same run)", "ratio", "target");
+    auto line = [&](const std::string& name, const std::string& base, const std::string& target,
+                    std::optional<bool> met) {
+        const Stats& s = st[name];
+        if (s.n == 0) {
+            fmt::print("{:<34} every run failed\n", name);
+            record({section, name, s, "ms", base, 0, target, "no data", "every run failed"});
+            return;
+        }
+        const double ratio = base.empty() || st[base].n == 0 ? 0 : s.median / st[base].median;
+        fmt::print("{:<34} {:>10.1f} {:>19} {:>10.3f}  {:<26} {:>7}  {}\n", name, s.median,
+                   spread(s, 1), s.median / n, base.empty() ? "-" : base,
+                   ratio > 0 ? fmt::format("{:.2f}x", ratio) : "-",
+                   target.empty() ? "" : fmt::format("{} {}", target, met ? verdict(*met) : ""));
+        record({section, name, s, "ms", base, ratio, target, met ? verdict(*met) : std::string(),
+                fmt::format("{:.3f} ms/actor", s.median / n)});
+    };
+    for (const char* bare :
+         {"bare fork+execve+waitpid", "bare same, worker thread", "bare posix_spawn+waitpid"})
+        line(bare,
+             bare == std::string("bare fork+execve+waitpid") ? "" : "bare fork+execve+waitpid", "",
+             std::nullopt);
+    for (const auto& b : backends()) {
+        const std::string name = "forkspawn " + b;
+        const std::string& base = matching.at(b);
+        const bool have = st[name].n > 0 && st[base].n > 0;
+        line(name, base, "<= 1.10x",
+             have ? std::optional<bool>(st[name].median <= 1.10 * st[base].median) : std::nullopt);
+        line(name + ", 1 actor", "", "", std::nullopt);
+    }
+    for (const auto& peer : {xargs_name, parallel_name}) {
+        if (st.count(peer) == 0) continue;
+        line(peer, "bare posix_spawn+waitpid", "", std::nullopt);
+        for (const auto& b : backends()) {
+            const std::string name = "forkspawn " + b;
+            if (st[name].n == 0 || st[peer].n == 0) continue;
+            const double ratio = st[name].median / st[peer].median;
+            fmt::print("{:<34} {:>10} {:>19} {:>10}  {:<26} {:>6.2f}x\n", "  " + name, "", "", "",
+                       "vs " + peer, ratio);
+            record({"7 peers: spawn throughput", name, st[name], "ms", peer, ratio, "", "",
+                    fmt::format("{} {:.1f} ms", peer, st[peer].median)});
+        }
+    }
+    for (const auto& note : notes) {
+        fmt::print("note: {}\n", note);
+        record({"7 peers: spawn throughput", "note", {}, "", "", 0, "", "", note});
+    }
+    ::unlink(spec_n.c_str());
+    ::unlink(spec_1.c_str());
+    ::unlink(input.c_str());
+    ::rmdir(dir.c_str());
+    return 0;
+}
