@@ -27,4 +27,9 @@ std::string format_diagnostic(std::string_view source, const Diagnostic& d);
 // Escapes one reference token of a JSON pointer (RFC 6901: ~ -> ~0, / -> ~1).
 std::string pointer_token(std::string_view key);
 
+// A piece of the user's input, quoted for a message: 'text', control
+// characters as \xNN, cut after 60 characters (never inside one) with "...",
+// so a message stays one line of valid UTF-8 whatever the input holds.
+std::string quote_input(std::string_view text);
+
 } // namespace forkspawn

@@ -1,8 +1,8 @@
 // A stop sequence says how an actor is cancelled: signals separated by waits,
 // always ending in SIGKILL. `SIGTERM,1.6s,SIGKILL` is two steps:
 // {SIGTERM, wait 1.6s} then {SIGKILL}. Invariants of a valid sequence: it has
-// at least one step, the last step (and only the last) is SIGKILL, and every
-// step before it has a wait.
+// at least one step, the last step (and only the last) is SIGKILL, every
+// step before it has a wait, and the waits add up to at most k_max_duration.
 #pragma once
 
 #include "forkspawn/duration.hpp"

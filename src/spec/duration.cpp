@@ -1,5 +1,7 @@
 #include "forkspawn/duration.hpp"
 
+#include "forkspawn/diagnostic.hpp"
+
 #include <cstdint>
 #include <fmt/format.h>
 
@@ -26,7 +28,7 @@ std::optional<Duration> parse_duration(std::string_view text, std::string* why) 
     std::size_t whole_digits = 0;
     while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
         if (whole > k_max_duration.count()) { // keeps the multiply below in range
-            fail(why, fmt::format("'{}' is too long; the limit is {}", text,
+            fail(why, fmt::format("{} is too long; the limit is {}", quote_input(text),
                                   format_duration(k_max_duration)));
             return std::nullopt;
         }
@@ -48,15 +50,15 @@ std::optional<Duration> parse_duration(std::string_view text, std::string* why) 
             ++i;
         }
         if (frac_digits == 0) {
-            fail(why, fmt::format("'{}' is not a duration: expected digits after '.'; use {}", text,
-                                  k_duration_help));
+            fail(why, fmt::format("{} is not a duration: expected digits after '.'; use {}",
+                                  quote_input(text), k_duration_help));
             return std::nullopt;
         }
     }
     if (whole_digits == 0 && frac_digits == 0) {
-        fail(why, text.empty()
-                      ? fmt::format("empty duration; use {}", k_duration_help)
-                      : fmt::format("'{}' is not a duration; use {}", text, k_duration_help));
+        fail(why, text.empty() ? fmt::format("empty duration; use {}", k_duration_help)
+                               : fmt::format("{} is not a duration; use {}", quote_input(text),
+                                             k_duration_help));
         return std::nullopt;
     }
     const std::string_view unit = text.substr(i);
@@ -70,13 +72,14 @@ std::optional<Duration> parse_duration(std::string_view text, std::string* why) 
     else if (unit == "h")
         scale = k_ns_per_h;
     if (scale == 0) {
-        fail(why, unit.empty() ? fmt::format("'{}' has no unit; use {}", text, k_duration_help)
-                               : fmt::format("'{}' has an unknown unit '{}'; use {}", text, unit,
-                                             k_duration_help));
+        fail(why, unit.empty()
+                      ? fmt::format("{} has no unit; use {}", quote_input(text), k_duration_help)
+                      : fmt::format("{} has an unknown unit {}; use {}", quote_input(text),
+                                    quote_input(unit), k_duration_help));
         return std::nullopt;
     }
     if (whole > k_max_duration.count() / scale) {
-        fail(why, fmt::format("'{}' is too long; the limit is {}", text,
+        fail(why, fmt::format("{} is too long; the limit is {}", quote_input(text),
                               format_duration(k_max_duration)));
         return std::nullopt;
     }
@@ -85,7 +88,7 @@ std::optional<Duration> parse_duration(std::string_view text, std::string* why) 
     const std::int64_t frac_ns = (scale / frac_den) * frac + ((scale % frac_den) * frac) / frac_den;
     const Duration d{whole * scale + frac_ns};
     if (d > k_max_duration) {
-        fail(why, fmt::format("'{}' is too long; the limit is {}", text,
+        fail(why, fmt::format("{} is too long; the limit is {}", quote_input(text),
                               format_duration(k_max_duration)));
         return std::nullopt;
     }

@@ -17,12 +17,29 @@ std::string pointer_token(std::string_view key) {
             out += "~0";
         else if (c == '/')
             out += "~1";
-        else if (static_cast<unsigned char>(c) < 0x20)
+        else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
             out += fmt::format("\\u{:04x}", c);
         else
             out += c;
     }
     return out;
+}
+
+std::string quote_input(std::string_view text) {
+    constexpr std::size_t k_max_chars = 60;
+    std::string out = "'";
+    std::size_t chars = 0;
+    std::size_t i = 0;
+    for (; i < text.size(); ++i) {
+        const auto c = static_cast<unsigned char>(text[i]);
+        if ((c & 0xC0) != 0x80 && chars++ == k_max_chars) break; // a character starts here
+        if (c < 0x20 || c == 0x7f)
+            out += fmt::format("\\x{:02x}", c);
+        else
+            out += static_cast<char>(c);
+    }
+    if (i < text.size()) out += "...";
+    return out + "'";
 }
 
 } // namespace forkspawn
@@ -414,10 +431,16 @@ class Parser {
                 append_utf8(out, cp);
                 break;
             }
-            default:
-                fail_at(escape, fmt::format("invalid escape '\\{}' in a string; allowed: \\\" \\\\ "
+            default: {
+                // Quote the byte only when it is printable ASCII: the
+                // message must stay one line of valid UTF-8.
+                const auto b = static_cast<unsigned char>(e);
+                fail_at(escape, fmt::format("invalid escape {} in a string; allowed: \\\" \\\\ "
                                             "\\/ \\b \\f \\n \\r \\t \\uXXXX",
-                                            e));
+                                            b >= 0x20 && b < 0x7f
+                                                ? fmt::format("'\\{}'", e)
+                                                : fmt::format("'\\' + byte 0x{:02x}", b)));
+            }
             }
         }
     }

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <array>
 #include <fmt/format.h>
+#include <map>
 #include <set>
 
 namespace forkspawn::spec {
@@ -69,20 +70,6 @@ bool valid_name(std::string_view name) {
     });
 }
 
-// A string for messages: quoted, non-printable bytes escaped, long ones cut.
-std::string quoted(std::string_view s) {
-    std::string out = "'";
-    for (std::size_t i = 0; i < s.size() && i < 60; ++i) {
-        const auto c = static_cast<unsigned char>(s[i]);
-        if (c < 0x20 || c == 0x7f)
-            out += fmt::format("\\x{:02x}", c);
-        else
-            out += static_cast<char>(c);
-    }
-    if (s.size() > 60) out += "...";
-    return out + "'";
-}
-
 class Validator {
   public:
     Validator(const Defaults& defaults, const Limits& limits)
@@ -108,6 +95,23 @@ class Validator {
 
     void error(Position pos, std::string pointer, std::string message) {
         errors.push_back({pos, std::move(pointer), std::move(message)});
+    }
+
+    // Where each key of one object was first written. A lookup per key keeps
+    // an object of many (duplicate) keys linear, not quadratic.
+    using FirstKeys = std::map<std::string_view, Position>;
+
+    // Records `m`'s key; false (and an error) when the object already had it.
+    // The reader keeps duplicates; JSON parsers disagree on which one wins,
+    // so a spec must not have them.
+    bool first_key(FirstKeys& first, const json::Member& m, const std::string& mptr,
+                   std::string_view what) {
+        const auto [it, inserted] = first.emplace(m.key, m.key_pos);
+        if (inserted) return true;
+        error(m.key_pos, mptr,
+              fmt::format("duplicate {} {} (first at line {}, column {})", what, quote_input(m.key),
+                          it->second.line, it->second.column));
+        return false;
     }
 
     void type_error(const Value& v, const std::string& ptr, std::string_view expected) {
@@ -188,8 +192,9 @@ class Validator {
             if (v.text == "prefix") return Output{Output::Mode::prefix, {}};
             if (v.text == "inherit") return Output{Output::Mode::inherit, {}};
             if (v.text == "null") return Output{Output::Mode::null, {}};
-            error(v.pos, ptr,
-                  fmt::format("unknown output {}; allowed: {}", quoted(v.text), k_output_help));
+            error(
+                v.pos, ptr,
+                fmt::format("unknown output {}; allowed: {}", quote_input(v.text), k_output_help));
             return std::nullopt;
         }
         if (v.type != Type::object) {
@@ -198,11 +203,16 @@ class Validator {
         }
         std::optional<std::string> path;
         bool ok = true;
+        FirstKeys first;
         for (const auto& m : v.members) {
             const std::string mptr = ptr + "/" + pointer_token(m.key);
+            if (!first_key(first, m, mptr, "field")) {
+                ok = false;
+                continue;
+            }
             if (m.key != "file") {
                 error(m.key_pos, mptr,
-                      fmt::format("unknown field {} in output; allowed: file", quoted(m.key)));
+                      fmt::format("unknown field {} in output; allowed: file", quote_input(m.key)));
                 ok = false;
                 continue;
             }
@@ -245,14 +255,16 @@ class Validator {
             type_error(v, ptr, "an object of NAME: \"value\" strings");
             return;
         }
+        FirstKeys first;
         for (const auto& m : v.members) {
             const std::string mptr = ptr + "/" + pointer_token(m.key);
+            if (!first_key(first, m, mptr, "variable")) continue;
             if (m.key.empty() || m.key.find('=') != std::string::npos ||
                 m.key.find('\0') != std::string::npos) {
                 error(m.key_pos, mptr,
                       fmt::format("invalid variable name {}; names are non-empty, without '=' "
                                   "or NUL",
-                                  quoted(m.key)));
+                                  quote_input(m.key)));
                 continue;
             }
             auto value = plain_string(m.value, mptr, "a string");
@@ -275,7 +287,7 @@ class Validator {
             allowed += (allowed.empty() ? "" : ", ") + std::string(field);
         error(
             m.key_pos, mptr,
-            fmt::format("unknown field {}{}; allowed: {}", quoted(m.key),
+            fmt::format("unknown field {}{}; allowed: {}", quote_input(m.key),
                         suggestion.empty() ? "" : fmt::format(" (did you mean '{}'?)", suggestion),
                         allowed));
     }
@@ -296,18 +308,11 @@ class Validator {
         }
 
         // Keys first: duplicates and unknown fields.
-        std::set<std::string_view> seen;
+        FirstKeys first;
         for (const auto& m : v.members) {
             const std::string mptr = where + "/" + pointer_token(m.key);
-            if (!seen.insert(m.key).second) {
-                const auto& first = *std::find_if(v.members.begin(), v.members.end(),
-                                                  [&](const auto& o) { return o.key == m.key; });
-                error(m.key_pos, mptr,
-                      fmt::format("duplicate field {} (first at line {}, column {})", quoted(m.key),
-                                  first.key_pos.line, first.key_pos.column));
-            } else if (!contains(k_all_fields, m.key)) {
-                unknown_field(m, mptr);
-            }
+            if (!first_key(first, m, mptr, "field")) continue;
+            if (!contains(k_all_fields, m.key)) unknown_field(m, mptr);
         }
 
         const Value* name = v.find("name");
@@ -319,8 +324,9 @@ class Validator {
             auto s = plain_string(*name, field_ptr("name"), "a string");
             if (s && !valid_name(*s)) {
                 error(name->pos, field_ptr("name"),
-                      s->empty() ? fmt::format("name is empty; use {}", k_name_help)
-                                 : fmt::format("invalid name {}; use {}", quoted(*s), k_name_help));
+                      s->empty()
+                          ? fmt::format("name is empty; use {}", k_name_help)
+                          : fmt::format("invalid name {}; use {}", quote_input(*s), k_name_help));
             } else if (s && s->size() > m_limits.max_name_length) {
                 error(name->pos, field_ptr("name"),
                       fmt::format("name is {} characters long; the limit is {}", s->size(),
@@ -394,7 +400,7 @@ class Validator {
                 else if (f.type == Type::string)
                     error(f.pos, mptr,
                           fmt::format("unknown stdin {}; allowed: \"null\", \"inherit\"",
-                                      quoted(f.text)));
+                                      quote_input(f.text)));
                 else
                     type_error(f, mptr, "\"null\" or \"inherit\"");
             } else if (m.key == "strategy") {
@@ -405,7 +411,7 @@ class Validator {
                 else if (f.type == Type::string)
                     error(f.pos, mptr,
                           fmt::format("unknown strategy {}; allowed: \"one_for_all\"",
-                                      quoted(f.text)));
+                                      quote_input(f.text)));
                 else
                     type_error(f, mptr, "\"one_for_all\"");
             }
@@ -444,7 +450,7 @@ class Validator {
                 const Value* name = v.items[i].find("name");
                 error(name ? name->pos : v.items[i].pos, iptr + "/name",
                       fmt::format("duplicate name {}; sibling names must be unique",
-                                  quoted(child.name)));
+                                  quote_input(child.name)));
             }
             parent.actors.push_back(std::move(child));
         }

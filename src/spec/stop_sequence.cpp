@@ -1,5 +1,6 @@
 #include "forkspawn/stop_sequence.hpp"
 
+#include "forkspawn/diagnostic.hpp"
 #include "forkspawn/signals.hpp"
 
 #include <csignal>
@@ -41,22 +42,23 @@ std::optional<StopSequence> parse_stop_tokens(const std::vector<StopToken>& toke
     }
     bool expect_signal = true;
     bool killed = false;
+    Duration total{0};
     for (const auto& token : tokens) {
         if (killed) {
             errors.push_back(
-                {token.index, fmt::format("'{}' comes after SIGKILL; SIGKILL ends a stop sequence",
-                                          token.text)});
+                {token.index, fmt::format("{} comes after SIGKILL; SIGKILL ends a stop sequence",
+                                          quote_input(token.text))});
             break;
         }
         const auto signo = parse_signal(token.text);
         std::string why;
         const auto wait = signo ? std::nullopt : parse_duration(token.text, &why);
         if (!signo && !wait) {
-            errors.push_back(
-                {token.index, expect_signal
-                                  ? fmt::format("'{}' is not a signal name; expected {}",
-                                                token.text, k_signal_help)
-                                  : fmt::format("'{}' is not a wait: {}", token.text, why)});
+            errors.push_back({token.index, expect_signal
+                                               ? fmt::format("{} is not a signal name; expected {}",
+                                                             quote_input(token.text), k_signal_help)
+                                               : fmt::format("{} is not a wait: {}",
+                                                             quote_input(token.text), why)});
             // Keep going in the expected rhythm to find further errors.
             if (expect_signal) seq.steps.push_back({SIGTERM, {}});
             expect_signal = !expect_signal;
@@ -66,18 +68,18 @@ std::optional<StopSequence> parse_stop_tokens(const std::vector<StopToken>& toke
             errors.push_back(
                 {token.index, seq.steps.empty()
                                   ? fmt::format("a stop sequence starts with a signal, not the "
-                                                "wait '{}'; use {}",
-                                                token.text, k_stop_help)
-                                  : fmt::format("two waits in a row ('{}'); put a signal "
+                                                "wait {}; use {}",
+                                                quote_input(token.text), k_stop_help)
+                                  : fmt::format("two waits in a row ({}); put a signal "
                                                 "between them",
-                                                token.text)});
+                                                quote_input(token.text))});
             continue;
         }
         if (!expect_signal && signo) {
             errors.push_back(
-                {token.index, fmt::format("'{}' follows a signal without a wait; put a wait "
+                {token.index, fmt::format("{} follows a signal without a wait; put a wait "
                                           "such as 1s between two signals",
-                                          token.text)});
+                                          quote_input(token.text))});
             continue;
         }
         if (signo) {
@@ -87,6 +89,16 @@ std::optional<StopSequence> parse_stop_tokens(const std::vector<StopToken>& toke
         } else {
             seq.steps.back().wait = *wait;
             expect_signal = true;
+            // Each wait is at most k_max_duration, but the supervisor adds
+            // them up (grace(), nursery deadlines): keep the sum in range too.
+            total += *wait;
+            if (total > k_max_duration) {
+                errors.push_back({token.index, fmt::format("the waits add up to more than {}; "
+                                                           "that is the limit for the whole "
+                                                           "sequence",
+                                                           format_duration(k_max_duration))});
+                break;
+            }
         }
     }
     if (errors.size() != errors_before) return std::nullopt;
