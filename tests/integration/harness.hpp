@@ -71,6 +71,7 @@ class Process {
     // be inspected.
     bool wait_stdout_pending(std::chrono::milliseconds deadline);
     void signal(int signo);
+    const std::string& err_so_far() const { return m_result.err; } // stderr read until now
     // Waits for exit (reading all output); kills it at the deadline.
     RunResult wait();
 
