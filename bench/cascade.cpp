@@ -1,24 +1,16 @@
 // Cancel cascade vs depth: time from SIGINT to forkspawn's exit for trees of
-// nested nurseries 1, 2, 4 and 8 deep, each level with a sleeping actor.
-// The baseline is depth 1 measured in the same run; figures are medians
-// over several repetitions with their spread (min..max).
+// nested nurseries 1, 2, 4 and 8 deep, each level with a sleeping actor, per
+// backend. The baseline is depth 1 of the same backend measured in the same
+// run; figures are medians over several repetitions with their spread
+// (min..max). Target: grows by milliseconds per level (here: <= 10 ms per
+// level from depth 1 to 8), not seconds.
 //
-//   bench/forkspawn_bench_cascade [path/to/forkspawn] [repetitions]
-#include <algorithm>
-#include <chrono>
-#include <csignal>
-#include <cstdio>
-#include <cstdlib>
-#include <fcntl.h>
-#include <fmt/format.h>
-#include <nlohmann/json.hpp>
-#include <poll.h>
-#include <string>
-#include <sys/wait.h>
-#include <unistd.h>
-#include <vector>
+//   bench/forkspawn_bench_cascade [path/to/forkspawn] [repetitions] [--quick]
+#include "common.hpp"
 
-using Clock = std::chrono::steady_clock;
+#include <nlohmann/json.hpp>
+
+using bench::Clock;
 using nlohmann::json;
 
 namespace {
@@ -34,7 +26,8 @@ std::string tree(int depth) {
 
 // One run: start forkspawn on the spec, wait for the leaf to be ready, send
 // SIGINT, return the milliseconds until forkspawn exited (negative: failed).
-double one_run(const std::string& binary, const std::string& spec_path) {
+double one_run(const std::string& binary, const std::string& backend,
+               const std::string& spec_path) {
     int err[2];
     if (::pipe2(err, O_CLOEXEC) < 0) return -1;
     const pid_t pid = ::fork();
@@ -42,8 +35,9 @@ double one_run(const std::string& binary, const std::string& spec_path) {
         ::dup2(err[1], 2);
         const int null = ::open("/dev/null", O_WRONLY);
         ::dup2(null, 1);
-        ::execl(binary.c_str(), binary.c_str(), "run", "--report=none", spec_path.c_str(),
-                static_cast<char*>(nullptr));
+        const std::string b = "--spawn-backend=" + backend;
+        ::execl(binary.c_str(), binary.c_str(), "run", b.c_str(), "--report=none",
+                spec_path.c_str(), static_cast<char*>(nullptr));
         ::_exit(127);
     }
     ::close(err[1]);
@@ -76,33 +70,44 @@ double one_run(const std::string& binary, const std::string& spec_path) {
 
 int main(int argc, char** argv) {
     const std::string binary = argc > 1 ? argv[1] : "./forkspawn";
-    const int reps = argc > 2 ? std::atoi(argv[2]) : 7;
-    std::vector<int> depths{1, 2, 4, 8};
-    double baseline = 0;
+    const bool quick = bench::quick(argc, argv);
+    const int reps = argc > 2 && argv[2][0] != '-' ? std::atoi(argv[2]) : quick ? 3 : 7;
+    const std::vector<int> depths{1, 2, 4, 8};
+    const std::string section = "4 cancel cascade vs depth";
     fmt::print("cancel cascade: SIGINT to exit, median of {} runs\n", reps);
-    fmt::print("{:>5}  {:>7}  {:>10}  {:>15}  {:>11}\n", "depth", "actors", "median ms",
-               "spread ms", "vs depth 1");
-    for (int depth : depths) {
-        const std::string path = fmt::format("/tmp/forkspawn-bench-cascade-{}.json", ::getpid());
-        FILE* f = std::fopen(path.c_str(), "w");
-        const std::string spec = tree(depth);
-        std::fwrite(spec.data(), 1, spec.size(), f);
-        std::fclose(f);
-        std::vector<double> ms;
-        for (int r = 0; r < reps; ++r) {
-            const double t = one_run(binary, path);
-            if (t >= 0) ms.push_back(t);
+    fmt::print("{:<18} {:>5}  {:>7}  {:>10}  {:>15}  {:>11}\n", "backend", "depth", "actors",
+               "median ms", "spread ms", "vs depth 1");
+    for (const auto& backend : bench::backends()) {
+        std::vector<std::vector<double>> ms(depths.size());
+        std::vector<std::string> paths;
+        for (int depth : depths) {
+            paths.push_back(
+                fmt::format("/tmp/forkspawn-bench-cascade-{}-{}.json", ::getpid(), depth));
+            bench::write_file(paths.back(), tree(depth));
         }
-        ::unlink(path.c_str());
-        if (ms.empty()) {
-            fmt::print("{:>5}  every run failed\n", depth);
-            continue;
+        for (int r = 0; r < reps; ++r) // interleaved: drift hits every depth alike
+            for (std::size_t d = 0; d < depths.size(); ++d)
+                if (const double t = one_run(binary, backend, paths[d]); t >= 0) ms[d].push_back(t);
+        for (const auto& p : paths)
+            ::unlink(p.c_str());
+        const bench::Stats base = bench::stats(ms[0]);
+        for (std::size_t d = 0; d < depths.size(); ++d) {
+            const bench::Stats s = bench::stats(ms[d]);
+            if (s.n == 0 || base.n == 0) {
+                fmt::print("{:<18} {:>5}  every run failed\n", backend, depths[d]);
+                continue;
+            }
+            const double ratio = s.median / base.median;
+            fmt::print("{:<18} {:>5}  {:>7}  {:>10.1f}  {:>15}  {:>10.2f}x\n", backend, depths[d],
+                       2 * depths[d], s.median, bench::spread(s, 1), ratio);
+            if (depths[d] == 1) continue;
+            const double per_level = (s.median - base.median) / (depths[d] - 1);
+            const bool last = d + 1 == depths.size();
+            bench::record({section, fmt::format("forkspawn {}, depth {}", backend, depths[d]), s,
+                           "ms", "depth 1", ratio, last ? "<= 10 ms/level" : "",
+                           last ? bench::verdict(per_level <= 10.0) : "",
+                           fmt::format("{:.1f} ms/level", per_level)});
         }
-        std::sort(ms.begin(), ms.end());
-        const double median = ms[ms.size() / 2];
-        if (depth == 1) baseline = median;
-        fmt::print("{:>5}  {:>7}  {:>10.1f}  {:>7.1f}..{:<7.1f}  {:>10.2f}x\n", depth,
-                   2 * depth, median, ms.front(), ms.back(), median / baseline);
     }
     return 0;
 }

@@ -153,12 +153,21 @@ int main(int argc, char** argv) {
             const double dn = n - 1;
             const Stats per{(s.median - one.median) / dn, (s.min - one.median) / dn,
                             (s.max - one.median) / dn, s.n};
+            // VmHWM moves in pages and the heap grows in steps of about 132 KiB
+            // (glibc's M_TOP_PAD): over 9 actors one step reads as 14.7 KiB per
+            // actor. The target is judged where such steps are amortised.
+            const bool judged = n >= 100;
             const bool met = per.median <= 8.0;
-            fmt::print("{:<20} {:>6} {:>10.0f} {:>17} {:>13.2f} {:>16.2f}x  <= 8 {}\n", b, n,
-                       s.median, spread(s, 0), per.median, s.median / one.median, verdict(met));
+            fmt::print("{:<20} {:>6} {:>10.0f} {:>17} {:>13.2f} {:>16.2f}x  {}\n", b, n, s.median,
+                       spread(s, 0), per.median, s.median / one.median,
+                       judged ? "<= 8 " + verdict(met) : "(one heap step = 14.7/actor)");
             record({section, fmt::format("forkspawn {}, {} actors", b, n), per, "KiB/actor",
                     fmt::format("1 actor ({:.0f} KiB)", one.median), s.median / one.median,
-                    "<= 8 KiB/actor", verdict(met), fmt::format("peak {:.0f} KiB", s.median)});
+                    judged ? "<= 8 KiB/actor" : "", judged ? verdict(met) : "",
+                    judged ? fmt::format("peak {:.0f} KiB", s.median)
+                           : fmt::format("peak {:.0f} KiB; resolution: one 132 KiB heap step = "
+                                         "14.7 KiB/actor",
+                                         s.median)});
         }
     }
     return 0;
