@@ -73,7 +73,7 @@ int main(int argc, char** argv) {
     const bool quick = bench::quick(argc, argv);
     const int reps = argc > 2 && argv[2][0] != '-' ? std::atoi(argv[2]) : quick ? 3 : 7;
     const std::vector<int> depths{1, 2, 4, 8};
-    const std::string section = "4 cancel cascade vs depth";
+    const std::string section = "4 cascade vs depth";
     fmt::print("cancel cascade: SIGINT to exit, median of {} runs\n", reps);
     fmt::print("{:<18} {:>5}  {:>7}  {:>10}  {:>15}  {:>11}\n", "backend", "depth", "actors",
                "median ms", "spread ms", "vs depth 1");

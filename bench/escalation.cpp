@@ -308,19 +308,19 @@ int main(int argc, char** argv) {
         return fmt::format("{:.2f}/{:.2f}/{:.2f}", quantile(c.all, 0.5), quantile(c.all, 0.99),
                            *std::max_element(c.all.begin(), c.all.end()));
     };
-    const std::string section = "3 escalation precision";
+    const std::string section = "3 escalation";
     const Pool& bp = pools[base];
     line(base, bp.outside, bp.early, "died", "-");
     if (!bp.outside.all.empty())
-        record({section, "bare loop: p99 late, died (outside)", stats(bp.outside.p99_per_rep), "ms",
-                "", 0, "", "", fmt::format("p50/p99/max {}", summary(bp.outside))});
+        record({section, "bare loop: p99 late, died", stats(bp.outside.p99_per_rep), "ms", "", 0,
+                "", "", fmt::format("p50/p99/max {}", summary(bp.outside))});
     if (have_timeout) {
         const Pool& tp = pools[peer];
         line(peer, tp.outside, tp.early, "died",
              base_p99 > 0 ? fmt::format("{:.2f}x bare", peer_p99 / base_p99) : "-");
         if (!tp.outside.all.empty())
-            record({section, "timeout -k: p99 late, died (outside)", stats(tp.outside.p99_per_rep),
-                    "ms", "bare loop, died", base_p99 > 0 ? peer_p99 / base_p99 : 0, "", "",
+            record({section, "timeout -k: p99 late, died", stats(tp.outside.p99_per_rep), "ms",
+                    "bare loop, died", base_p99 > 0 ? peer_p99 / base_p99 : 0, "", "",
                     fmt::format("p50/p99/max {}; early {}", summary(tp.outside), tp.early)});
     } else {
         fmt::print("note: coreutils timeout not found: peer skipped\n");
@@ -352,13 +352,13 @@ int main(int argc, char** argv) {
         const bool met = p99_own <= 5.0 && p.early == 0 && p.early_report == 0;
         record(
             {section,
-             fmt::format("{}: p99 late, {}", name, exact ? "SIGKILL sent" : "reaped (report)"),
+             fmt::format("forkspawn {}: p99 late, {}", b, exact ? "SIGKILL sent" : "reaped"),
              stats(own.p99_per_rep), "ms", "bare loop, died", base_p99 > 0 ? p99_own / base_p99 : 0,
              target, verdict(met),
              fmt::format("p50/p99/max {} ms {}; died {}; early {}", summary(own),
                          exact ? "sent" : "reaped", summary(p.outside), p.early + p.early_report)});
         if (have_timeout && peer_p99 > 0)
-            record({"7 peers: escalation", name + ": p99 late, died (outside)",
+            record({"7 peer: escalation", "forkspawn " + b + ": p99 late, died",
                     stats(p.outside.p99_per_rep), "ms", peer, p99_out / peer_p99, "", "",
                     fmt::format("timeout -k p99 {:.2f} ms", peer_p99)});
     }

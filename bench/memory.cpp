@@ -127,7 +127,7 @@ int main(int argc, char** argv) {
             }
     ::rmdir(dir.c_str());
 
-    const std::string section = "5 supervisor memory";
+    const std::string section = "5 memory";
     fmt::print("supervisor memory: VmHWM of the forkspawn process with N live actors; per actor "
                "= (N-actor peak - 1-actor peak) / (N - 1); median of {} runs\n",
                reps);

@@ -281,8 +281,8 @@ int main(int argc, char** argv) {
             const double ratio = b == 0 ? 0 : st.median / base.median;
             fmt::print("{:>6} MiB  {:<19} {:>9.3f} {:>15} {:>8}\n", mib, series[b].name, st.median,
                        bench::spread(st, 3), b == 0 ? "-" : fmt::format("{:.2f}x", ratio));
-            bench::record({"6 spawn cost vs supervisor size",
-                           fmt::format("{} @ {} MiB", series[b].name, mib), st, "ms/actor",
+            bench::record({"6 spawn cost vs size", fmt::format("{} @ {} MiB", series[b].name, mib),
+                           st, "ms/actor",
                            b == 0 ? "" : fmt::format("bare posix_spawn @ {} MiB", mib), ratio, "",
                            "", ""});
         }
@@ -297,7 +297,7 @@ int main(int argc, char** argv) {
         const bool as_expected = forks ? growth > 2 : growth <= 1.5;
         fmt::print("{:<19} {} MiB vs 0 MiB: {:.2f}x (expected to {}: {})\n", series[b].name,
                    held_mib, growth, forks ? "grow" : "stay flat", as_expected ? "yes" : "NO");
-        bench::record({"6 spawn cost vs supervisor size",
+        bench::record({"6 spawn cost vs size",
                        fmt::format("{}: {} MiB vs 0 MiB", series[b].name, held_mib), m.at(held_mib),
                        "ms/actor", "same backend @ 0 MiB", growth,
                        forks ? "grows" : "flat (<= 1.5x)", bench::verdict(as_expected), ""});
@@ -314,7 +314,7 @@ int main(int argc, char** argv) {
         if (peers.empty()) {
             fmt::print("note: Python multiprocessing peer unavailable ({} {}): skipped\n", python,
                        mp_peer);
-            bench::record({"7 peers: spawn latency",
+            bench::record({"7 peer: spawn latency",
                            "note",
                            {},
                            "",
@@ -335,7 +335,7 @@ int main(int argc, char** argv) {
                     const Stats& f = series[b].by_mib[0];
                     if (f.n == 0 || st.n == 0) continue;
                     ratios += fmt::format("  {} {:.2f}x", series[b].name, f.median / st.median);
-                    bench::record({"7 peers: spawn latency",
+                    bench::record({"7 peer: spawn latency",
                                    fmt::format("forkspawn {} (in-process)", series[b].name), f,
                                    "ms/actor", fmt::format("python mp {}", method),
                                    f.median / st.median, "", "",

@@ -113,12 +113,14 @@ int main(int argc, char** argv) {
         const bool is_base = name == base || actors == 1; // 1 actor: the fixed part, no ratio
         const double ratio = is_base || b.n == 0 ? 0 : s.median / b.median;
         const std::string v = targeted && ratio > 0 ? verdict(ratio <= 2.0) : "";
-        fmt::print("{:<36} {:>10.1f} {:>17} {:>10.1f}  {:<24} {:>7}  {}\n", name, s.median,
-                   spread(s, 1), 1000 * s.median / actors, is_base ? "-" : base,
-                   ratio > 0 ? fmt::format("{:.2f}x", ratio) : "-",
+        fmt::print("{:<36} {:>10.1f} {:>17} {:>10}  {:<24} {:>7}  {}\n", name, s.median,
+                   spread(s, 1),
+                   actors == 1 ? "-" : fmt::format("{:.1f}", 1000 * s.median / actors),
+                   is_base ? "-" : base, ratio > 0 ? fmt::format("{:.2f}x", ratio) : "-",
                    targeted ? fmt::format("<= 2x {}", v) : "");
         record({section, name, s, "ms", is_base ? "" : base, ratio, targeted ? "<= 2x" : "", v,
-                fmt::format("{:.1f} us/actor", 1000 * s.median / actors)});
+                actors == 1 ? "the fixed part of a run"
+                            : fmt::format("{:.1f} us/actor", 1000 * s.median / actors)});
     };
     line(base, false);
     for (const auto& backend : backends()) {
