@@ -622,14 +622,11 @@ class Supervisor {
             a.stop_after_exec = true;
             return;
         }
-        if (!a.nursery()) {
-            // Exited already, only not reaped yet: it ended on its own, and
-            // its reap (already due) must report that, not a cancel.
-            siginfo_t info{};
-            if (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(a.pidfd.get()), &info,
-                         WEXITED | WNOHANG | WNOWAIT) == 0 &&
-                info.si_pid != 0)
-                return;
+        if (exited_unreaped(a)) {
+            // It ended on its own: its reap (already due) reports that, and
+            // no cancel happened, so it has no cancel reason either.
+            a.cancel_reason.reset();
+            return;
         }
         const TimePoint now = Clock::now();
         const int signo = m_sigint_count >= 2 ? *a.stop.kill_now(now) : a.stop.begin(now);
@@ -652,9 +649,19 @@ class Supervisor {
         if (auto d = a.stop.deadline()) add_timer(*d, TimerKind::stop_step, i);
     }
 
+    // A command actor that exited already and is only not reaped yet.
+    bool exited_unreaped(const ActorRun& a) const {
+        if (a.nursery() || !a.pidfd) return false;
+        siginfo_t info{};
+        return ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(a.pidfd.get()), &info,
+                        WEXITED | WNOHANG | WNOWAIT) == 0 &&
+               info.si_pid != 0;
+    }
+
     void actor_timeout(std::size_t i) {
         ActorRun& a = m_actors[i];
-        if (a.phase != Phase::running || a.cancel_reason) return;
+        // Ended just as its time ran out: it did not run past it.
+        if (a.phase != Phase::running || a.cancel_reason || exited_unreaped(a)) return;
         log(1, fmt::format("{} ran past its timeout of {}; cancelling it", a.spec->path,
                            format_duration(*a.spec->timeout)));
         a.cancel_reason = "timeout";
