@@ -353,7 +353,8 @@ class Supervisor {
                 }
                 break;
             case TimerKind::tree_timeout:
-                if (!m_cancel_cause) {
+                // Once the work is done only daemons are left, being cancelled.
+                if (!m_cancel_cause && !m_work_done) {
                     log(1, fmt::format("--timeout of {} ran out; cancelling the tree",
                                        format_duration(*m_options.tree_timeout)));
                     set_cause("tree_timeout", k_exit_timeout, "timeout");
@@ -1169,15 +1170,17 @@ class Supervisor {
                         if (!a.cancel_reason) a.cancel_reason = reason;
                         if (auto k = a.stop.kill_now(now)) signal_actor(a, *k);
                     }
-                    set_cause(reason, 128 + signo, "cancelled");
+                    if (!m_work_done && !all_done()) set_cause(reason, 128 + signo, "cancelled");
                     cancel_all(reason);
                     break;
                 }
                 if (m_cancel_cause && *m_cancel_cause == reason) break;
                 log(1, fmt::format("got {}; cancelling the tree", signal_name(signo)));
                 // The first cause decides the exit code: a signal during a
-                // failure's teardown still exits 1.
-                set_cause(reason, 128 + signo, "cancelled");
+                // failure's teardown still exits 1, and during the daemons'
+                // teardown once the work is done, 0; nor does a signal that
+                // comes when every actor has ended cancel anything.
+                if (!m_work_done && !all_done()) set_cause(reason, 128 + signo, "cancelled");
                 cancel_all(reason);
                 break;
             }
