@@ -784,8 +784,9 @@ class Supervisor {
                 continue;
             }
             // A child the backend has created but not reported yet is not
-            // an orphan: wait until the backend's answers are in.
-            if (m_backend && m_backend->pending() > 0) return;
+            // an orphan: wait until the backend's answers are in, and taken
+            // (a parked nursery spawn can read other answers meanwhile).
+            if (m_backend && (m_backend->pending() > 0 || m_in_flight > 0)) return;
             siginfo_t reaped{};
             ::waitid(P_PID, static_cast<id_t>(info.si_pid), &reaped, WEXITED | WNOHANG);
             if (info.si_pid == m_guardian.pid()) {
