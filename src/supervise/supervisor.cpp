@@ -1394,12 +1394,20 @@ Result Supervisor::run() {
         for (auto& slot : m_slots) {
             if (slot.ended_ms) continue;
             const auto parent = m_slot_of.find(slot.path.substr(0, slot.path.rfind('/')));
-            const bool orphaned = parent != m_slot_of.end() && m_slots[parent->second].signal;
+            const report::ActorReport* up =
+                parent == m_slot_of.end() ? nullptr : &m_slots[parent->second];
+            // Depth-first: its nursery's slot is final already.
+            const bool nursery_never_ran =
+                up && !up->pid && !(up->error && up->error->starts_with("unknown:"));
             if (slot.pid) {
                 slot.outcome = Outcome::killed;
                 slot.cancel_reason = "supervisor_killed";
                 slot.error = "its supervisor died before reporting how it ended";
-            } else if (orphaned) {
+            } else if (nursery_never_ran) {
+                // Never started because its nursery never was (cancelled
+                // before its spawn, or its spawn failed).
+                slot.cancel_reason = up->cancel_reason;
+            } else if (up) {
                 slot.error = "unknown: its supervisor died before reporting on it";
             }
         }
