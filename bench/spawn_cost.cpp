@@ -20,6 +20,7 @@
 #include "forkspawn/spec.hpp"
 #include "forkspawn/supervisor.hpp"
 
+#include <cctype>
 #include <cmath>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -222,8 +223,14 @@ int main(int argc, char** argv) {
     // The mp_forkserver backend re-executes /proc/self/exe: this program.
     if (argc == 2 && std::strcmp(argv[1], "__mp_forkserver") == 0) backend::mp_forkserver_main();
     const bool quick = bench::quick(argc, argv);
-    const int n = std::stoi(bench::option(argc, argv, "actors", quick ? "100" : "200"));
-    const int reps = std::stoi(bench::option(argc, argv, "reps", quick ? "2" : "3"));
+    // Also the older positional form: [actors] [repetitions].
+    auto positional = [&](int i, const char* fallback) -> std::string {
+        return argc > i && std::isdigit(static_cast<unsigned char>(argv[i][0])) ? argv[i]
+                                                                                : fallback;
+    };
+    const int n =
+        std::stoi(bench::option(argc, argv, "actors", positional(1, quick ? "100" : "200")));
+    const int reps = std::stoi(bench::option(argc, argv, "reps", positional(2, quick ? "2" : "3")));
     const std::string svg = bench::option(argc, argv, "svg", "");
     const std::string mp_peer = bench::option(argc, argv, "mp-peer", "");
     const std::string python = bench::option(argc, argv, "python", "python3");
