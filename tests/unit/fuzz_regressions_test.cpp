@@ -178,5 +178,7 @@ TEST_CASE("fuzz: many duplicate keys take linear time, not quadratic") {
     const auto elapsed = std::chrono::steady_clock::now() - t0;
     CHECK(r.errors.size() == 2 * n); // n unknown fields, n duplicates
     CHECK(r.errors[n].message.find("duplicate field 'k0'") == 0);
-    CHECK(elapsed < std::chrono::seconds(30)); // generous: well under 1 s unsanitized
+    // Generous, for sanitizers on a loaded machine: 0.4 s here unsanitized,
+    // 15 s under TSan; the quadratic scan took 66 s under ASan.
+    CHECK(elapsed < std::chrono::seconds(60));
 }
