@@ -27,6 +27,7 @@ struct SpawnArgs {
     int fd3 = -1;                // passed to the program as fd 3 (-1: none)
     int fd4 = -1;                // as fd 4
     int fd5 = -1;                // as fd 5
+    int guardian_fd = -1;        // the guardian's pipe: the child registers its own group
 };
 static_assert(std::is_trivially_destructible_v<SpawnArgs>);
 static_assert(std::is_trivially_copyable_v<SpawnArgs>);

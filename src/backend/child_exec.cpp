@@ -2,6 +2,8 @@
 // rules; every call below is async-signal-safe (signal-safety(7)).
 #include "forkspawn/spawn_args.hpp"
 
+#include "forkspawn/guardian_protocol.hpp"
+
 #include <cerrno>
 #include <csignal>
 #include <fcntl.h>
@@ -42,6 +44,10 @@ FORKSPAWN_CHILD_SIDE void exec_child(const SpawnArgs& a) noexcept {
     // Own process group: a terminal's Ctrl-C reaches forkspawn only, and stop
     // signals sent to the group reach the actor's own children.
     if (::setpgid(0, 0) < 0) report_and_exit(a.error_fd, ChildStage::process_group, errno);
+    // Registered before it can have children of its own: if the supervisor
+    // is killed before it registers this group itself (right after fork()
+    // returns), the group's members are still killed by the guardian.
+    guardian_notify(a.guardian_fd, '+', ::getpid());
 
     // Die with the supervisor. PDEATHSIG fires when the *thread* that forked
     // exits, which is why forks happen on a thread that lives as long as the

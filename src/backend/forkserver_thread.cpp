@@ -136,6 +136,7 @@ class ForkServerThread final : public Backend {
         UniqueFd error_read(fds[0]), error_write(fds[1]);
         SpawnArgs args = request.args;
         args.error_fd = error_write.get();
+        args.guardian_fd = m_guardian_fd;
         const pid_t pid = ::fork();
         if (pid < 0) {
             done.error = errno;

@@ -76,6 +76,7 @@ class LoopSpawn final : public Backend {
         sys::Pipe pipe{UniqueFd(fds[0]), UniqueFd(fds[1])};
         SpawnArgs args = request.args;
         args.error_fd = pipe.write.get();
+        args.guardian_fd = m_guardian_fd;
         // No handler may run in the child while it shares our memory.
         sigset_t all, old;
         sigfillset(&all);
