@@ -17,6 +17,7 @@ struct StopReport {
     std::vector<std::string> sent; // signal names in the order sent, e.g. SIGTERM, SIGKILL
     bool escalated = false;        // SIGKILL was sent
     double exit_after_ms = 0;      // from the first stop signal to the exit
+    std::vector<double> sent_ms;   // when each of `sent` was sent, ms since forkspawn started
 };
 
 struct ActorReport {

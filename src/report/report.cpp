@@ -67,6 +67,10 @@ void add_actor_fields(ordered_json& j, const ActorReport& a) {
         stop["sent"] = a.stop->sent;
         stop["escalated"] = a.stop->escalated;
         stop["exit_after_ms"] = round_ms(a.stop->exit_after_ms);
+        std::vector<double> sent_ms;
+        for (double ms : a.stop->sent_ms)
+            sent_ms.push_back(round_ms(ms));
+        stop["sent_ms"] = sent_ms;
         j["stop"] = std::move(stop);
     } else {
         j["stop"] = nullptr;
@@ -384,6 +388,9 @@ std::optional<ActorReport> parse_actor_json(std::string_view text) {
         if (const auto sent = it->find("sent"); sent != it->end() && sent->is_array())
             for (const auto& s : *sent)
                 if (s.is_string()) stop.sent.push_back(s.get<std::string>());
+        if (const auto at = it->find("sent_ms"); at != it->end() && at->is_array())
+            for (const auto& ms : *at)
+                if (ms.is_number()) stop.sent_ms.push_back(ms.get<double>());
         stop.escalated = it->value("escalated", false);
         stop.exit_after_ms = it->value("exit_after_ms", 0.0);
         a.stop = stop;

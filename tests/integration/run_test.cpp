@@ -371,8 +371,17 @@ TEST_CASE("run: an actor that ignores SIGTERM is killed when the grace runs out"
     const double after = k["stop"]["exit_after_ms"];
     CHECK(after >= 300);
     CHECK(after < 300 + 2000);
+    // When each signal went out, on the report's clock: SIGKILL never early,
+    // and both inside the actor's lifetime.
+    const json& sent_ms = k["stop"]["sent_ms"];
+    REQUIRE(sent_ms.size() == 2);
+    const double term = sent_ms[0], kill = sent_ms[1];
+    CHECK(kill - term >= 300 - 0.1); // rounded to 0.1 ms
+    CHECK(kill - term < 300 + 2000);
+    CHECK(term >= k["started_ms"].get<double>());
+    CHECK(kill <= k["ended_ms"].get<double>());
     CHECK(entry(rep, "root/f")["outcome"] == "failed");
-    CHECK(r.err.find("root/k did not stop within 300ms; sending SIGKILL") != std::string::npos);
+    CHECK(r.err.find("root/k did not stop within 300ms; sent SIGKILL") != std::string::npos);
     check_nothing_left(r.tag);
     CHECK(open_fds() == fds);
 }

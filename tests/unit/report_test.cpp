@@ -40,7 +40,7 @@ ActorReport load_actor() {
     a.started_ms = 2.0;
     a.ended_ms = 1703.7;
     a.runtime_ms = 1701.7;
-    a.stop = StopReport{{"SIGTERM", "SIGKILL"}, true, 1601.66};
+    a.stop = StopReport{{"SIGTERM", "SIGKILL"}, true, 1601.66, {2.04, 1602.26}};
     return a;
 }
 
@@ -200,11 +200,25 @@ TEST_CASE("actor_json has every field in documented order, absent ones as null")
         CHECK(j["outcome"] == "killed");
         const auto& stop = j["stop"];
         REQUIRE(stop.is_object());
-        CHECK(keys_of(stop) == std::vector<std::string>{"sent", "escalated", "exit_after_ms"});
+        CHECK(keys_of(stop) ==
+              std::vector<std::string>{"sent", "escalated", "exit_after_ms", "sent_ms"});
         CHECK(stop["sent"] == nlohmann::json::array({"SIGTERM", "SIGKILL"}));
         CHECK(stop["escalated"] == true);
         CHECK(stop["exit_after_ms"] == 1601.7);
+        CHECK(stop["sent_ms"] == nlohmann::json::array({2.0, 1602.3}));
     }
+}
+
+TEST_CASE("parse_actor_json reads back what actor_json wrote, stop times included") {
+    const auto back = parse_actor_json(actor_json(load_actor()));
+    REQUIRE(back);
+    REQUIRE(back->stop);
+    CHECK(back->stop->sent == std::vector<std::string>{"SIGTERM", "SIGKILL"});
+    CHECK(back->stop->escalated);
+    CHECK(back->stop->exit_after_ms == doctest::Approx(1601.7));
+    REQUIRE(back->stop->sent_ms.size() == 2);
+    CHECK(back->stop->sent_ms[0] == doctest::Approx(2.0));
+    CHECK(back->stop->sent_ms[1] == doctest::Approx(1602.3));
 }
 
 TEST_CASE("milliseconds are rounded to a tenth") {
