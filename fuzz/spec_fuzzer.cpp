@@ -15,7 +15,7 @@
 // - Durations and stop sequences print in a form that parses back to them.
 //
 // A property violation prints what differs and aborts, so libFuzzer saves the
-// input like any crash. Replay one: build/fuzz/forkspawn_spec_fuzzer FILE.
+// input like any crash. Replay one: build-fuzz/fuzz/forkspawn_spec_fuzzer FILE.
 #include "forkspawn/duration.hpp"
 #include "forkspawn/json_reader.hpp"
 #include "forkspawn/spec.hpp"
