@@ -12,7 +12,9 @@
 #include <grp.h>
 #include <poll.h>
 #include <sstream>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
@@ -80,9 +82,26 @@ Process::Process(const RunOptions& options) : m_tag(new_tag()), m_stdin_data(opt
         envp.push_back(e.data());
     envp.push_back(nullptr);
 
+    for (const auto& entry : fd_targets(::getpid()))
+        if (entry.first > 2 && ::fcntl(entry.first, F_GETFD) == 0)
+            m_inherited[entry.first] = file_identity(::getpid(), entry.first);
+    // Signals stay blocked across fork() until the child has reset the
+    // test's handlers (doctest catches SIGINT, SIGTERM, ...): a signal sent
+    // to forkspawn right away must not run a handler of the test in it.
+    sigset_t all, old_mask;
+    sigfillset(&all);
+    ::sigprocmask(SIG_SETMASK, &all, &old_mask);
     m_pid = ::fork();
-    REQUIRE(m_pid >= 0);
     if (m_pid == 0) {
+        for (int signo = 1; signo < NSIG; ++signo) {
+            struct sigaction sa {};
+            if (::sigaction(signo, nullptr, &sa) == 0 && !(sa.sa_flags & SA_SIGINFO) &&
+                (sa.sa_handler == SIG_IGN || sa.sa_handler == SIG_DFL))
+                continue;
+            sa = {};
+            sa.sa_handler = SIG_DFL;
+            ::sigaction(signo, &sa, nullptr);
+        }
         ::setpgid(0, 0);
         ::dup2(in[0], 0);
         ::dup2(out[1], 1);
@@ -97,6 +116,8 @@ Process::Process(const RunOptions& options) : m_tag(new_tag()), m_stdin_data(opt
         ::execve(argv[0], argv.data(), envp.data());
         ::_exit(127);
     }
+    ::sigprocmask(SIG_SETMASK, &old_mask, nullptr);
+    REQUIRE(m_pid > 0);
     ::setpgid(m_pid, m_pid);
     ::close(in[0]);
     ::close(out[1]);
@@ -123,7 +144,7 @@ Process::~Process() {
         if (fd >= 0) ::close(fd);
 }
 
-bool Process::pump(int timeout_ms) {
+bool Process::pump(int timeout_ms, bool read_stdout) {
     pollfd fds[3];
     nfds_t n = 0;
     if (m_out >= 0) fds[n++] = {m_out, POLLIN, 0};
@@ -134,6 +155,7 @@ bool Process::pump(int timeout_ms) {
     for (nfds_t i = 0; i < n; ++i) {
         if (fds[i].revents == 0) continue;
         int& fd = fds[i].fd == m_out ? m_out : fds[i].fd == m_err ? m_err : m_in;
+        if (fd == m_out && !read_stdout) continue;
         if (fd == m_in) {
             const ssize_t w = ::write(m_in, m_stdin_data.data() + m_stdin_written,
                                       m_stdin_data.size() - m_stdin_written);
@@ -177,29 +199,25 @@ bool Process::wait_for_stderr(const std::string& needle, std::chrono::millisecon
                       deadline);
 }
 
-bool Process::wait_stdout_pending(std::chrono::milliseconds deadline) {
+bool Process::read_stderr_until(const std::function<bool(const std::string&)>& done,
+                                std::chrono::milliseconds deadline) {
     const auto until = std::chrono::steady_clock::now() + deadline;
     for (;;) {
+        if (done(m_result.err)) return true;
         if (m_out < 0) return false;
-        pollfd p{m_out, POLLIN, 0};
-        if (::poll(&p, 1, 0) == 1) return (p.revents & POLLIN) != 0; // data, or EOF (false)
+        pollfd out{m_out, POLLIN, 0};
+        if (::poll(&out, 1, 0) == 1) return false; // data on stdout, or its EOF
         const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
             until - std::chrono::steady_clock::now());
         if (left.count() <= 0) return false;
-        // Wait for either pipe, but read stderr only.
-        pollfd fds[2] = {{m_out, POLLIN, 0}, {m_err, POLLIN, 0}};
-        ::poll(fds, m_err >= 0 ? 2 : 1, static_cast<int>(std::min<long>(left.count(), 100)));
-        if (m_err >= 0 && fds[1].revents) {
-            char buf[65536];
-            const ssize_t r = ::read(m_err, buf, sizeof buf);
-            if (r > 0)
-                m_result.err.append(buf, static_cast<std::size_t>(r));
-            else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
-                ::close(m_err);
-                m_err = -1;
-            }
-        }
+        pump(static_cast<int>(std::min<long>(left.count(), 100)), false);
     }
+}
+
+bool Process::wait_stdout_pending(std::chrono::milliseconds deadline) {
+    read_stderr_until([](const std::string&) { return false; }, deadline);
+    int pending = 0;
+    return m_out >= 0 && ::ioctl(m_out, FIONREAD, &pending) == 0 && pending > 0;
 }
 
 void Process::signal(int signo) {
@@ -377,6 +395,27 @@ std::map<int, std::string> fd_targets(pid_t pid) {
     }
     ::closedir(dir);
     return out;
+}
+
+std::string file_identity(pid_t pid, int fd) {
+    struct stat st {};
+    const std::string path = "/proc/" + std::to_string(pid) + "/fd/" + std::to_string(fd);
+    if (::stat(path.c_str(), &st) != 0) return "?";
+    return std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+}
+
+std::string fds_beyond_stdio(pid_t pid, const std::map<int, std::string>& inherited) {
+    const auto fds = fd_targets(pid);
+    const auto target = [&](int fd) {
+        const auto it = fds.find(fd);
+        return it == fds.end() ? std::string("(closed)") : it->second;
+    };
+    std::string beyond;
+    for (const auto& [fd, what] : fds)
+        if (fd > 2 && what != target(1) && what != target(2) &&
+            !(inherited.count(fd) && inherited.at(fd) == file_identity(pid, fd)))
+            beyond += " " + std::to_string(fd) + " -> " + what + ";";
+    return beyond;
 }
 
 bool wait_tagged_gone(const std::string& tag, std::chrono::milliseconds deadline,

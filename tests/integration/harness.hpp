@@ -64,14 +64,21 @@ class Process {
     bool read_until(const std::function<bool(const std::string&, const std::string&)>& done,
                     std::chrono::milliseconds deadline);
     bool wait_for_stderr(const std::string& needle, std::chrono::milliseconds deadline);
-    // Reads stderr only, leaving stdout unread, until forkspawn has written
-    // something to stdout (false at the deadline or when it exited first).
-    // With a small stdout pipe and a report larger than it, forkspawn then
-    // sits in its final report write: its supervisor is gone, its fds can
-    // be inspected.
+    // Reads stderr only, leaving stdout unread, until `done(stderr so far)`
+    // is true; false when forkspawn wrote to (or closed) stdout first, or at
+    // the deadline.
+    bool read_stderr_until(const std::function<bool(const std::string&)>& done,
+                           std::chrono::milliseconds deadline);
+    // Reads stderr only until forkspawn has written something to stdout
+    // (false at the deadline or when it exited first). With a small stdout
+    // pipe and a report larger than it, forkspawn then sits in its final
+    // report write: its supervisor is gone, its fds can be inspected.
     bool wait_stdout_pending(std::chrono::milliseconds deadline);
     void signal(int signo);
     const std::string& err_so_far() const { return m_result.err; } // stderr read until now
+    // The test's fds forkspawn inherited (no FD_CLOEXEC, 3 and up), and the
+    // file each refers to ("device:inode"): not forkspawn's own.
+    const std::map<int, std::string>& inherited_fds() const { return m_inherited; }
     // Waits for exit (reading all output); kills it at the deadline.
     RunResult wait();
 
@@ -84,8 +91,11 @@ class Process {
     std::chrono::steady_clock::time_point m_deadline;
     RunResult m_result;
     bool m_reaped = false;
+    std::map<int, std::string> m_inherited;
 
-    bool pump(int timeout_ms); // one poll round; false when both pipes are at EOF
+    // One poll round (stdin is fed, stdout read only if `read_stdout`);
+    // false when both pipes are at EOF.
+    bool pump(int timeout_ms, bool read_stdout = true);
 };
 
 RunResult run(const RunOptions& options);
@@ -109,6 +119,17 @@ std::vector<int> open_fds();
 // Open fds of any process and what each refers to (readlink of
 // /proc/PID/fd/N: "pipe:[123]", "anon_inode:[pidfd]", a path, ...).
 std::map<int, std::string> fd_targets(pid_t pid);
+
+// "device:inode" of the file `pid` has open as `fd`: unlike the text of its
+// /proc link, it stays the same when the file is renamed or deleted.
+std::string file_identity(pid_t pid, int fd);
+
+// The fds of `pid` beyond its stdio, as " N -> target;" items: every fd but
+// 0, 1, 2, those that refer to the same file as 1 or 2 (forkspawn reopens
+// stdout and stderr as non-blocking descriptions of the same pipes), and
+// the `inherited` ones (Process::inherited_fds). Once forkspawn writes its
+// final report, nothing else may be left.
+std::string fds_beyond_stdio(pid_t pid, const std::map<int, std::string>& inherited = {});
 
 // After forkspawn was killed outright: waits until no process tagged `tag`
 // for which `keep(pid)` is false is left (the deadline passed: false), then
