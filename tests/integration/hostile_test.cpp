@@ -17,7 +17,9 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <string>
+#include <sys/stat.h>
 #include <thread>
+#include <unistd.h>
 
 using namespace forkspawn::test;
 using json = nlohmann::json;
@@ -335,6 +337,46 @@ TEST_CASE("hostile: an actor that exits between forkspawn's signals was cancelle
     CHECK(q["stop"]["sent"] == json::array({"SIGTERM"}));
     CHECK(q["stop"]["escalated"] == false);
     CHECK(exit_after(q) < 10'000);
+    check_nothing_left(r.tag);
+    CHECK(open_fds() == fds);
+}
+
+TEST_CASE("hostile: a signal while a deaf daemon is stopped after the work is done keeps exit 0") {
+    const auto fds = open_fds();
+    // The work completes once the daemon ignores SIGTERM (a FIFO handshake:
+    // opening it blocks until both ends are open), so the daemon's teardown
+    // waits out a long grace. SIGINT then cancels nothing new: every
+    // non-daemon actor completed, the exit stays 0. A second SIGINT kills
+    // the daemon at once.
+    std::string dir = "/tmp/forkspawn-hostile-XXXXXX";
+    REQUIRE(::mkdtemp(dir.data()) != nullptr);
+    const std::string fifo = dir + "/ready";
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    json daemon = sh("d", "trap '' TERM; echo > '" + fifo + "'; exec sleep 100");
+    daemon["daemon"] = true;
+    daemon["stop"] = {"SIGTERM", "30s", "SIGKILL"};
+    Process p(run_opts({daemon, sh("w", "read x < '" + fifo + "'; exit 0")}));
+    const bool stopping = p.wait_for_stderr("root/d stopping (nursery_done): SIGTERM", k_ready);
+    p.signal(SIGINT);
+    const bool got = p.wait_for_stderr("got SIGINT", k_ready);
+    const auto second = std::chrono::steady_clock::now();
+    p.signal(SIGINT);
+    const auto r = p.wait();
+    ::unlink(fifo.c_str());
+    ::rmdir(dir.c_str());
+    INFO(r.err);
+    CHECK(stopping);
+    CHECK(got);
+    CHECK_FALSE(r.timed_out);
+    CHECK(std::chrono::steady_clock::now() - second < 10s);
+    CHECK(r.exit_code == 0);
+    const json rep = parse_report(r.out);
+    CHECK(rep["result"] == "completed");
+    CHECK(entry(rep, "root/w")["outcome"] == "completed");
+    const json d = entry(rep, "root/d");
+    CHECK(d["outcome"] == "killed");
+    CHECK(d["cancel_reason"] == "nursery_done");
+    CHECK(d["stop"]["sent"] == json::array({"SIGTERM", "SIGKILL"}));
     check_nothing_left(r.tag);
     CHECK(open_fds() == fds);
 }
