@@ -110,7 +110,7 @@ TEST_CASE("hostile: an actor that closes stdout and stderr at once is still supe
     // c closes both output fds and lives on: the EOF on its output pipe is
     // not its end. d does the same and exits 0 later: it completed.
     const json c = sh("c", "echo ready; exec >&- 2>&-; exec sleep 100");
-    const json d = sh("d", "exec >&- 2>&-; sleep 0.2; exit 0");
+    const json d = sh("d", "exec >&- 2>&-; sleep 0.05; exit 0");
     json stubborn = c;
     stubborn["stop"] = {"SIGTERM", "30s", "SIGKILL"};
     {
@@ -191,7 +191,7 @@ TEST_CASE("hostile: an actor that stops itself with SIGSTOP is continued and sto
     json deaf = sh("deaf", "trap '' TERM; kill -STOP $$; exec sleep 100");
     self["stop"] = {"SIGTERM", "30s", "SIGKILL"};
     group["stop"] = {"SIGTERM", "30s", "SIGKILL"};
-    deaf["stop"] = {"SIGTERM", "300ms", "SIGKILL"};
+    deaf["stop"] = {"SIGTERM", "150ms", "SIGKILL"};
     Process p(run_opts({self, group, deaf}));
     for (const char* path : {"root/self", "root/group", "root/deaf"}) {
         INFO(path);
@@ -223,8 +223,8 @@ TEST_CASE("hostile: an actor that stops itself with SIGSTOP is continued and sto
     CHECK(d["status"] == "signal=SIGKILL");
     CHECK(d["stop"]["sent"] == json::array({"SIGTERM", "SIGKILL"}));
     CHECK(d["stop"]["escalated"] == true);
-    CHECK(exit_after(d) >= 300);
-    CHECK(exit_after(d) < 300 + 2000);
+    CHECK(exit_after(d) >= 150);
+    CHECK(exit_after(d) < 150 + 2000);
     check_nothing_left(r.tag);
     CHECK(open_fds() == fds);
 }
@@ -272,9 +272,9 @@ TEST_CASE("hostile: an actor that ignores every catchable signal is killed on ti
     const auto fds = open_fds();
     json deaf = sh("deaf", ignore_everything() + "echo ready; exec sleep 100");
     json deaf3 = sh("deaf3", ignore_everything() + "echo ready; exec sleep 100");
-    deaf["stop"] = {"SIGTERM", "300ms", "SIGKILL"};
+    deaf["stop"] = {"SIGTERM", "150ms", "SIGKILL"};
     // A sequence of several signals: each is sent on time, then SIGKILL.
-    deaf3["stop"] = {"SIGINT", "200ms", "SIGHUP", "200ms", "SIGTERM", "200ms"};
+    deaf3["stop"] = {"SIGINT", "100ms", "SIGHUP", "100ms", "SIGTERM", "100ms"};
     Process p(run_opts({deaf, deaf3}));
     REQUIRE(wait_ready(p, {"root/deaf", "root/deaf3"}));
     p.signal(SIGINT);
@@ -289,15 +289,15 @@ TEST_CASE("hostile: an actor that ignores every catchable signal is killed on ti
     CHECK(d["cancel_reason"] == "signal:SIGINT");
     CHECK(d["stop"]["sent"] == json::array({"SIGTERM", "SIGKILL"}));
     CHECK(d["stop"]["escalated"] == true);
-    CHECK(exit_after(d) >= 300);
-    CHECK(exit_after(d) < 300 + 2000);
+    CHECK(exit_after(d) >= 150);
+    CHECK(exit_after(d) < 150 + 2000);
     const json d3 = entry(rep, "root/deaf3");
     CHECK(d3["outcome"] == "killed");
     CHECK(d3["status"] == "signal=SIGKILL");
     CHECK(d3["stop"]["sent"] == json::array({"SIGINT", "SIGHUP", "SIGTERM", "SIGKILL"}));
     CHECK(d3["stop"]["escalated"] == true);
-    CHECK(exit_after(d3) >= 600);
-    CHECK(exit_after(d3) < 600 + 2000);
+    CHECK(exit_after(d3) >= 300);
+    CHECK(exit_after(d3) < 300 + 2000);
     check_nothing_left(r.tag);
     CHECK(open_fds() == fds);
 }
@@ -311,7 +311,7 @@ TEST_CASE("hostile: an actor that exits between forkspawn's signals was cancelle
     json late = sh("late", "trap '' USR1; trap 'exit 7' TERM; echo ready; "
                            "while :; do sleep 0.05; done");
     json quick = sh("quick", "trap 'exit 0' TERM; echo ready; while :; do sleep 0.05; done");
-    late["stop"] = {"SIGUSR1", "300ms", "SIGTERM", "30s", "SIGKILL"};
+    late["stop"] = {"SIGUSR1", "150ms", "SIGTERM", "30s", "SIGKILL"};
     quick["stop"] = {"SIGTERM", "30s", "SIGKILL"};
     Process p(run_opts({late, quick}));
     REQUIRE(wait_ready(p, {"root/late", "root/quick"}));
@@ -329,7 +329,7 @@ TEST_CASE("hostile: an actor that exits between forkspawn's signals was cancelle
     CHECK(l["cancel_reason"] == "signal:SIGHUP");
     CHECK(l["stop"]["sent"] == json::array({"SIGUSR1", "SIGTERM"}));
     CHECK(l["stop"]["escalated"] == false);
-    CHECK(exit_after(l) >= 300);
+    CHECK(exit_after(l) >= 150);
     CHECK(exit_after(l) < 10'000);
     const json q = entry(rep, "root/quick");
     CHECK(q["outcome"] == "cancelled");
