@@ -193,6 +193,7 @@ enum FdBit : std::uint8_t {
             args.envp = envp_ptrs.data();
             args.cwd = has_cwd ? cwd.c_str() : nullptr;
             args.parent_pid = parent_pid;
+            args.guardian_fd = guardian; // the child registers its own group
             std::size_t next = 0;
             auto take = [&](std::uint8_t bit) {
                 return (which & bit) && next < fds.size() ? fds[next++].get() : -1;
@@ -248,7 +249,11 @@ class MpForkServer final : public Backend {
     bool forks_without_exec() const override { return false; }
     pid_t helper_pid() const override { return m_pid; }
     void helper_reaped() override { m_pid = -1; }
-    std::size_t pending() const override { return m_pending.size() + m_outbox.size(); }
+    // Children not yet taken by the supervisor (queued, with the server, or
+    // answered but not taken) are not orphans.
+    std::size_t pending() const override {
+        return m_pending.size() + m_outbox.size() + m_done.size();
+    }
 
     void submit(SpawnRequest request) override {
         if (!start()) {
