@@ -448,4 +448,33 @@ bool wait_tagged_gone(const std::string& tag, std::chrono::milliseconds deadline
     return gone;
 }
 
+
+nlohmann::json parse_report(const std::string& text) {
+    INFO("report: ", text);
+    nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+    REQUIRE_FALSE(j.is_discarded());
+    REQUIRE(j.is_object());
+    REQUIRE(j["actors"].is_array());
+    return j;
+}
+
+nlohmann::json entry(const nlohmann::json& report, const std::string& path) {
+    for (const auto& a : report.at("actors"))
+        if (a.at("path") == path) return a;
+    INFO("no actor ", path, " in ", report.dump());
+    FAIL("actor missing from the report");
+    return {};
+}
+
+std::map<std::string, nlohmann::json> by_path(const nlohmann::json& report) {
+    std::map<std::string, nlohmann::json> out;
+    for (const auto& a : report.at("actors")) {
+        const std::string path = a.at("path");
+        INFO(path);
+        CHECK(out.count(path) == 0); // listed once
+        out[path] = a;
+    }
+    return out;
+}
+
 } // namespace forkspawn::test

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <sys/resource.h>
@@ -109,6 +110,13 @@ std::vector<pid_t> child_processes();
 // Asserts (doctest CHECK) that nothing of the run is left; waits up to a few
 // seconds for the kernel to finish tearing down processes already killed.
 void check_nothing_left(const std::string& tag);
+
+// The JSON report in `text` (REQUIREs that it parses and lists actors).
+nlohmann::json parse_report(const std::string& text);
+// The report's entry for `path` (FAILs when it is missing).
+nlohmann::json entry(const nlohmann::json& report, const std::string& path);
+// Every entry by path (CHECKs that each path is listed once).
+std::map<std::string, nlohmann::json> by_path(const nlohmann::json& report);
 
 // The lines of `text`, without their newlines.
 std::vector<std::string> lines(const std::string& text);

@@ -42,23 +42,6 @@ RunOptions run_opts(const std::vector<json>& actors, std::vector<std::string> ar
     return {.args = args, .stdin_data = json{{"actors", actors}}.dump()};
 }
 
-json parse_report(const std::string& text) {
-    INFO("report: ", text);
-    json j = json::parse(text, nullptr, false);
-    REQUIRE_FALSE(j.is_discarded());
-    REQUIRE(j.is_object());
-    REQUIRE(j["actors"].is_array());
-    return j;
-}
-
-json entry(const json& report, const std::string& path) {
-    for (const auto& a : report["actors"])
-        if (a["path"] == path) return a;
-    INFO("no actor ", path, " in ", report.dump());
-    FAIL("actor missing from the report");
-    return {};
-}
-
 bool wait_ready(Process& p, const std::vector<std::string>& paths) {
     for (const auto& path : paths)
         if (!p.wait_for_stderr(path + " | ready\n", k_ready)) return false;

@@ -30,26 +30,6 @@ json sleepers(int n, const std::string& prefix = "s") {
     return actors;
 }
 
-json parse_report(const std::string& text) {
-    INFO("report: ", text);
-    json j = json::parse(text, nullptr, false);
-    REQUIRE_FALSE(j.is_discarded());
-    REQUIRE(j.is_object());
-    REQUIRE(j["actors"].is_array());
-    return j;
-}
-
-std::map<std::string, json> by_path(const json& report) {
-    std::map<std::string, json> out;
-    for (const auto& a : report["actors"]) {
-        const std::string path = a["path"];
-        INFO(path);
-        CHECK(out.count(path) == 0); // listed once
-        out[path] = a;
-    }
-    return out;
-}
-
 struct Tally {
     int started = 0;      // has a pid and was then stopped by forkspawn
     int spawn_failed = 0; // with the expected errno in its error

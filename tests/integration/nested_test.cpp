@@ -19,13 +19,6 @@ using nlohmann::json;
 
 namespace {
 
-std::map<std::string, json> by_path(const json& report) {
-    std::map<std::string, json> out;
-    for (const auto& a : report["actors"])
-        out[a["path"].get<std::string>()] = a;
-    return out;
-}
-
 // The pid forkspawn -v logged for `path` ("root/x spawned, pid N").
 pid_t spawned_pid(const std::string& err, const std::string& path) {
     std::smatch m;

@@ -63,23 +63,6 @@ RunResult run_spec(const json& spec, std::vector<std::string> args = {"--report=
 
 // ---- the report --------------------------------------------------------------
 
-json parse_report(const std::string& text) {
-    INFO("report: ", text);
-    json j = json::parse(text, nullptr, false);
-    REQUIRE_FALSE(j.is_discarded());
-    REQUIRE(j.is_object());
-    REQUIRE(j.contains("actors"));
-    return j;
-}
-
-json entry(const json& report, const std::string& path) {
-    for (const auto& a : report.at("actors"))
-        if (a.at("path") == path) return a;
-    INFO("no actor ", path, " in ", report.dump());
-    FAIL("actor missing from the report");
-    return {};
-}
-
 // Lines an actor printed, from forkspawn's stderr ("path | line").
 std::vector<std::string> actor_lines(const std::string& err, const std::string& path) {
     std::vector<std::string> out;
