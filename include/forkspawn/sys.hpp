@@ -21,6 +21,24 @@ template <typename F> auto retry_eintr(F&& f) {
     }
 }
 
+// Calls a recv-like f() until it does not fail with EINTR, nor with the
+// ECONNRESET of a unix datagram or seqpacket socket whose peer closed with
+// messages from us unread. Linux reports that error once, before the
+// messages the peer sent ahead of closing; they are still queued, and the
+// next call returns them, then EOF.
+template <typename F> auto retry_recv(F&& f) {
+    bool reset_seen = false;
+    for (;;) {
+        auto r = f();
+        if (r == -1 && errno == EINTR) continue;
+        if (r == -1 && errno == ECONNRESET && !reset_seen) {
+            reset_seen = true;
+            continue;
+        }
+        return r;
+    }
+}
+
 // Throws Error("<what>: <strerror> (<ENAME>)").
 [[noreturn]] void fail(const std::string& what, int err = errno);
 

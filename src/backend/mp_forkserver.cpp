@@ -138,7 +138,7 @@ ssize_t recv_with_fds(int sock, char* buf, std::size_t size, std::vector<UniqueF
     msg.msg_control = control;
     msg.msg_controllen = sizeof control;
     const ssize_t n =
-        sys::retry_eintr([&] { return ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | flags); });
+        sys::retry_recv([&] { return ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | flags); });
     if (n < 0) return n;
     for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
         if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;

@@ -905,8 +905,8 @@ class Supervisor {
     template <typename F> bool read_messages(int fd, F&& handle) {
         auto& buf = m_message_buf;
         for (;;) {
-            const ssize_t n = ::recv(fd, buf.data(), buf.size(), MSG_DONTWAIT);
-            if (n < 0 && errno == EINTR) continue;
+            const ssize_t n =
+                sys::retry_recv([&] { return ::recv(fd, buf.data(), buf.size(), MSG_DONTWAIT); });
             if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
             if (n <= 0) return false;
             const auto j = nlohmann::json::parse(buf.begin(), buf.begin() + n, nullptr, false);
