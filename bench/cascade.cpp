@@ -61,9 +61,9 @@ double one_run(const std::string& binary, const std::string& backend,
     }
     int status = 0;
     ::waitpid(pid, &status, 0);
-    const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+    const double ms = bench::ms_between(t0, Clock::now());
     ::close(err[0]);
-    return WIFEXITED(status) && WEXITSTATUS(status) == 130 ? ms : -1;
+    return bench::exited_with(status, 130) ? ms : -1;
 }
 
 } // namespace

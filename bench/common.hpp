@@ -1,6 +1,7 @@
 // Shared by the bench programs: statistics over repetitions, the results
 // file the bench command collects, running forkspawn as a child with a
-// deadline, and the readiness fifo the helper actor writes to.
+// deadline, the bare spawn loops the benches compare with, the readiness
+// fifo the helper actor writes to, and the command line.
 //
 // Results: when FORKSPAWN_BENCH_RESULTS names a file, every figure is also
 // appended there as one tab-separated line (see Row); scripts/bench renders
@@ -178,6 +179,14 @@ inline std::string status_text(const std::optional<int>& status) {
     return "?";
 }
 
+// Starts `n` copies of `args`; the pids of those that started.
+inline std::vector<pid_t> start_n(int n, const std::vector<std::string>& args) {
+    std::vector<pid_t> pids;
+    for (int i = 0; i < n; ++i)
+        if (const pid_t pid = start(args); pid > 0) pids.push_back(pid);
+    return pids;
+}
+
 inline bool write_file(const std::string& path, const std::string& text) {
     FILE* f = std::fopen(path.c_str(), "w");
     if (!f) return false;
@@ -195,6 +204,37 @@ inline std::string read_file(const std::string& path) {
         text.append(buf, n);
     std::fclose(f);
     return text;
+}
+
+// ---- bare loops ------------------------------------------------------------
+// The baselines: /bin/true spawned and reaped `n` times, one child at a
+// time, with no supervision; ms in all.
+
+inline char k_true[] = "/bin/true"; // not const: execve's argv is char*
+
+inline double bare_fork_exec(int n) {
+    char* argv[] = {k_true, nullptr};
+    const auto t0 = Clock::now();
+    for (int i = 0; i < n; ++i) {
+        const pid_t pid = ::fork();
+        if (pid == 0) {
+            ::execve(k_true, argv, environ);
+            ::_exit(127);
+        }
+        if (pid > 0) ::waitpid(pid, nullptr, 0);
+    }
+    return ms_between(t0, Clock::now());
+}
+
+inline double bare_posix_spawn(int n) {
+    char* argv[] = {k_true, nullptr};
+    const auto t0 = Clock::now();
+    for (int i = 0; i < n; ++i) {
+        pid_t pid;
+        if (::posix_spawn(&pid, k_true, nullptr, nullptr, argv, environ) == 0)
+            ::waitpid(pid, nullptr, 0);
+    }
+    return ms_between(t0, Clock::now());
 }
 
 // ---- the readiness fifo ----------------------------------------------------
@@ -326,6 +366,43 @@ inline std::string option(int argc, char** argv, const std::string& name,
         if (std::strncmp(argv[i], prefix.c_str(), prefix.size()) == 0)
             return argv[i] + prefix.size();
     return fallback;
+}
+
+// The command line of a bench that runs the forkspawn binary:
+//   PROGRAM FORKSPAWN [--actors=N] [--reps=R] [--quick]
+struct CommandLine {
+    std::string forkspawn;
+    int actors = 0;
+    int reps = 0;
+};
+
+struct Defaults {
+    int actors = 0; // 0: the bench sets its own sizes and takes no --actors
+    int reps = 0;
+    int quick_reps = 0;
+};
+
+// nullopt, with the usage on stderr, when FORKSPAWN is missing: the bench
+// then exits 2.
+inline std::optional<CommandLine> command_line(int argc, char** argv, const Defaults& d) {
+    if (argc < 2) {
+        fmt::print(stderr, "usage: {} FORKSPAWN {}[--reps=R] [--quick]\n", argv[0],
+                   d.actors ? "[--actors=N] " : "");
+        return std::nullopt;
+    }
+    CommandLine c;
+    c.forkspawn = argv[1];
+    if (d.actors) c.actors = std::stoi(option(argc, argv, "actors", std::to_string(d.actors)));
+    const int reps = quick(argc, argv) ? d.quick_reps : d.reps;
+    c.reps = std::stoi(option(argc, argv, "reps", std::to_string(reps)));
+    return c;
+}
+
+// A directory of the bench's own for its spec files; the bench removes it.
+inline std::string scratch_dir(const std::string& bench) {
+    const std::string dir = fmt::format("/tmp/forkspawn-bench-{}-{}", bench, ::getpid());
+    ::mkdir(dir.c_str(), 0700);
+    return dir;
 }
 
 inline const std::vector<std::string>& backends() {

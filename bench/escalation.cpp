@@ -119,10 +119,7 @@ std::vector<pid_t> ready_pids(Fifo& fifo, std::size_t n) {
 Sample bare(const std::string& helper, int n) {
     Sample s;
     Fifo fifo;
-    std::vector<pid_t> children;
-    for (int i = 0; i < n; ++i)
-        if (const pid_t pid = start({helper, "stubborn", fifo.path()}); pid > 0)
-            children.push_back(pid);
+    const auto children = start_n(n, {helper, "stubborn", fifo.path()});
     const auto pids = ready_pids(fifo, children.size());
     DeathWatch watch(pids);
     const auto t0 = Clock::now();
@@ -148,12 +145,8 @@ Sample bare(const std::string& helper, int n) {
 Sample with_timeout(const std::string& helper, int n) {
     Sample s;
     Fifo fifo;
-    std::vector<pid_t> timeouts;
-    for (int i = 0; i < n; ++i)
-        if (const pid_t pid =
-                start({"timeout", "-k", "0.2s", "1000s", helper, "stubborn", fifo.path()});
-            pid > 0)
-            timeouts.push_back(pid);
+    const auto timeouts =
+        start_n(n, {"timeout", "-k", "0.2s", "1000s", helper, "stubborn", fifo.path()});
     const auto pids = ready_pids(fifo, timeouts.size());
     // timeout(1) exits at once, leaving its child running, when a signal
     // comes before its fork() returned in the parent; a loaded machine can
@@ -259,17 +252,11 @@ struct Pool {
 } // namespace
 
 int main(int argc, char** argv) {
-    if (argc < 2) {
-        fmt::print(stderr, "usage: {} FORKSPAWN [--actors=N] [--reps=R] [--quick]\n", argv[0]);
-        return 2;
-    }
-    const std::string forkspawn = argv[1];
+    const auto args = command_line(argc, argv, {.actors = 100, .reps = 5, .quick_reps = 3});
+    if (!args) return 2;
+    const auto& [forkspawn, n, reps] = *args;
     const std::string helper = helper_path(argv[0]);
-    const bool is_quick = quick(argc, argv);
-    const int n = std::stoi(option(argc, argv, "actors", "100"));
-    const int reps = std::stoi(option(argc, argv, "reps", is_quick ? "3" : "5"));
-    const std::string dir = fmt::format("/tmp/forkspawn-bench-escalation-{}", ::getpid());
-    ::mkdir(dir.c_str(), 0700);
+    const std::string dir = scratch_dir("escalation");
     const bool have_timeout = ::access("/usr/bin/timeout", X_OK) == 0;
 
     std::map<std::string, Pool> pools;

@@ -102,16 +102,12 @@ long peak_kib(const std::string& forkspawn, const std::string& helper, const std
 } // namespace
 
 int main(int argc, char** argv) {
-    if (argc < 2) {
-        fmt::print(stderr, "usage: {} FORKSPAWN [--reps=R] [--quick]\n", argv[0]);
-        return 2;
-    }
-    const std::string forkspawn = argv[1];
+    const auto args = command_line(argc, argv, {.reps = 3, .quick_reps = 1});
+    if (!args) return 2;
+    const std::string& forkspawn = args->forkspawn;
+    const int reps = args->reps;
     const std::string helper = helper_path(argv[0]);
-    const bool is_quick = quick(argc, argv);
-    const int reps = std::stoi(option(argc, argv, "reps", is_quick ? "1" : "3"));
-    const std::string dir = fmt::format("/tmp/forkspawn-bench-memory-{}", ::getpid());
-    ::mkdir(dir.c_str(), 0700);
+    const std::string dir = scratch_dir("memory");
     const std::vector<int> sizes{1, 10, 100, 1000};
 
     std::map<std::pair<std::string, int>, std::vector<double>> kib;

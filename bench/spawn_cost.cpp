@@ -34,33 +34,6 @@ using bench::Stats;
 
 namespace {
 
-char k_true[] = "/bin/true";
-
-double bare_posix_spawn(int n) {
-    char* argv[] = {k_true, nullptr};
-    const auto t0 = Clock::now();
-    for (int i = 0; i < n; ++i) {
-        pid_t pid;
-        if (::posix_spawn(&pid, k_true, nullptr, nullptr, argv, environ) == 0)
-            ::waitpid(pid, nullptr, 0);
-    }
-    return bench::ms_between(t0, Clock::now());
-}
-
-double bare_fork_exec(int n) {
-    char* argv[] = {k_true, nullptr};
-    const auto t0 = Clock::now();
-    for (int i = 0; i < n; ++i) {
-        const pid_t pid = ::fork();
-        if (pid == 0) {
-            ::execve(k_true, argv, environ);
-            ::_exit(127);
-        }
-        if (pid > 0) ::waitpid(pid, nullptr, 0);
-    }
-    return bench::ms_between(t0, Clock::now());
-}
-
 double forkspawn_run(const spec::Spec& s, const std::string& backend) {
     supervise::Options options;
     options.backend = backend;
@@ -254,7 +227,7 @@ int main(int argc, char** argv) {
                n, reps);
     fmt::print("{:>9}  {:<19} {:>9} {:>15} {:>8}\n", "memory", "subject", "ms/actor", "spread",
                "ratio");
-    bare_posix_spawn(n); // warm-up: page cache, dynamic loader
+    bench::bare_posix_spawn(n); // warm-up: page cache, dynamic loader
     std::size_t held_mib = 0;
     for (std::size_t mib : sizes) {
         // Grow the supervisor: touched anonymous memory, as a big process has.
@@ -271,8 +244,8 @@ int main(int argc, char** argv) {
         }
         std::vector<std::vector<double>> per(series.size());
         for (int r = 0; r < reps; ++r) { // interleaved: drift hits every subject alike
-            per[0].push_back(bare_posix_spawn(n) / n);
-            per[1].push_back(bare_fork_exec(n) / n);
+            per[0].push_back(bench::bare_posix_spawn(n) / n);
+            per[1].push_back(bench::bare_fork_exec(n) / n);
             for (std::size_t b = 2; b < series.size(); ++b)
                 if (const double ms = forkspawn_run(s, series[b].name); ms >= 0)
                     per[b].push_back(ms / n);

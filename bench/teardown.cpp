@@ -20,9 +20,7 @@ constexpr auto k_ready_limit = std::chrono::seconds(30);
 
 double bare(const std::string& helper, int n) {
     Fifo fifo;
-    std::vector<pid_t> pids;
-    for (int i = 0; i < n; ++i)
-        if (const pid_t pid = start({helper, "sleep", fifo.path()}); pid > 0) pids.push_back(pid);
+    const auto pids = start_n(n, {helper, "sleep", fifo.path()});
     const auto ready = fifo.wait_for(pids.size(), 'R', k_ready_limit);
     const bool ok = ready.size() == pids.size() && pids.size() == static_cast<std::size_t>(n);
     const auto t0 = Clock::now();
@@ -62,17 +60,11 @@ double with_forkspawn(const std::string& forkspawn, const std::string& helper,
 } // namespace
 
 int main(int argc, char** argv) {
-    if (argc < 2) {
-        fmt::print(stderr, "usage: {} FORKSPAWN [--actors=N] [--reps=R] [--quick]\n", argv[0]);
-        return 2;
-    }
-    const std::string forkspawn = argv[1];
+    const auto args = command_line(argc, argv, {.actors = 1000, .reps = 5, .quick_reps = 3});
+    if (!args) return 2;
+    const auto& [forkspawn, n, reps] = *args;
     const std::string helper = helper_path(argv[0]);
-    const bool is_quick = quick(argc, argv);
-    const int n = std::stoi(option(argc, argv, "actors", "1000"));
-    const int reps = std::stoi(option(argc, argv, "reps", is_quick ? "3" : "5"));
-    const std::string dir = fmt::format("/tmp/forkspawn-bench-teardown-{}", ::getpid());
-    ::mkdir(dir.c_str(), 0700);
+    const std::string dir = scratch_dir("teardown");
 
     std::map<std::string, std::vector<double>> ms;
     std::map<std::string, bool> broken; // failed once: not run again (a hang costs its deadline)

@@ -2,8 +2,8 @@
 // reaped, per backend. A forkspawn figure is a whole run of the binary,
 // from the bench's posix_spawn of forkspawn to its exit: forkspawn's own
 // fork/exec, start-up, guardian and report (none) are included; the
-// "1 actor" row shows that fixed part. Baselines, in the same run: bare
-// loops written here (fork+execve+waitpid on the main thread, the same on a
+// "1 actor" row shows that fixed part. Baselines, in the same run: the
+// bench's bare loops (fork+execve+waitpid on the main thread, the same on a
 // worker thread, posix_spawn+waitpid), one child at a time. Peers: xargs -P
 // and GNU parallel on the same N commands (skipped with a note if absent).
 // Repetitions are interleaved (every subject once per round) so drift on a
@@ -21,38 +21,11 @@ using namespace bench;
 
 namespace {
 
-char k_true[] = "/bin/true";
-
-double bare_fork_exec(int n) {
-    char* argv[] = {k_true, nullptr};
-    const auto t0 = Clock::now();
-    for (int i = 0; i < n; ++i) {
-        const pid_t pid = ::fork();
-        if (pid == 0) {
-            ::execve(k_true, argv, environ);
-            ::_exit(127);
-        }
-        if (pid > 0) ::waitpid(pid, nullptr, 0);
-    }
-    return ms_between(t0, Clock::now());
-}
-
 double bare_fork_exec_thread(int n) {
     double ms = 0;
     std::thread worker([&] { ms = bare_fork_exec(n); });
     worker.join();
     return ms;
-}
-
-double bare_posix_spawn(int n) {
-    char* argv[] = {k_true, nullptr};
-    const auto t0 = Clock::now();
-    for (int i = 0; i < n; ++i) {
-        pid_t pid;
-        if (::posix_spawn(&pid, k_true, nullptr, nullptr, argv, environ) == 0)
-            ::waitpid(pid, nullptr, 0);
-    }
-    return ms_between(t0, Clock::now());
 }
 
 // A whole command run, stdin from `input` (a path, or "" for /dev/null);
@@ -98,18 +71,12 @@ struct Subject {
 } // namespace
 
 int main(int argc, char** argv) {
-    if (argc < 2) {
-        fmt::print(stderr, "usage: {} FORKSPAWN [--actors=N] [--reps=R] [--quick]\n", argv[0]);
-        return 2;
-    }
-    const std::string forkspawn = argv[1];
-    const bool is_quick = quick(argc, argv);
-    const int n = std::stoi(option(argc, argv, "actors", "1000"));
-    const int reps = std::stoi(option(argc, argv, "reps", is_quick ? "3" : "5"));
+    const auto args = command_line(argc, argv, {.actors = 1000, .reps = 5, .quick_reps = 3});
+    if (!args) return 2;
+    const auto& [forkspawn, n, reps] = *args;
     const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
 
-    const std::string dir = fmt::format("/tmp/forkspawn-bench-throughput-{}", ::getpid());
-    ::mkdir(dir.c_str(), 0700);
+    const std::string dir = scratch_dir("throughput");
     auto spec_of = [&](int actors) {
         nlohmann::json list = nlohmann::json::array();
         for (int i = 0; i < actors; ++i)
