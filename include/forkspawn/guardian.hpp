@@ -9,6 +9,12 @@
 // is still registered, then exits. Whoever forks a group leader registers the
 // group right after the fork and whoever reaps it retires it
 // (guardian_protocol.hpp); stop() tells it that a normal exit kills nothing.
+//
+// A process that left its group (`setsid`, as daemons do) is not reached by
+// that. start() therefore puts FORKSPAWN_TREE=<128 random bits> into
+// forkspawn's environment, which every actor inherits (unless its spec says
+// env_clear); after the group kills, the guardian sweeps /proc and SIGKILLs
+// every process whose environment carries it.
 #pragma once
 
 #include "forkspawn/unique_fd.hpp"
@@ -17,6 +23,9 @@
 #include <utility>
 
 namespace forkspawn::supervise {
+
+// The variable that marks the tree's processes.
+inline constexpr const char* k_tree_variable = "FORKSPAWN_TREE";
 
 class Guardian {
   public:

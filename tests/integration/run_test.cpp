@@ -759,19 +759,23 @@ TEST_CASE("run: SIGKILL of forkspawn takes every actor down") {
         run_opts(tree({sh("a", "echo ready; exec sleep 100"), sh("b", "echo ready; exec sleep 100"),
                        sh("c", "trap '' TERM; echo ready; exec sleep 100"),
                        // A grandchild in the actor's group goes down too.
-                       sh("d", "sleep 100 & echo ready; wait")})));
+                       sh("d", "sleep 100 & echo ready; wait"),
+                       // And one that left the group and session (it says
+                       // ready itself, so it exists when forkspawn dies).
+                       sh("e", "setsid sh -c 'echo ready; exec sleep 100' & wait")})));
     REQUIRE(p.read_until(
         [](const std::string&, const std::string& err) {
             return err.find("root/a | ready") != std::string::npos &&
                    err.find("root/b | ready") != std::string::npos &&
                    err.find("root/c | ready") != std::string::npos &&
-                   err.find("root/d | ready") != std::string::npos;
+                   err.find("root/d | ready") != std::string::npos &&
+                   err.find("root/e | ready") != std::string::npos;
         },
         k_ready));
     std::vector<pid_t> started = tagged_processes(p.tag());
     std::erase(started, p.pid());
     INFO("started:", describe(started));
-    CHECK(started.size() >= 5); // the actors and d's child
+    CHECK(started.size() >= 7); // the actors, d's child and e's escapee
     p.signal(SIGKILL);
     const auto r = p.wait();
     CHECK(r.term_signal == SIGKILL);
@@ -913,6 +917,35 @@ TEST_CASE("run: env_clear starts from an empty environment; PATH comes from env"
         if (line.starts_with("root/a | ")) seen.push_back(line.substr(9));
     std::sort(seen.begin(), seen.end());
     CHECK(seen == std::vector<std::string>{"ONLY=1", "PATH=/usr/bin:/bin"});
+    check_nothing_left(r.tag);
+}
+
+TEST_CASE("run: every actor carries the tree's FORKSPAWN_TREE; a forkspawn inside gets its own") {
+    TempDir dir;
+    const std::string inner = dir / "inner.json";
+    {
+        std::ofstream f(inner);
+        f << tree({sh("i", "echo \"$FORKSPAWN_TREE\"")}).dump();
+    }
+    auto options = run_opts(tree({sh("a", "echo \"$FORKSPAWN_TREE\""),
+                                  sh("b", "echo \"$FORKSPAWN_TREE\""),
+                                  actor("n", {binary(), "run", "--report=none", inner})}));
+    options.env = {{"FORKSPAWN_TREE", "from-outside"}};
+    const auto r = run(options);
+    INFO(r.err);
+    CHECK(r.exit_code == 0);
+    const auto a = actor_lines(r.err, "root/a");
+    const auto b = actor_lines(r.err, "root/b");
+    // The inner forkspawn prefixes its actor's lines too.
+    const auto i = actor_lines(r.err, "root/n | root/i");
+    REQUIRE(a.size() == 1);
+    REQUIRE(b.size() == 1);
+    REQUIRE(i.size() == 1);
+    CHECK(a[0].size() == 32);
+    CHECK(a[0].find_first_not_of("0123456789abcdef") == std::string::npos);
+    CHECK(a[0] == b[0]);
+    CHECK(i[0].size() == 32);
+    CHECK(i[0] != a[0]);
     check_nothing_left(r.tag);
 }
 

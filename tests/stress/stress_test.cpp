@@ -173,10 +173,6 @@ const char* kind_name(Kind k) {
     return "?";
 }
 
-// Marks processes that leave their actor's group on purpose: after a kill
-// -9 of forkspawn only they may outlive it (nothing can find them then).
-constexpr const char* k_escapee_env = "FORKSPAWN_STRESS_ESCAPEE=1";
-
 std::string ignore_everything() {
     std::string trap = "trap ''";
     for (int signo = 1; signo <= 64; ++signo)
@@ -215,11 +211,10 @@ std::vector<std::string> argv_of(Kind k, int ms) {
     case Kind::grandkid_left:
         return sh("sleep 100 & exit 0");
     case Kind::escapee:
-        return sh(fmt::format("( {} setsid sleep 100 & ); exit 0", k_escapee_env));
+        return sh("( setsid sleep 100 & ); exit 0");
     case Kind::pg_escapee:
         return {"perl", "-e",
-                "if (!fork) { setpgrp(0, 0); $ENV{FORKSPAWN_STRESS_ESCAPEE} = 1; "
-                "exec 'sleep', '100' } exit 0"};
+                "if (!fork) { setpgrp(0, 0); exec 'sleep', '100' } exit 0"};
     case Kind::flood_lines:
         return sh("head -c 200000 /dev/zero | tr '\\0' y | fold -w 100");
     case Kind::flood_nonl:
@@ -731,11 +726,6 @@ std::string log_of(const std::string& err) {
     return out;
 }
 
-bool is_escapee(pid_t pid) {
-    const auto vars = process_environ(pid);
-    return std::find(vars.begin(), vars.end(), k_escapee_env) != vars.end();
-}
-
 // forkspawn runs (exec'd) and has blocked the signals it handles: from now
 // on a signal cancels the tree, before anything was spawned.
 bool wait_signals_blocked(pid_t pid) {
@@ -823,11 +813,10 @@ void run_case(const Case& c, Checked& checked) {
         CHECK_FALSE(r.timed_out);
         CHECK(r.term_signal == SIGKILL);
         // Every actor dies with forkspawn (PR_SET_PDEATHSIG, the guardian),
-        // and their children in their groups. Only what left its group on
-        // purpose cannot be found once forkspawn is gone.
+        // their children in their groups, and what left its group on
+        // purpose (the guardian finds it by FORKSPAWN_TREE).
         std::string survivors;
         const bool gone = wait_tagged_gone(r.tag, 15s, [&](pid_t pid) {
-            if (is_escapee(pid)) return true;
             std::ifstream cmdline(fmt::format("/proc/{}/cmdline", pid));
             std::string cmd((std::istreambuf_iterator<char>(cmdline)), {});
             std::replace(cmd.begin(), cmd.end(), '\0', ' ');
