@@ -51,6 +51,17 @@ struct ChildError {
     int err = 0;   // errno
 };
 
+// Raises this process's soft RLIMIT_NOFILE to the hard limit, so that
+// thousands of actors fit, and records the soft limit it had: exec_child
+// puts that back, so an actor gets the limit forkspawn was started with
+// (programs that close every fd up to the limit, or use select(), expect a
+// small one).
+void raise_fd_limit() noexcept;
+// Puts the recorded soft limit back (async-signal-safe): what exec_child
+// does, and what a forkspawn helper does before it execs a fresh image that
+// calls raise_fd_limit() again.
+void restore_fd_limit() noexcept;
+
 // "chdir /srv", "execute /usr/bin/x" ... for messages.
 std::string stage_text(ChildStage stage, const SpawnArgs& args);
 

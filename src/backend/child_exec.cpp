@@ -9,12 +9,17 @@
 #include <fcntl.h>
 #include <linux/close_range.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 namespace forkspawn::backend {
 
 namespace {
+
+// The fd limit actors get; set once, before any thread or child exists.
+rlimit g_actor_fd_limit{};
+bool g_restore_fd_limit = false;
 
 [[noreturn]] FORKSPAWN_CHILD_SIDE void report_and_exit(int error_fd, ChildStage stage,
                                                        int err) noexcept {
@@ -39,6 +44,20 @@ FORKSPAWN_CHILD_SIDE bool move_fd(int from, int to) noexcept {
 }
 
 } // namespace
+
+void raise_fd_limit() noexcept {
+    rlimit lim;
+    if (::getrlimit(RLIMIT_NOFILE, &lim) < 0 || lim.rlim_cur >= lim.rlim_max) return;
+    g_actor_fd_limit = lim;
+    g_restore_fd_limit = true;
+    lim.rlim_cur = lim.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &lim) < 0) g_restore_fd_limit = false;
+}
+
+FORKSPAWN_CHILD_SIDE void restore_fd_limit() noexcept {
+    // Lowering a soft limit cannot fail.
+    if (g_restore_fd_limit) ::setrlimit(RLIMIT_NOFILE, &g_actor_fd_limit);
+}
 
 FORKSPAWN_CHILD_SIDE void exec_child(const SpawnArgs& a) noexcept {
     // Own process group: a terminal's Ctrl-C reaches forkspawn only, and stop
@@ -92,6 +111,7 @@ FORKSPAWN_CHILD_SIDE void exec_child(const SpawnArgs& a) noexcept {
             report_and_exit(a.error_fd, ChildStage::pass_fds, errno);
 
     if (a.cwd && ::chdir(a.cwd) < 0) report_and_exit(a.error_fd, ChildStage::chdir, errno);
+    restore_fd_limit();
 
     ::execve(a.path, a.argv, a.envp);
     report_and_exit(a.error_fd, ChildStage::exec, errno);

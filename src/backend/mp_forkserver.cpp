@@ -361,6 +361,7 @@ class MpForkServer final : public Backend {
             char name[] = "forkspawn-mpfs";
             char mode[] = "__mp_forkserver";
             char* args[] = {name, mode, nullptr};
+            restore_fd_limit(); // the fresh image records and raises it again
             ::execve("/proc/self/exe", args, environ);
             serve(3, guardian >= 0 ? 4 : -1); // no fresh image: serve from this one
         }
@@ -488,6 +489,7 @@ std::unique_ptr<Backend> make_mp_forkserver() {
 
 int mp_forkserver_main() {
     ::prctl(PR_SET_NAME, "forkspawn-mpfs");
+    raise_fd_limit();
     serve(3, ::fcntl(4, F_GETFD) >= 0 ? 4 : -1);
 }
 

@@ -14,7 +14,6 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
-#include <sys/resource.h>
 #include <unistd.h>
 
 namespace forkspawn::cli {
@@ -99,14 +98,6 @@ void ensure_standard_fds() {
 }
 
 // Every actor needs a pidfd and usually a pipe: use all the fds allowed.
-void raise_fd_limit() {
-    rlimit lim;
-    if (::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
-        lim.rlim_cur = lim.rlim_max;
-        ::setrlimit(RLIMIT_NOFILE, &lim);
-    }
-}
-
 int cmd_run(const RunArgs& args) {
     spec::Defaults defaults;
     const std::string backend_key = backend::canonical_key(args.backend);
@@ -158,7 +149,7 @@ int cmd_run(const RunArgs& args) {
     Sink log_sink(STDERR_FILENO);
     options.colour = log_sink.is_terminal() && colour_allowed();
 
-    raise_fd_limit();
+    backend::raise_fd_limit();
     const auto result = supervise::run(s, options, report_sink, log_sink);
 
     switch (options.format) {

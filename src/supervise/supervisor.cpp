@@ -1544,6 +1544,8 @@ int run_reexec_nursery(const char* options_json) {
     options.colour = j.value("colour", false);
     options.format = report::Format::none;
     const TimePoint t0{Clock::duration(j.value("t0_ns", std::int64_t{0}))};
+    // Started with the actors' fd limit, like any actor: raise it again.
+    backend::raise_fd_limit();
     ::prctl(PR_SET_CHILD_SUBREAPER, 1);
     // fd 5 is the guardian's pipe when the parent had one.
     const int guardian = ::fcntl(5, F_GETFD) >= 0 ? 5 : -1;

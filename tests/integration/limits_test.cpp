@@ -216,3 +216,32 @@ TEST_CASE("limits: RLIMIT_NPROC exhausted part-way: spawn_failed with EAGAIN, cl
     check_nothing_left(r.tag);
     CHECK(open_fds() == fds);
 }
+
+TEST_CASE("limits: actors get the soft fd limit forkspawn was started with") {
+    const auto fds = open_fds();
+    // Each actor prints its soft limit; the nested nursery runs 40 actors at
+    // once, which needs more than 32 fds in its own supervisor.
+    auto limit_printer = [](const std::string& name) {
+        return json{{"name", name}, {"cmd", {"sh", "-c", "ulimit -Sn; sleep 0.3"}}};
+    };
+    json inner = json::array();
+    for (int i = 0; i < 40; ++i)
+        inner.push_back(limit_printer("p" + std::to_string(i)));
+    const json spec{{"actors", {limit_printer("top"), {{"name", "n"}, {"actors", inner}}}}};
+    const auto r = run({.args = {"run", "--report=json", "-"},
+                        .stdin_data = spec.dump(),
+                        .rlimits = {{RLIMIT_NOFILE, rlimit{32, 4096}}}});
+    INFO(r.err);
+    CHECK(r.exit_code == 0);
+    std::size_t printed = 0, wrong = 0;
+    for (const auto& line : lines(r.err)) {
+        const auto bar = line.find(" | ");
+        if (!line.starts_with("root/") || bar == std::string::npos) continue;
+        ++printed;
+        wrong += line.substr(bar + 3) != "32";
+    }
+    CHECK(printed == 41);
+    CHECK(wrong == 0);
+    check_nothing_left(r.tag);
+    CHECK(open_fds() == fds);
+}
