@@ -188,8 +188,8 @@ std::string_view outcome_colour(Outcome o) {
 
 std::string stop_note(const StopReport& stop) {
     if (stop.sent.empty()) return "stop began, no signal sent";
-    return fmt::format("sent {} after {:.1f}ms", fmt::join(stop.sent, ","),
-                       round_ms(stop.exit_after_ms));
+    return fmt::format("sent {}; exited {:.1f}ms after {}", fmt::join(stop.sent, ","),
+                       round_ms(stop.exit_after_ms), stop.sent.front());
 }
 
 enum Column : std::size_t {

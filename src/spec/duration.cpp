@@ -22,6 +22,11 @@ bool fail(std::string* why, std::string message) {
 } // namespace
 
 std::optional<Duration> parse_duration(std::string_view text, std::string* why) {
+    if (text.starts_with('-')) {
+        fail(why, fmt::format("{} is negative; a duration is 0 or more, {}", quote_input(text),
+                              k_duration_help));
+        return std::nullopt;
+    }
     std::size_t i = 0;
     // Integer part, then an optional fraction; at least one digit overall.
     std::int64_t whole = 0;

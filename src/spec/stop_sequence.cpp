@@ -57,8 +57,7 @@ std::optional<StopSequence> parse_stop_tokens(const std::vector<StopToken>& toke
             errors.push_back({token.index, expect_signal
                                                ? fmt::format("{} is not a signal name; expected {}",
                                                              quote_input(token.text), k_signal_help)
-                                               : fmt::format("{} is not a wait: {}",
-                                                             quote_input(token.text), why)});
+                                               : fmt::format("expected a wait: {}", why)});
             // Keep going in the expected rhythm to find further errors.
             if (expect_signal) seq.steps.push_back({SIGTERM, {}});
             expect_signal = !expect_signal;

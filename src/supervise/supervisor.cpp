@@ -357,7 +357,8 @@ class Supervisor {
             case TimerKind::tree_timeout:
                 // Once the work is done only daemons are left, being cancelled.
                 if (!m_cancel_cause && !m_work_done) {
-                    log(1, fmt::format("--timeout of {} ran out; cancelling the tree",
+                    // --timeout, or the root's own timeout in the spec.
+                    log(1, fmt::format("the tree's timeout of {} ran out; cancelling the tree",
                                        format_duration(*m_options.tree_timeout)));
                     set_cause("tree_timeout", k_exit_timeout, "timeout");
                     cancel_all("tree_timeout");
@@ -951,7 +952,8 @@ class Supervisor {
         if (!a.said_exit && a.phase == Phase::running && !a.stop.started()) {
             // The sub-supervisor went away without a word: it crashed or was
             // killed, and its subtree is orphaned to us. The nursery failed.
-            log(1, fmt::format("{}: its supervisor closed the channel early", a.spec->path));
+            log(1, fmt::format("{}: its sub-supervisor process closed the channel early",
+                               a.spec->path));
             a.failed = true;
             // Usually it is dying already (the socket closes before the
             // process is reaped); if it is still alive in a while, it is

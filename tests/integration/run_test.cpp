@@ -522,6 +522,19 @@ TEST_CASE("run: --timeout cancels the tree and exits 124") {
     CHECK(open_fds() == fds);
 }
 
+TEST_CASE("run: the root's timeout in the spec is the tree's deadline, like --timeout") {
+    json spec = tree({sh("a", "exec sleep 100")});
+    spec["timeout"] = "300ms";
+    const auto r = run_spec(spec);
+    INFO(r.err);
+    CHECK(r.exit_code == 124);
+    CHECK(entry(parse_report(r.out), "root/a")["cancel_reason"] == "tree_timeout");
+    // No --timeout was given: the message does not name it.
+    CHECK(r.err.find("forkspawn: the tree's timeout of 300ms ran out; cancelling the tree") !=
+          std::string::npos);
+    check_nothing_left(r.tag);
+}
+
 TEST_CASE("run: an actor past its own timeout is cancelled and fails the tree") {
     const auto fds = open_fds();
     json a = sh("a", "exec sleep 100");

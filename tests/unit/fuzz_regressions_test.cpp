@@ -85,7 +85,7 @@ TEST_CASE("fuzz: control characters quoted from the input are escaped") {
     // The command-line form gives the same message.
     std::string why;
     CHECK_FALSE(parse_stop_sequence("SIGTERM,1s\x1b", &why));
-    CHECK(why.find("'1s\\x1b' is not a wait") != std::string::npos);
+    CHECK(why.find("expected a wait: '1s\\x1b' has an unknown unit") != std::string::npos);
 }
 
 TEST_CASE("fuzz: a long quote is cut between characters, not inside one") {

@@ -315,7 +315,7 @@ TEST_CASE("table cells show values, '-' when absent, and the stop sequence") {
     CHECK(lines[1].find("rc=3") != std::string::npos);
     CHECK(lines[2].find("1.70s") != std::string::npos);
     CHECK(lines[2].find("sibling_failed") != std::string::npos);
-    CHECK(lines[2].find("sent SIGTERM,SIGKILL after 1601.7ms") != std::string::npos);
+    CHECK(lines[2].find("sent SIGTERM,SIGKILL; exited 1601.7ms after SIGTERM") != std::string::npos);
     // not_started: no pid, status or runtime, nothing to note.
     CHECK(lines[3].find("root/report") == 0);
     CHECK(lines[3].rfind(" -") == lines[3].size() - 2);

@@ -50,7 +50,11 @@ TEST_CASE("bad stop sequences say why") {
     CHECK(parse_error("SIGKILL,1s").find("after SIGKILL") != std::string::npos);
     CHECK(parse_error("SIGTERM").find("ends with SIGTERM and no wait") != std::string::npos);
     CHECK(parse_error("SIGFOO,1s").find("'SIGFOO' is not a signal name") != std::string::npos);
-    CHECK(parse_error("SIGTERM,5x").find("'5x' is not a wait") != std::string::npos);
+    CHECK(parse_error("SIGTERM,5x").find("expected a wait: '5x' has an unknown unit 'x'") !=
+          std::string::npos);
+    // The token is named once, with what is wrong with it.
+    CHECK(parse_error("SIGTERM,-1s").find("expected a wait: '-1s' is negative") !=
+          std::string::npos);
     // Every bad token is reported, not only the first.
     const auto both = parse_error("SIGFOO,5x,SIGKILL");
     CHECK(both.find("SIGFOO") != std::string::npos);
