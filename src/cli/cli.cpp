@@ -233,23 +233,31 @@ int run(int argc, char** argv) {
                "error or invalid spec, 124 --timeout ran out, 128+N cancelled by signal N.\n"
                "See forkspawn(1) for the spec format.");
 
+    // An empty value (`--timeout ''`) is a mistake, never "not given".
+    const CLI::Validator non_empty(
+        [](const std::string& v) { return v.empty() ? std::string("must not be empty") : ""; },
+        "", "non-empty");
     RunArgs run_args;
     CLI::App* run = app.add_subcommand("run", "Run the tree in SPEC (the default command)");
     run->add_option("SPEC", run_args.spec_path, "spec file, or - for stdin")->required();
     run->add_option("--spawn-backend", run_args.backend,
                     "how actors' processes are created: " + backend_keys())
         ->envname("FORKSPAWN_SPAWN_BACKEND")
+        ->check(non_empty)
         ->type_name("KEY");
     run->add_option("--report", run_args.report, "report format: table, json, jsonl or none")
         ->check(CLI::IsMember({"table", "json", "jsonl", "none"}))
         ->type_name("FORMAT");
     run->add_option("--report-file", run_args.report_file,
                     "write the report to PATH instead of stdout")
+        ->check(non_empty)
         ->type_name("PATH");
     run->add_option("--stop", run_args.stop, "default stop sequence (default SIGTERM,1.6s,SIGKILL)")
+        ->check(non_empty)
         ->type_name("SEQ");
     run->add_option("--timeout", run_args.timeout,
                     "cancel the whole tree after DUR (exit 124), e.g. 30s")
+        ->check(non_empty)
         ->type_name("DUR");
     run->add_option("--output", run_args.output,
                     "default handling of actors' stdout/stderr: prefix, inherit or null")
@@ -272,13 +280,31 @@ int run(int argc, char** argv) {
     if (!args.empty() && args[0] != "run" && args[0] != "check" && args[0] != "backends" &&
         args[0] != "--help" && args[0] != "-h" && args[0] != "--version")
         args.insert(args.begin(), "run");
+
+    if (args.empty()) {
+        fmt::print(stderr, "forkspawn: error: nothing to run: give a SPEC (`forkspawn SPEC`) or a "
+                           "command (run, check, backends)\nRun with --help for more "
+                           "information.\n");
+        return k_exit_usage;
+    }
+    // `--timeout=` with nothing after the `=`: CLI11 would take the next
+    // argument as the value.
+    for (const auto& a : args)
+        if (a.starts_with("--") && a.ends_with("=")) {
+            fmt::print(stderr, "forkspawn: error: {} needs a value after the '='\nRun with --help "
+                               "for more information.\n",
+                       a.substr(0, a.size() - 1));
+            return k_exit_usage;
+        }
     std::reverse(args.begin(), args.end()); // CLI11 takes the arguments in reverse
 
     try {
         app.parse(args);
     } catch (const CLI::ParseError& e) {
-        const int rc = app.exit(e);
-        return rc == 0 ? k_exit_ok : k_exit_usage;
+        if (e.get_exit_code() == 0) return app.exit(e); // --help, --version
+        fmt::print(stderr, "forkspawn: error: {}\nRun with --help for more information.\n",
+                   e.what());
+        return k_exit_usage;
     }
 
     try {

@@ -1212,6 +1212,27 @@ TEST_CASE("run: usage errors exit 2 and name what is allowed") {
     r = run_spec(spec, {"--stop=SIGNOPE,1s,SIGKILL"});
     CHECK(r.exit_code == 2);
     check_nothing_left(r.tag);
+
+    // Empty values are mistakes, not defaults; `--stop=` must not swallow
+    // the next argument as its value.
+    r = run_spec(spec, {"--report=json", "--stop="});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("forkspawn: error: --stop needs a value after the '='") != std::string::npos);
+    check_nothing_left(r.tag);
+    r = run_spec(spec, {"--report=json", "--timeout", ""});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("forkspawn: error: --timeout: must not be empty") != std::string::npos);
+    check_nothing_left(r.tag);
+
+    // CLI11's own errors carry the same prefix as the others.
+    r = run_spec(spec, {"--report=json", "--no-such-option"});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.starts_with("forkspawn: error: "));
+    check_nothing_left(r.tag);
+
+    r = run({.args = {}});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("forkspawn: error: nothing to run: give a SPEC") != std::string::npos);
     CHECK(open_fds() == fds);
 }
 
