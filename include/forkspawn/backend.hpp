@@ -9,6 +9,7 @@
 #include "forkspawn/spawn_args.hpp"
 #include "forkspawn/unique_fd.hpp"
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -37,6 +38,9 @@ struct SpawnCompletion {
     UniqueFd error_pipe;               // EOF: execve succeeded; a ChildError: it did not
     int error = 0;                     // errno when no child was created (fork, pipe2, pidfd_open)
     const char* failed_call = nullptr; // the call that failed, with `error`
+    // Read just before the fork: the child's start, never after it, however
+    // late the loop takes this completion. The epoch: unknown.
+    std::chrono::steady_clock::time_point forked_at{};
 };
 
 class Backend {

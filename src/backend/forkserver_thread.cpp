@@ -137,6 +137,7 @@ class ForkServerThread final : public Backend {
         SpawnArgs args = request.args;
         args.error_fd = error_write.get();
         args.guardian_fd = m_guardian_fd;
+        done.forked_at = std::chrono::steady_clock::now();
         const pid_t pid = ::fork();
         if (pid < 0) {
             done.error = errno;
@@ -164,6 +165,7 @@ class ForkServerThread final : public Backend {
     SpawnCompletion spawn_nursery(const SpawnRequest& request) {
         SpawnCompletion done;
         done.id = request.id;
+        done.forked_at = std::chrono::steady_clock::now();
         const pid_t pid = ::fork();
         if (pid < 0) {
             done.error = errno;

@@ -82,6 +82,7 @@ class LoopSpawn final : public Backend {
         sigfillset(&all);
         pthread_sigmask(SIG_SETMASK, &all, &old);
         int pidfd = -1;
+        done.forked_at = std::chrono::steady_clock::now();
         const pid_t pid = ::clone(child_trampoline, m_stack + k_stack_size,
                                   CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, &args, &pidfd);
         const int err = errno;

@@ -104,8 +104,9 @@ class Reader {
 
 struct Reply {
     std::uint64_t id;
-    std::int32_t pid;   // -1: failed
-    std::int32_t error; // errno of the failed call
+    std::int32_t pid;       // -1: failed
+    std::int32_t error;     // errno of the failed call
+    std::int64_t forked_ns; // steady_clock (CLOCK_MONOTONIC, one for all processes) before the fork
 };
 
 ssize_t send_with_fds(int sock, const void* data, std::size_t size, const int* fds, int nfds) {
@@ -211,6 +212,7 @@ enum FdBit : std::uint8_t {
                 UniqueFd error_read(pipe_fds[0]), error_write(pipe_fds[1]);
                 args.error_fd = error_write.get();
                 // A fork whose parent is the supervisor (CLONE_PARENT).
+                reply.forked_ns = std::chrono::steady_clock::now().time_since_epoch().count();
                 const long pid =
                     ::syscall(SYS_clone, CLONE_PARENT | SIGCHLD, nullptr, nullptr, nullptr, 0);
                 if (pid == 0) exec_child(args);
@@ -468,6 +470,8 @@ class MpForkServer final : public Backend {
                 done.failed_call = "fork in mp_forkserver";
             } else {
                 done.pid = reply.pid;
+                done.forked_at = std::chrono::steady_clock::time_point(
+                    std::chrono::steady_clock::duration(reply.forked_ns));
                 // Our child (CLONE_PARENT), unreaped: the pid is still its.
                 done.pidfd = sys::pidfd_open(reply.pid);
                 if (!done.pidfd) {

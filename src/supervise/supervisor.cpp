@@ -524,7 +524,7 @@ class Supervisor {
             return;
         }
         a.pid = done.pid;
-        a.started = Clock::now();
+        a.started = done.forked_at != TimePoint{} ? done.forked_at : Clock::now();
         m_by_pid[a.pid] = i;
         if (!done.pidfd) {
             // Without a pidfd the child cannot be tracked safely: kill it

@@ -1,4 +1,6 @@
 #define DOCTEST_CONFIG_IMPLEMENT
+#include "forkspawn/backend.hpp"
+
 #include <csignal>
 #include <cstdlib>
 #include <doctest/doctest.h>
@@ -6,6 +8,10 @@
 #include <sys/prctl.h>
 
 int main(int argc, char** argv) {
+    // The mp_forkserver backend starts its server as a fresh image of the
+    // running program: backend_test.cpp drives that backend from here.
+    if (argc == 2 && std::string_view(argv[1]) == "__mp_forkserver")
+        forkspawn::backend::mp_forkserver_main();
     // Orphans of a forkspawn run come back to the test process, where
     // check_nothing_left() finds them instead of init silently reaping them.
     ::prctl(PR_SET_CHILD_SUBREAPER, 1);

@@ -522,6 +522,29 @@ TEST_CASE("run: --timeout cancels the tree and exits 124") {
     CHECK(open_fds() == fds);
 }
 
+TEST_CASE("run: runtime_ms is never shorter than the actor ran, however many start at once") {
+    // 40 actors that each live at least 50ms, spawned in one burst: the
+    // loop takes their spawns late, but started_ms is from before each fork.
+    std::vector<json> actors;
+    for (int i = 0; i < 40; ++i)
+        actors.push_back(actor("s" + std::to_string(i), {"sleep", "0.05"}));
+    const auto r = run_spec(tree(actors));
+    INFO(r.err);
+    CHECK(r.exit_code == 0);
+    std::string short_ones;
+    for (const auto& a : parse_report(r.out)["actors"]) {
+        const double runtime = a["runtime_ms"].get<double>();
+        CHECK(runtime == doctest::Approx(a["ended_ms"].get<double>() -
+                                         a["started_ms"].get<double>())
+                             .epsilon(0.01));
+        if (runtime < 50)
+            short_ones += " " + a["path"].get<std::string>() + "=" + std::to_string(runtime);
+    }
+    INFO("shorter than they ran:", short_ones);
+    CHECK(short_ones.empty());
+    check_nothing_left(r.tag);
+}
+
 TEST_CASE("run: the root's timeout in the spec is the tree's deadline, like --timeout") {
     json spec = tree({sh("a", "exec sleep 100")});
     spec["timeout"] = "300ms";
