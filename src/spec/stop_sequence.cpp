@@ -81,6 +81,16 @@ std::optional<StopSequence> parse_stop_tokens(const std::vector<StopToken>& toke
                                           quote_input(token.text))});
             continue;
         }
+        if (signo && *signo == SIGSTOP) {
+            // Every stop signal is followed by SIGCONT, so that a stopped
+            // actor can act on it: SIGSTOP would be undone at once.
+            errors.push_back({token.index, "SIGSTOP cannot stop an actor (each stop signal is "
+                                           "followed by SIGCONT); use SIGTERM, SIGINT or "
+                                           "whatever signal the program stops on"});
+            seq.steps.push_back({SIGTERM, {}}); // keep the rhythm for further errors
+            expect_signal = false;
+            continue;
+        }
         if (signo) {
             if (*signo == SIGKILL) killed = true;
             seq.steps.push_back({*signo, {}});

@@ -50,6 +50,8 @@ TEST_CASE("bad stop sequences say why") {
     CHECK(parse_error("SIGKILL,1s").find("after SIGKILL") != std::string::npos);
     CHECK(parse_error("SIGTERM").find("ends with SIGTERM and no wait") != std::string::npos);
     CHECK(parse_error("SIGFOO,1s").find("'SIGFOO' is not a signal name") != std::string::npos);
+    CHECK(parse_error("SIGSTOP,1s").find("SIGSTOP cannot stop an actor") != std::string::npos);
+    CHECK(parse_error("STOP,1s,SIGKILL").find("SIGSTOP cannot stop an actor") != std::string::npos);
     CHECK(parse_error("SIGTERM,5x").find("expected a wait: '5x' has an unknown unit 'x'") !=
           std::string::npos);
     // The token is named once, with what is wrong with it.
