@@ -355,6 +355,7 @@ class Supervisor {
                 }
                 break;
             case TimerKind::tree_timeout:
+                reap_exited();
                 // Once the work is done only daemons are left, being cancelled.
                 if (!m_cancel_cause && !m_work_done) {
                     // --timeout, or the root's own timeout in the spec.
@@ -651,6 +652,21 @@ class Supervisor {
                                a.nursery() ? "finish its teardown" : "stop",
                                format_duration(a.stop.sequence().grace())));
         if (auto d = a.stop.deadline()) add_timer(*d, TimerKind::stop_step, i);
+    }
+
+    // Takes every exit that happened before now, ahead of a signal or a
+    // deadline: one that comes after the last actor ended has nothing left
+    // to cancel, and must not be reported as having cancelled the tree.
+    void reap_exited() {
+        for (std::size_t i = 0; i < m_actors.size(); ++i) {
+            const ActorRun& a = m_actors[i];
+            siginfo_t info{};
+            if (a.phase == Phase::running && a.pidfd &&
+                ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(a.pidfd.get()), &info,
+                         WEXITED | WNOHANG | WNOWAIT) == 0 &&
+                info.si_pid != 0)
+                on_pidfd(i);
+        }
     }
 
     // A command actor that exited already and is only not reaped yet.
@@ -1165,6 +1181,7 @@ class Supervisor {
             case SIGINT:
             case SIGTERM:
             case SIGHUP: {
+                reap_exited();
                 if (signo == SIGINT) ++m_sigint_count;
                 const std::string reason = "signal:" + signal_name(signo);
                 if (signo == SIGINT && m_sigint_count >= 2) {
