@@ -1197,7 +1197,10 @@ class Supervisor {
                     break;
                 }
                 if (m_cancel_cause && *m_cancel_cause == reason) break;
-                log(1, fmt::format("got {}; cancelling the tree", signal_name(signo)));
+                log(1, m_cancel_cause || m_work_done
+                           ? fmt::format("got {}; the tree is being torn down already",
+                                         signal_name(signo))
+                           : fmt::format("got {}; cancelling the tree", signal_name(signo)));
                 // The first cause decides the exit code: a signal during a
                 // failure's teardown still exits 1, and during the daemons'
                 // teardown once the work is done, 0; nor does a signal that
