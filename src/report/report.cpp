@@ -266,6 +266,14 @@ std::string summary_line(const Summary& s, const std::vector<ActorReport>& actor
         line += fmt::format("{}{} {}", sep, counts[o], outcome_name(static_cast<Outcome>(o)));
         sep = ", ";
     }
+    // Running past its own timeout is a failure reported as a cancel: say
+    // so, or a failed tree may show no failed actor at all.
+    const auto timed_out = std::count_if(actors.begin(), actors.end(), [](const ActorReport& a) {
+        return a.cancel_reason && *a.cancel_reason == "timeout";
+    });
+    if (timed_out > 0)
+        line += fmt::format("; {} ran past {} timeout", timed_out,
+                            timed_out == 1 ? "its own" : "their own");
     line += '\n';
     return line;
 }

@@ -361,6 +361,17 @@ TEST_CASE("table summary counts outcomes in outcome order") {
     const auto none = lines_of(render_table(ok, {}, false));
     REQUIRE(none.size() == 2);
     CHECK(none.back() == "result: completed (exit 0) in 40.0ms, 0 actors");
+
+    // A tree that failed only because an actor ran past its own timeout.
+    ActorReport late = load_actor();
+    late.outcome = Outcome::cancelled;
+    late.cancel_reason = "timeout";
+    ActorReport sibling = load_actor();
+    sibling.outcome = Outcome::cancelled;
+    CHECK(lines_of(render_table(failed_summary(), {late, sibling}, false)).back() ==
+          "result: failed (exit 1) in 1.71s, 2 actors: 2 cancelled; 1 ran past its own timeout");
+    CHECK(lines_of(render_table(failed_summary(), {late, late}, false)).back() ==
+          "result: failed (exit 1) in 1.71s, 2 actors: 2 cancelled; 2 ran past their own timeout");
 }
 
 TEST_CASE("invalid UTF-8 and control characters never throw or break a line") {
