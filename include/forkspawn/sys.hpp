@@ -44,6 +44,9 @@ template <typename F> auto retry_recv(F&& f) {
 
 UniqueFd pidfd_open(pid_t pid);              // -1 in the UniqueFd on failure, errno set
 int pidfd_send_signal(int pidfd, int signo); // 0 or -1 with errno
+// Everything left to read from fd (blocking reads; for /proc files), up to
+// EOF or the first error.
+std::string read_all(int fd);
 UniqueFd make_epoll();
 UniqueFd make_eventfd();
 void set_nonblocking(int fd);

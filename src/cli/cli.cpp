@@ -97,7 +97,6 @@ void ensure_standard_fds() {
     }
 }
 
-// Every actor needs a pidfd and usually a pipe: use all the fds allowed.
 int cmd_run(const RunArgs& args) {
     spec::Defaults defaults;
     const std::string backend_key = backend::canonical_key(args.backend);
@@ -281,30 +280,26 @@ int run(int argc, char** argv) {
         args[0] != "--help" && args[0] != "-h" && args[0] != "--version")
         args.insert(args.begin(), "run");
 
-    if (args.empty()) {
-        fmt::print(stderr, "forkspawn: error: nothing to run: give a SPEC (`forkspawn SPEC`) or a "
-                           "command (run, check, backends)\nRun with --help for more "
-                           "information.\n");
+    const auto usage_error = [](const std::string& what) {
+        fmt::print(stderr, "forkspawn: error: {}\nRun with --help for more information.\n", what);
         return k_exit_usage;
-    }
+    };
+    if (args.empty())
+        return usage_error(
+            "nothing to run: give a SPEC (`forkspawn SPEC`) or a command (run, check, backends)");
     // `--timeout=` with nothing after the `=`: CLI11 would take the next
     // argument as the value.
     for (const auto& a : args)
-        if (a.starts_with("--") && a.ends_with("=")) {
-            fmt::print(stderr, "forkspawn: error: {} needs a value after the '='\nRun with --help "
-                               "for more information.\n",
-                       a.substr(0, a.size() - 1));
-            return k_exit_usage;
-        }
+        if (a.starts_with("--") && a.ends_with("="))
+            return usage_error(
+                fmt::format("{} needs a value after the '='", a.substr(0, a.size() - 1)));
     std::reverse(args.begin(), args.end()); // CLI11 takes the arguments in reverse
 
     try {
         app.parse(args);
     } catch (const CLI::ParseError& e) {
         if (e.get_exit_code() == 0) return app.exit(e); // --help, --version
-        fmt::print(stderr, "forkspawn: error: {}\nRun with --help for more information.\n",
-                   e.what());
-        return k_exit_usage;
+        return usage_error(e.what());
     }
 
     try {

@@ -39,6 +39,15 @@ void set_nonblocking(int fd) {
     if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) fail("fcntl(O_NONBLOCK)");
 }
 
+std::string read_all(int fd) {
+    std::string text;
+    char buf[16384];
+    ssize_t n;
+    while ((n = retry_eintr([&] { return ::read(fd, buf, sizeof buf); })) > 0)
+        text.append(buf, static_cast<std::size_t>(n));
+    return text;
+}
+
 Pipe make_pipe(int flags) {
     int fds[2];
     if (::pipe2(fds, flags | O_CLOEXEC) < 0) fail("pipe2");

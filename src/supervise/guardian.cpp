@@ -30,12 +30,7 @@ namespace {
 bool environ_has(pid_t pid, const std::string& marker) {
     UniqueFd fd(::open(fmt::format("/proc/{}/environ", pid).c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd) return false; // gone, or not ours to read
-    std::string text(1, '\0');
-    char buf[16384];
-    ssize_t n;
-    while ((n = sys::retry_eintr([&] { return ::read(fd.get(), buf, sizeof buf); })) > 0)
-        text.append(buf, static_cast<std::size_t>(n));
-    text.push_back('\0');
+    const std::string text = '\0' + sys::read_all(fd.get()) + '\0';
     return text.find('\0' + marker + '\0') != std::string::npos;
 }
 

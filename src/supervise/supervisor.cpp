@@ -658,25 +658,21 @@ class Supervisor {
     // deadline: one that comes after the last actor ended has nothing left
     // to cancel, and must not be reported as having cancelled the tree.
     void reap_exited() {
-        for (std::size_t i = 0; i < m_actors.size(); ++i) {
-            const ActorRun& a = m_actors[i];
-            siginfo_t info{};
-            if (a.phase == Phase::running && a.pidfd &&
-                ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(a.pidfd.get()), &info,
-                         WEXITED | WNOHANG | WNOWAIT) == 0 &&
-                info.si_pid != 0)
-                on_pidfd(i);
-        }
+        for (std::size_t i = 0; i < m_actors.size(); ++i)
+            if (m_actors[i].phase == Phase::running && has_exited(m_actors[i])) on_pidfd(i);
     }
 
-    // A command actor that exited already and is only not reaped yet.
-    bool exited_unreaped(const ActorRun& a) const {
-        if (a.nursery() || !a.pidfd) return false;
+    // Exited and waitable, not reaped yet.
+    static bool has_exited(const ActorRun& a) {
+        if (!a.pidfd) return false;
         siginfo_t info{};
         return ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(a.pidfd.get()), &info,
                         WEXITED | WNOHANG | WNOWAIT) == 0 &&
                info.si_pid != 0;
     }
+
+    // A command actor that exited already and is only not reaped yet.
+    static bool exited_unreaped(const ActorRun& a) { return !a.nursery() && has_exited(a); }
 
     void actor_timeout(std::size_t i) {
         ActorRun& a = m_actors[i];
@@ -1184,6 +1180,11 @@ class Supervisor {
                 reap_exited();
                 if (signo == SIGINT) ++m_sigint_count;
                 const std::string reason = "signal:" + signal_name(signo);
+                // The first cause decides the exit code: a signal during a
+                // failure's teardown still exits 1, and during the daemons'
+                // teardown once the work is done, 0; nor does a signal that
+                // comes when every actor has ended cancel anything.
+                const bool cancels_work = !m_work_done && !all_done();
                 if (signo == SIGINT && m_sigint_count >= 2) {
                     log(1, "second SIGINT: killing now");
                     const TimePoint now = Clock::now();
@@ -1192,7 +1193,7 @@ class Supervisor {
                         if (!a.cancel_reason) a.cancel_reason = reason;
                         if (auto k = a.stop.kill_now(now)) signal_actor(a, *k);
                     }
-                    if (!m_work_done && !all_done()) set_cause(reason, 128 + signo, "cancelled");
+                    if (cancels_work) set_cause(reason, 128 + signo, "cancelled");
                     cancel_all(reason);
                     break;
                 }
@@ -1201,11 +1202,7 @@ class Supervisor {
                            ? fmt::format("got {}; the tree is being torn down already",
                                          signal_name(signo))
                            : fmt::format("got {}; cancelling the tree", signal_name(signo)));
-                // The first cause decides the exit code: a signal during a
-                // failure's teardown still exits 1, and during the daemons'
-                // teardown once the work is done, 0; nor does a signal that
-                // comes when every actor has ended cancel anything.
-                if (!m_work_done && !all_done()) set_cause(reason, 128 + signo, "cancelled");
+                if (cancels_work) set_cause(reason, 128 + signo, "cancelled");
                 cancel_all(reason);
                 break;
             }
@@ -1303,11 +1300,7 @@ class Supervisor {
                 continue; // that thread exited meanwhile
             }
             listed = true;
-            std::string text;
-            char buf[4096];
-            ssize_t n;
-            while ((n = sys::retry_eintr([&] { return ::read(fd.get(), buf, sizeof buf); })) > 0)
-                text.append(buf, static_cast<std::size_t>(n));
+            const std::string text = sys::read_all(fd.get());
             const char* p = text.c_str();
             for (;;) {
                 char* end = nullptr;
