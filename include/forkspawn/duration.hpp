@@ -11,6 +11,9 @@
 namespace forkspawn {
 
 using Duration = std::chrono::nanoseconds;
+// Every deadline is on the monotonic clock (CLOCK_MONOTONIC on Linux).
+using Clock = std::chrono::steady_clock;
+using TimePoint = Clock::time_point;
 
 // The largest duration accepted anywhere: far beyond any sane grace period,
 // far below the point where deadline arithmetic on a 64-bit clock overflows.

@@ -11,21 +11,25 @@
 // (guardian_protocol.hpp); stop() tells it that a normal exit kills nothing.
 //
 // A process that left its group (`setsid`, as daemons do) is not reached by
-// that. start() therefore puts FORKSPAWN_TREE=<128 random bits> into
+// that. start() therefore puts FORKSPAWN_TREE=<128 random bits> (followed by
+// the ids of the trees around it, when forkspawn runs inside one) into
 // forkspawn's environment, which every actor inherits (unless its spec says
-// env_clear); after the group kills, the guardian sweeps /proc and SIGKILLs
-// every process whose environment carries it.
+// env_clear); after the group kills, the guardian sweeps the tree
+// (sweep.hpp). kill_tree() makes it do all that at once, without waiting for
+// EOF: forkspawn's way out of an internal error.
 #pragma once
 
+#include "forkspawn/duration.hpp"
 #include "forkspawn/unique_fd.hpp"
 
+#include <string>
 #include <sys/types.h>
 #include <utility>
 
 namespace forkspawn::supervise {
 
-// The variable that marks the tree's processes.
-inline constexpr const char* k_tree_variable = "FORKSPAWN_TREE";
+// How long the guardian's sweep may take before it gives up.
+inline constexpr Duration k_guardian_sweep_limit = std::chrono::seconds(20);
 
 class Guardian {
   public:
@@ -34,26 +38,35 @@ class Guardian {
     static Guardian start();
     ~Guardian();
     Guardian(Guardian&& o) noexcept
-        : m_pid(std::exchange(o.m_pid, -1)), m_pipe(std::move(o.m_pipe)) {}
+        : m_pid(std::exchange(o.m_pid, -1)), m_pipe(std::move(o.m_pipe)), m_id(std::move(o.m_id)) {}
     Guardian& operator=(Guardian&& o) noexcept {
         if (this != &o) {
             if (m_pid > 0) stop();
             m_pid = std::exchange(o.m_pid, -1);
             m_pipe = std::move(o.m_pipe);
+            m_id = std::move(o.m_id);
         }
         return *this;
     }
 
     pid_t pid() const { return m_pid; }
     int fd() const { return m_pipe.get(); } // for guardian_notify
-    // Closes the pipe and reaps the guardian (bounded wait).
+    // Everything was reaped: tells the guardian nothing is to be killed,
+    // closes the pipe and reaps it (bounded wait).
     void stop();
+    // The run failed: the guardian kills every registered group and sweeps
+    // the tree now; waits for it until `until`. True when its sweep
+    // finished with nothing left.
+    bool kill_tree(TimePoint until) noexcept;
+    // The tree's id, as in FORKSPAWN_TREE (see sweep.hpp).
+    const std::string& id() const { return m_id; }
     // The guardian was reaped by someone else (e.g. as an orphan).
     void reaped() { m_pid = -1; }
 
   private:
     pid_t m_pid = -1;
     UniqueFd m_pipe; // write end
+    std::string m_id;
 };
 
 } // namespace forkspawn::supervise

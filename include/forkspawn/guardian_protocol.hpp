@@ -11,7 +11,9 @@
 namespace forkspawn {
 
 struct GuardianMessage {
-    char op; // '+' watch the group, '-' forget it, '!' forget everything (normal exit)
+    // '+' watch the group, '-' forget it, '!' forget everything (normal
+    // exit), 'K' kill everything now (forkspawn failed and waits for it)
+    char op;
     pid_t pgid;
 };
 

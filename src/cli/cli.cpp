@@ -229,13 +229,14 @@ int run(int argc, char** argv) {
     app.require_subcommand(1);
     app.footer("`forkspawn SPEC` is short for `forkspawn run SPEC`.\n"
                "Exit status: 0 every non-daemon actor completed, 1 an actor failed, 2 usage "
-               "error or invalid spec, 124 --timeout ran out, 128+N cancelled by signal N.\n"
+               "error or invalid spec, 70 internal error, 124 --timeout ran out, 128+N "
+               "cancelled by signal N.\n"
                "See forkspawn(1) for the spec format.");
 
     // An empty value (`--timeout ''`) is a mistake, never "not given".
     const CLI::Validator non_empty(
-        [](const std::string& v) { return v.empty() ? std::string("must not be empty") : ""; },
-        "", "non-empty");
+        [](const std::string& v) { return v.empty() ? std::string("must not be empty") : ""; }, "",
+        "non-empty");
     RunArgs run_args;
     CLI::App* run = app.add_subcommand("run", "Run the tree in SPEC (the default command)");
     run->add_option("SPEC", run_args.spec_path, "spec file, or - for stdin")->required();
@@ -315,8 +316,8 @@ int run(int argc, char** argv) {
         fmt::print(stderr, "forkspawn: error: {}\n", e.what());
         return e.exit_code();
     } catch (const std::exception& e) {
-        fmt::print(stderr, "forkspawn: error: {}\n", e.what());
-        return k_exit_failed;
+        fmt::print(stderr, "forkspawn: internal error: {}\n", e.what());
+        return k_exit_internal;
     }
     return k_exit_usage;
 }

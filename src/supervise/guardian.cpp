@@ -1,6 +1,7 @@
 #include "forkspawn/guardian.hpp"
 
 #include "forkspawn/guardian_protocol.hpp"
+#include "forkspawn/sweep.hpp"
 #include "forkspawn/sys.hpp"
 
 #include <algorithm>
@@ -26,53 +27,7 @@ namespace forkspawn::supervise {
 
 namespace {
 
-// Whether /proc/PID/environ holds `marker` ("NAME=value") as a whole entry.
-bool environ_has(pid_t pid, const std::string& marker) {
-    UniqueFd fd(::open(fmt::format("/proc/{}/environ", pid).c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) return false; // gone, or not ours to read
-    const std::string text = '\0' + sys::read_all(fd.get()) + '\0';
-    return text.find('\0' + marker + '\0') != std::string::npos;
-}
-
-// SIGKILLs every process whose environment carries `marker`: the tree's
-// processes that left their group (setsid daemons). Sweeps again until two
-// in a row find nothing new: a process found may have forked meanwhile, and
-// one in the middle of execve shows an empty environment for a moment. Each
-// kill goes through a pidfd opened before the environment was read, so a
-// pid reused by a stranger in between is never signalled.
-void sweep(const std::string& marker) {
-    std::map<pid_t, UniqueFd> killed;
-    int quiet_rounds = 0;
-    for (int round = 0; round < 100 && quiet_rounds < 2; ++round) {
-        if (quiet_rounds > 0) {
-            const timespec pause{0, 5'000'000}; // long enough for an execve to finish
-            ::nanosleep(&pause, nullptr);
-        }
-        DIR* proc = ::opendir("/proc");
-        if (!proc) return;
-        bool found_new = false;
-        while (const dirent* e = ::readdir(proc)) {
-            char* end = nullptr;
-            const long pid = std::strtol(e->d_name, &end, 10);
-            if (pid <= 0 || *end != '\0' || pid == ::getpid()) continue;
-            if (const auto it = killed.find(static_cast<pid_t>(pid)); it != killed.end()) {
-                pollfd p{it->second.get(), POLLIN, 0};
-                if (::poll(&p, 1, 0) == 0) continue; // dying already
-                killed.erase(it);                    // exited: the pid is someone new
-            }
-            UniqueFd pidfd = sys::pidfd_open(static_cast<pid_t>(pid));
-            if (!pidfd || !environ_has(static_cast<pid_t>(pid), marker)) continue;
-            if (sys::pidfd_send_signal(pidfd.get(), SIGKILL) == 0) {
-                killed.emplace(static_cast<pid_t>(pid), std::move(pidfd));
-                found_new = true;
-            }
-        }
-        ::closedir(proc);
-        quiet_rounds = found_new ? 0 : quiet_rounds + 1;
-    }
-}
-
-[[noreturn]] void guard(int fd, const std::string& marker) {
+[[noreturn]] void guard(int fd, const std::string& id) {
     // Its own process group, so a terminal's Ctrl-C (sent to forkspawn's
     // group) does not reach it; every signal that can be blocked is.
     ::setpgid(0, 0);
@@ -95,12 +50,14 @@ void sweep(const std::string& marker) {
             std::erase(groups, m.pgid);
         else if (m.op == '!')
             normal_exit = true; // everything was reaped
+        else if (m.op == 'K')
+            break; // forkspawn failed: kill everything now, it waits for us
     }
     if (normal_exit) ::_exit(0);
     for (pid_t pgid : groups)
         ::kill(-pgid, SIGKILL);
-    sweep(marker);
-    ::_exit(0);
+    const SweepResult swept = sweep_tree(id, 0, {}, Clock::now() + k_guardian_sweep_limit);
+    ::_exit(swept.complete ? 0 : 1);
 }
 
 // A value no other process has: 128 random bits.
@@ -125,18 +82,19 @@ Guardian Guardian::start() {
     // process of the tree inherits the variable from here on (a forkspawn
     // started by an actor gets a tree of its own).
     const std::string id = tree_id();
-    if (::setenv(k_tree_variable, id.c_str(), 1) < 0) sys::fail("setenv");
-    const std::string marker = fmt::format("{}={}", k_tree_variable, id);
+    const std::string value = tree_value(id, ::getenv(k_tree_variable));
+    if (::setenv(k_tree_variable, value.c_str(), 1) < 0) sys::fail("setenv");
     auto pipe = sys::make_pipe();
     Guardian g;
     const pid_t pid = ::fork();
     if (pid < 0) sys::fail("fork (guardian)");
     if (pid == 0) {
         pipe.write.release(); // closed by close_range in guard()
-        guard(pipe.read.release(), marker);
+        guard(pipe.read.release(), id);
     }
     g.m_pid = pid;
     g.m_pipe = std::move(pipe.write);
+    g.m_id = id;
     return g;
 }
 
@@ -156,8 +114,30 @@ void Guardian::stop() {
     m_pid = -1;
 }
 
+bool Guardian::kill_tree(TimePoint until) noexcept {
+    guardian_notify(m_pipe.get(), 'K', 0);
+    m_pipe.reset();
+    if (m_pid <= 0) return false;
+    bool clean = false;
+    UniqueFd pidfd = sys::pidfd_open(m_pid);
+    if (pidfd) {
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
+        pollfd p{pidfd.get(), POLLIN, 0};
+        if (::poll(&p, 1, static_cast<int>(std::max<long>(left.count(), 0))) <= 0)
+            ::kill(m_pid, SIGKILL);
+    }
+    int status = 0;
+    if (sys::retry_eintr([&] { return ::waitpid(m_pid, &status, 0); }) == m_pid)
+        clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    m_pid = -1;
+    return clean;
+}
+
 Guardian::~Guardian() {
-    if (m_pid > 0) stop();
+    // Only an unwinding exception gets here with the guardian running: the
+    // run did not end normally, so nothing may be left alive.
+    if (m_pid > 0) kill_tree(Clock::now() + k_guardian_sweep_limit);
 }
 
 } // namespace forkspawn::supervise

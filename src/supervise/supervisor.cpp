@@ -7,9 +7,11 @@
 #include "forkspawn/guardian_protocol.hpp"
 #include "forkspawn/signals.hpp"
 #include "forkspawn/stop_machine.hpp"
+#include "forkspawn/sweep.hpp"
 #include "forkspawn/sys.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -188,6 +190,8 @@ class Supervisor {
             m_actors.emplace_back(child);
     }
 
+    // Runs the nursery to its end; an internal error (any exception) kills
+    // everything it started at once, and the result says so (exit 70).
     Result run();
     // Sends what is queued for the parent, waiting at most `limit`.
     void flush_parent(std::chrono::milliseconds limit);
@@ -198,6 +202,17 @@ class Supervisor {
     }
 
   private:
+    void supervise();  // the event loop, until every actor ended
+    void end_of_run(); // leftovers killed, helpers stopped
+    Result result();
+
+    // How long the end-of-run kill of escaped processes may take; the root's
+    // covers the whole tree, a sub-supervisor's only its own children.
+    static constexpr Duration k_root_kill_budget = std::chrono::seconds(10);
+    static constexpr Duration k_nursery_kill_budget = std::chrono::seconds(3);
+    std::array<char, 512> m_internal_error{}; // what() of the error, when there was one
+    bool m_leftovers = false;                 // the end-of-run kill ran out of time
+
     const spec::Actor& m_nursery;
     const Options& m_options;
     Sink* m_report_sink = nullptr; // the root only
@@ -1254,30 +1269,128 @@ class Supervisor {
 
     // ---- the end -----------------------------------------------------------
     // Every actor is reaped. Whatever is still our child escaped its actor
-    // (double fork, setsid) and was adopted: kill it, reap it, repeat until
-    // nothing is left. Our unreaped children's pids cannot be reused, so
-    // signalling them by pid is safe.
-    void kill_orphans() {
-        const auto until = Clock::now() + std::chrono::seconds(5);
+    // (double fork, setsid) and was adopted: stop it and what it started,
+    // kill them, reap, repeat until nothing is left. The root sweeps the
+    // whole tree by its FORKSPAWN_TREE id as the guardian would after a
+    // kill -9 (a setsid fork bomb below an adopted child is found, stopped
+    // and killed at once); a sub-supervisor takes only its own children, as
+    // the rest of the tree is not over yet. Nothing here blocks: the sweep
+    // and the waits for deaths have the deadline. False when something was
+    // still alive when it passed.
+    bool kill_orphans(Duration budget) {
+        const TimePoint until = Clock::now() + budget;
+        std::vector<pid_t> spare{m_guardian.pid()};
+        if (m_backend && m_backend->helper_pid() > 0) spare.push_back(m_backend->helper_pid());
         int empty_reads = 0;
         for (;;) {
             reap_orphans();
             auto children = living_children();
-            std::erase(children, m_guardian.pid());
-            std::erase(children, m_backend->helper_pid());
+            for (pid_t pid : spare)
+                std::erase(children, pid);
+            // A zombie listed between its death and its reap is no survivor.
+            std::erase_if(children, [](pid_t pid) { return is_zombie(pid); });
             empty_reads = children.empty() ? empty_reads + 1 : 0;
-            if (empty_reads == 2 || Clock::now() > until) return;
-            for (pid_t pid : children) {
-                ::kill(pid, SIGKILL);
-                log(2, fmt::format("killed escaped process {}", pid));
-            }
-            for (pid_t pid : children) {
-                // Wait for the death without reaping: reap_orphans reaps, and
-                // reports it if it was an actor of a nursery below us.
+            if (empty_reads == 2) return true;
+            if (Clock::now() >= until) return false;
+            if (children.empty()) continue;
+            const SweepResult swept =
+                sweep_tree(root() ? m_guardian.id() : std::string_view{}, ::getpid(), spare, until);
+            if (swept.killed > 0)
+                log(2, fmt::format("killed {} escaped process(es)", swept.killed));
+            // Wait (bounded) for the deaths, so the reap above finds them.
+            std::vector<pollfd> waits;
+            std::vector<UniqueFd> handles;
+            for (pid_t pid : children)
+                if (UniqueFd h = sys::pidfd_open(pid)) {
+                    waits.push_back({h.get(), POLLIN, 0});
+                    handles.push_back(std::move(h));
+                }
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                std::min<Duration>(until - Clock::now(), std::chrono::milliseconds(100)));
+            if (!waits.empty())
+                ::poll(waits.data(), waits.size(),
+                       static_cast<int>(std::max<long>(left.count(), 0)));
+        }
+    }
+
+    // An internal error: the loop cannot go on, and nothing it started may
+    // outlive it. The backend stops first (no new spawns), every actor's
+    // handle and group gets SIGKILL, the root's guardian kills every
+    // registered group and sweeps the tree, then the actors are reaped
+    // (bounded) for the report and whatever was adopted is killed. Memory
+    // may be what ran out: the kills come first and need no allocation;
+    // each later step that allocates is guarded.
+    void emergency_teardown() noexcept {
+        try {
+            log(0, fmt::format("internal error in {}: {}; killing everything it started",
+                               m_nursery.path, m_internal_error.data()));
+        } catch (...) {
+        }
+        try {
+            m_backend.reset();
+        } catch (...) {
+        }
+        for (auto& a : m_actors) {
+            if (!a.pidfd) continue;
+            ::kill(-a.pid, SIGKILL); // the unreaped leader keeps the group id ours
+            sys::pidfd_send_signal(a.pidfd.get(), SIGKILL);
+        }
+        if (root()) m_guardian.kill_tree(Clock::now() + k_guardian_sweep_limit);
+        const TimePoint until = Clock::now() + std::chrono::seconds(5);
+        for (auto& a : m_actors) {
+            if (a.phase == Phase::done) continue;
+            if (a.pidfd) {
+                const auto left =
+                    std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
+                pollfd p{a.pidfd.get(), POLLIN, 0};
+                ::poll(&p, 1, static_cast<int>(std::max<long>(left.count(), 0)));
                 siginfo_t info{};
-                ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOWAIT);
+                if (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(a.pidfd.get()),
+                             &info, WEXITED | WNOHANG) == 0 &&
+                    info.si_pid != 0) {
+                    if (info.si_code == CLD_EXITED)
+                        a.exit_code = info.si_status;
+                    else
+                        a.term_signal = info.si_status;
+                    guardian_notify(m_guardian_fd, '-', a.pid);
+                }
+                a.pidfd.reset();
+            }
+            a.phase = Phase::done;
+            a.ended = Clock::now();
+            if (!a.started)
+                a.outcome = Outcome::not_started;
+            else if (a.exit_code)
+                a.outcome = *a.exit_code == 0 ? Outcome::completed : Outcome::failed;
+            else
+                a.outcome = a.term_signal == SIGKILL ? Outcome::killed : Outcome::failed;
+            if (a.outcome != Outcome::completed && !a.cancel_reason)
+                a.cancel_reason = "internal_error";
+            try {
+                publish(make_report(a));
+            } catch (...) {
             }
         }
+        try {
+            // What the actors left and we adopted (an env_clear actor's
+            // setsid daemon carries no FORKSPAWN_TREE).
+            kill_orphans(std::chrono::seconds(3));
+            drain_outputs();
+        } catch (...) {
+        }
+    }
+
+    static bool is_zombie(pid_t pid) {
+        char path[64];
+        std::snprintf(path, sizeof path, "/proc/%d/stat", pid);
+        UniqueFd fd(::open(path, O_RDONLY | O_CLOEXEC));
+        if (!fd) return true; // gone
+        char buf[512];
+        const ssize_t n = ::read(fd.get(), buf, sizeof buf - 1);
+        if (n <= 0) return true;
+        buf[n] = '\0';
+        const char* paren = std::strrchr(buf, ')');
+        return paren && (paren[2] == 'Z' || paren[2] == 'X');
     }
 
     // Our children from /proc/self/task/*/children (every thread's: the
@@ -1390,6 +1503,18 @@ class Supervisor {
 };
 
 Result Supervisor::run() {
+    try {
+        supervise();
+        end_of_run();
+    } catch (const std::exception& e) {
+        // Copied without allocating: running out of memory may be the error.
+        std::snprintf(m_internal_error.data(), m_internal_error.size(), "%s", e.what());
+        emergency_teardown();
+    }
+    return result();
+}
+
+void Supervisor::supervise() {
     setup();
     if (m_options.tree_timeout) add_timer(m_t0 + *m_options.tree_timeout, TimerKind::tree_timeout);
     start_more();
@@ -1436,13 +1561,33 @@ Result Supervisor::run() {
             }
         }
     }
-    kill_orphans();
+}
+
+void Supervisor::end_of_run() {
+    const bool clean = kill_orphans(root() ? k_root_kill_budget : k_nursery_kill_budget);
     drain_outputs();
     m_backend.reset(); // joins the forkserver thread: every child is reaped
-    m_guardian.stop();
+    reap_orphans();    // what that thread had adopted
+    if (clean) {
+        m_guardian.stop(); // only now: "nothing is to be killed"
+        return;
+    }
+    // A sub-supervisor leaves the rest to the supervisors above it, which
+    // adopt what it could not kill.
+    log(0, fmt::format("processes started by {} were still alive after {} of killing them{}",
+                       m_nursery.path,
+                       format_duration(root() ? k_root_kill_budget : k_nursery_kill_budget),
+                       root() ? "; the guardian kills what is left" : ""));
+    if (root()) m_guardian.kill_tree(Clock::now() + k_guardian_sweep_limit);
+    m_leftovers = true;
+}
 
+Result Supervisor::result() {
     Result result;
-    if (!m_cancel_cause) {
+    if (m_internal_error[0] != '\0' || m_leftovers) {
+        m_exit_code = k_exit_internal;
+        m_result = "internal_error";
+    } else if (!m_cancel_cause) {
         m_exit_code = m_failed ? k_exit_failed : k_exit_ok;
         m_result = m_failed ? "failed" : "completed";
     }

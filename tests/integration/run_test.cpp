@@ -958,7 +958,7 @@ TEST_CASE("run: env_clear starts from an empty environment; PATH comes from env"
     check_nothing_left(r.tag);
 }
 
-TEST_CASE("run: every actor carries the tree's FORKSPAWN_TREE; a forkspawn inside gets its own") {
+TEST_CASE("run: every actor carries the tree's FORKSPAWN_TREE; a forkspawn inside adds its own") {
     TempDir dir;
     const std::string inner = dir / "inner.json";
     {
@@ -982,8 +982,12 @@ TEST_CASE("run: every actor carries the tree's FORKSPAWN_TREE; a forkspawn insid
     CHECK(a[0].size() == 32);
     CHECK(a[0].find_first_not_of("0123456789abcdef") == std::string::npos);
     CHECK(a[0] == b[0]);
-    CHECK(i[0].size() == 32);
-    CHECK(i[0] != a[0]);
+    // The inner tree's own id first, then the outer tree's: a sweep of the
+    // outer tree finds the inner one's processes too.
+    CHECK(i[0].size() == 65);
+    CHECK(i[0].substr(0, 32) != a[0]);
+    CHECK(i[0].substr(0, 32).find_first_not_of("0123456789abcdef") == std::string::npos);
+    CHECK(i[0].substr(32) == ":" + a[0]);
     check_nothing_left(r.tag);
 }
 

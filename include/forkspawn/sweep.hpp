@@ -1,0 +1,56 @@
+// Finding and killing what is left of a tree, whoever its parent is now.
+//
+// Every process of a tree carries FORKSPAWN_TREE=<id>[:<id of the tree
+// that started this forkspawn>...] in its environment (see guardian.hpp):
+// a nested forkspawn adds its own id in front of its ancestors', so an
+// outer tree's sweep still finds the inner tree's processes after the inner
+// forkspawn and its guardian are gone.
+//
+// sweep_tree() works in rounds over /proc. Each round SIGSTOPs every process
+// it finds that carries the id (or is a child of `parent`), through a pidfd
+// opened before the process was examined, so a pid reused by a stranger is
+// never signalled; rounds repeat until one finds nothing new. A stopped
+// process cannot fork, so a fork bomb stops growing, and then every stopped
+// process is SIGKILLed at once. The whole repeats until a round finds
+// nothing or the deadline passes.
+#pragma once
+
+#include "forkspawn/duration.hpp"
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <sys/types.h>
+#include <vector>
+
+namespace forkspawn::supervise {
+
+// The variable that marks the tree's processes.
+inline constexpr const char* k_tree_variable = "FORKSPAWN_TREE";
+// Ancestor ids kept in a nested forkspawn's value (a longer chain is cut).
+inline constexpr std::size_t k_tree_max_depth = 16;
+
+// Whether `value` (the variable's value) names the tree `id`.
+bool tree_value_has(std::string_view value, std::string_view id);
+// The value for a new tree `id` started in an environment where the variable
+// was `inherited` (null: unset): its own id first, then the well-formed ids
+// of the trees around it.
+std::string tree_value(std::string_view id, const char* inherited);
+
+// Whether the environment of `pid` (/proc/PID/environ) marks it as part of
+// tree `id`. False when it is gone or unreadable.
+bool process_in_tree(pid_t pid, std::string_view id);
+
+struct SweepResult {
+    std::size_t killed = 0; // processes SIGKILLed
+    bool complete = false;  // a last round found nothing left
+};
+
+// Stops, then kills every process of tree `id` (empty: none by marker) and
+// every child of `parent` (0: none), except the pids in `spare`; see above.
+// Does not reap: a caller that is the parent (or subreaper) reaps.
+SweepResult sweep_tree(std::string_view id, pid_t parent, const std::vector<pid_t>& spare,
+                       TimePoint until);
+
+} // namespace forkspawn::supervise
