@@ -3,8 +3,9 @@
 // sleeps and never sends anything itself; it says which signal to send and
 // when the next deadline is, so the supervisor's event loop (or a unit test
 // with a fake clock) drives it. Invariants: signals are returned in sequence
-// order, SIGKILL is always the last one, and a deadline is never earlier than
-// the step's configured wait after the previous deadline.
+// order, one per deadline however late it is taken, SIGKILL is always the
+// last one, and a deadline is never earlier than the step's configured wait
+// after the time the previous signal was sent (each wait is a minimum).
 #pragma once
 
 #include "forkspawn/stop_sequence.hpp"
@@ -30,7 +31,8 @@ class StopMachine {
     // When the current wait ends; nullopt unless stopping.
     std::optional<TimePoint> deadline() const;
     // The deadline has passed (now >= deadline): returns the next signal to
-    // send, or nullopt when nothing is due yet.
+    // send now, or nullopt when nothing is due yet. The next deadline is
+    // then counted from `now`.
     std::optional<int> on_deadline(TimePoint now);
     // Skips the remaining waits: returns SIGKILL unless it was already sent.
     std::optional<int> kill_now(TimePoint now);

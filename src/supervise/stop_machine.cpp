@@ -15,10 +15,12 @@ int StopMachine::send(std::size_t step, TimePoint now) {
         m_deadline.reset();
     } else {
         m_state = State::stopping;
-        // From the previous deadline, not from `now`: a late timer must not
-        // push every later step back (escalation stays on schedule).
-        const TimePoint base = m_deadline ? *m_deadline : now;
-        m_deadline = base + m_sequence.steps[step].wait;
+        // From `now`, the moment this signal goes out, not from the deadline
+        // that was due: a wait is the time the actor gets to act on the
+        // signal. Counted from a deadline, a supervisor that was stopped or
+        // starved past several deadlines would find them all due at once and
+        // send their signals together (SIGINT with SIGKILL right after it).
+        m_deadline = now + m_sequence.steps[step].wait;
     }
     return signo;
 }

@@ -1,8 +1,9 @@
 // Hostile actors on the real binary: an actor that closes its stdout and
 // stderr at once, one that writes without newlines forever, one that stops
 // itself with SIGSTOP, one that changes its process group, one that ignores
-// every catchable signal, one that exits between forkspawn's stop signals.
-// Each must be stopped on time, reaped, reported with the right outcome and
+// every catchable signal, one that exits between forkspawn's stop signals;
+// and forkspawn itself stopped in the middle of a stop sequence. Each actor
+// must be stopped on time, reaped, reported with the right outcome and
 // status, and leave nothing behind.
 //
 // Synchronisation: actors say "ready" once their hostile setup is done (the
@@ -362,6 +363,51 @@ TEST_CASE("hostile: a signal while a deaf daemon is stopped after the work is do
     CHECK(d["outcome"] == "killed");
     CHECK(d["cancel_reason"] == "nursery_done");
     CHECK(d["stop"]["sent"] == json::array({"SIGTERM", "SIGKILL"}));
+    check_nothing_left(r.tag);
+    CHECK(open_fds() == fds);
+}
+
+TEST_CASE(
+    "hostile: a supervisor stopped past several waits sends the next step, then waits again") {
+    const auto fds = open_fds();
+    // forkspawn is stopped right after its SIGTERM, for longer than both
+    // waits of the sequence. When it continues, SIGINT goes out, and SIGKILL
+    // only a full wait later: the actor's INT handler runs, and no two
+    // signals go out together. Its TERM handler keeps it running past
+    // SIGTERM; one process without children, so a handler runs as soon as
+    // its signal interrupts the sleep.
+    json actor = perl("a", "$| = 1; $SIG{TERM} = sub { print \"got TERM\\n\" }; "
+                           "$SIG{INT} = sub { print \"got INT\\n\" }; "
+                           "print \"ready\\n\"; sleep 1 while 1");
+    actor["stop"] = {"SIGTERM", "1s", "SIGINT", "1s", "SIGKILL"};
+    Process p(run_opts({actor}));
+    REQUIRE(wait_ready(p, {"root/a"}));
+    p.signal(SIGTERM);
+    REQUIRE(p.wait_for_stderr("root/a | got TERM\n", k_ready));
+    p.signal(SIGSTOP);
+    // The fault itself, not a synchronisation: forkspawn stays stopped past
+    // both 1s waits (it was stopped well within the first one).
+    std::this_thread::sleep_for(2500ms);
+    p.signal(SIGCONT);
+    const auto r = p.wait();
+    INFO(r.err);
+    CHECK_FALSE(r.timed_out);
+    CHECK(r.exit_code == 143);
+    CHECK(r.err.find("root/a | got INT\n") != std::string::npos);
+    const json a = entry(parse_report(r.out), "root/a");
+    CHECK(a["outcome"] == "killed");
+    CHECK(a["cancel_reason"] == "signal:SIGTERM");
+    CHECK(a["stop"]["sent"] == json::array({"SIGTERM", "SIGINT", "SIGKILL"}));
+    const json sent_ms = a["stop"]["sent_ms"];
+    REQUIRE(sent_ms.size() == 3);
+    // Each wait is a minimum from the signal before it (0.1: the report's
+    // rounding of each time).
+    const double term_to_int = sent_ms[1].get<double>() - sent_ms[0].get<double>();
+    const double int_to_kill = sent_ms[2].get<double>() - sent_ms[1].get<double>();
+    CHECK(term_to_int >= 1000 - 0.1);
+    CHECK(int_to_kill >= 1000 - 0.1);
+    // SIGINT waited for the stall: forkspawn was stopped before it was due.
+    if (term_to_int < 2000) MESSAGE("forkspawn was stopped only after its SIGINT went out");
     check_nothing_left(r.tag);
     CHECK(open_fds() == fds);
 }

@@ -51,18 +51,34 @@ TEST_CASE("escalation: SIGKILL exactly when the last wait ends") {
     CHECK(m.exit_after() == Duration(1601ms));
 }
 
-TEST_CASE("multi-step sequences keep their schedule even when timers fire late") {
+TEST_CASE("multi-step sequences: each wait is measured from the signal before it") {
     StopMachine m(seq("SIGINT,1s,SIGTERM,2s,SIGKILL"));
     CHECK(m.begin(t0) == SIGINT);
     CHECK(m.deadline() == t0 + 1s);
-    // The timer fires 30ms late: the next deadline is still 1s + 2s from the start.
+    // The timer fires 30ms late: SIGTERM still gets its full 2s.
     CHECK(m.on_deadline(t0 + 1030ms) == SIGTERM);
-    CHECK(m.deadline() == t0 + 3s);
-    CHECK_FALSE(m.on_deadline(t0 + 2999ms));
-    CHECK(m.on_deadline(t0 + 3s) == SIGKILL);
+    CHECK(m.deadline() == t0 + 3030ms);
+    CHECK_FALSE(m.on_deadline(t0 + 3029ms));
+    CHECK(m.on_deadline(t0 + 3030ms) == SIGKILL);
     CHECK(m.sent() == std::vector<int>{SIGINT, SIGTERM, SIGKILL});
     REQUIRE(m.sent_at().size() == 3);
     CHECK(m.sent_at()[1] == t0 + 1030ms);
+}
+
+TEST_CASE("a deadline taken long after it passed sends one step, not every overdue one") {
+    // The supervisor was stopped for 5s right after SIGTERM: both waits are
+    // overdue when it resumes. SIGINT goes out then, and SIGKILL a full
+    // wait after it, so the actor gets to act on SIGINT.
+    StopMachine m(seq("SIGTERM,1s,SIGINT,1s,SIGKILL"));
+    CHECK(m.begin(t0) == SIGTERM);
+    CHECK(m.on_deadline(t0 + 5s) == SIGINT);
+    CHECK(m.state() == StopMachine::State::stopping);
+    CHECK(m.deadline() == t0 + 6s);
+    CHECK_FALSE(m.on_deadline(t0 + 5s)); // the loop asks again at once: nothing is due
+    CHECK_FALSE(m.on_deadline(t0 + 5999ms));
+    CHECK(m.on_deadline(t0 + 6s) == SIGKILL);
+    CHECK(m.sent() == std::vector<int>{SIGTERM, SIGINT, SIGKILL});
+    CHECK(m.sent_at() == std::vector<TimePoint>{t0, t0 + 5s, t0 + 6s});
 }
 
 TEST_CASE("kill_now skips the remaining waits") {
