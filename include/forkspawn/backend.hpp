@@ -38,6 +38,8 @@ struct SpawnCompletion {
     UniqueFd error_pipe;               // EOF: execve succeeded; a ChildError: it did not
     int error = 0;                     // errno when no child was created (fork, pipe2, pidfd_open)
     const char* failed_call = nullptr; // the call that failed, with `error`
+    // Why the backend refused to create the child, when no call failed.
+    std::string refused;
     // Read just before the fork: the child's start, never after it, however
     // late the loop takes this completion. The epoch: unknown.
     std::chrono::steady_clock::time_point forked_at{};

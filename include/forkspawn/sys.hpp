@@ -47,6 +47,8 @@ int pidfd_send_signal(int pidfd, int signo); // 0 or -1 with errno
 // Everything left to read from fd (blocking reads; for /proc files), up to
 // EOF or the first error.
 std::string read_all(int fd);
+// The threads of this process (entries of /proc/self/task), or -1 with errno.
+int thread_count();
 UniqueFd make_epoll();
 UniqueFd make_eventfd();
 void set_nonblocking(int fd);

@@ -4,6 +4,7 @@
 // process and children die only with the supervisor; and the event loop
 // never waits for fork(), whose cost grows with the supervisor's page tables.
 #include "forkspawn/backend.hpp"
+#include "forkspawn/error.hpp"
 #include "forkspawn/guardian_protocol.hpp"
 #include "forkspawn/sys.hpp"
 
@@ -11,6 +12,7 @@
 #include <condition_variable>
 #include <deque>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <mutex>
 #include <pthread.h>
 #include <sys/eventfd.h>
@@ -20,6 +22,15 @@
 namespace forkspawn::backend {
 
 namespace {
+
+// The threads a fork without exec may be made with (DESIGN invariant 5):
+// this forkserver thread and the event loop thread, parked in spawn_parked.
+// TSan starts a background thread of its own with the first thread.
+#if defined(__SANITIZE_THREAD__)
+constexpr int k_fork_threads = 3;
+#else
+constexpr int k_fork_threads = 2;
+#endif
 
 class ForkServerThread final : public Backend {
   public:
@@ -165,6 +176,25 @@ class ForkServerThread final : public Backend {
     SpawnCompletion spawn_nursery(const SpawnRequest& request) {
         SpawnCompletion done;
         done.id = request.id;
+        // The child keeps running this image without exec, with only this
+        // thread: whatever another thread held at the moment of fork() (the
+        // allocator's lock, a stdio lock) would stay held in it forever. The
+        // event loop thread is parked and holds nothing; any other thread
+        // is refused, checked rather than assumed.
+        const int threads = sys::thread_count();
+        if (threads < 0) {
+            done.refused = fmt::format("a fork without exec needs the process's threads counted "
+                                       "first (/proc/self/task): {}",
+                                       errno_text(errno));
+            return done;
+        }
+        if (threads > k_fork_threads) {
+            done.refused = fmt::format(
+                "a fork without exec is made only while the forkserver thread and the parked "
+                "event loop thread are the process's only threads, and it has {} threads",
+                threads);
+            return done;
+        }
         done.forked_at = std::chrono::steady_clock::now();
         const pid_t pid = ::fork();
         if (pid < 0) {

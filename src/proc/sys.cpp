@@ -2,6 +2,7 @@
 
 #include "forkspawn/error.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -46,6 +47,19 @@ std::string read_all(int fd) {
     while ((n = retry_eintr([&] { return ::read(fd, buf, sizeof buf); })) > 0)
         text.append(buf, static_cast<std::size_t>(n));
     return text;
+}
+
+int thread_count() {
+    DIR* task = ::opendir("/proc/self/task"); // O_CLOEXEC
+    if (!task) return -1;
+    int count = 0;
+    errno = 0;
+    while (const dirent* entry = ::readdir(task))
+        if (entry->d_name[0] != '.') ++count;
+    const int err = errno;
+    ::closedir(task);
+    errno = err;
+    return err ? -1 : count;
 }
 
 Pipe make_pipe(int flags) {

@@ -39,11 +39,21 @@ extern char** environ;
 
 namespace forkspawn::supervise {
 
-void block_supervised_signals() {
+namespace {
+
+// The signals the signalfd takes: blocked in every thread of a supervisor.
+sigset_t supervised_signals() {
     sigset_t set;
     sigemptyset(&set);
     for (int signo : {SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGCHLD})
         sigaddset(&set, signo);
+    return set;
+}
+
+} // namespace
+
+void block_supervised_signals() {
+    const sigset_t set = supervised_signals();
     if (pthread_sigmask(SIG_BLOCK, &set, nullptr) != 0) sys::fail("pthread_sigmask");
     // A closed report pipe must be an EPIPE we can act on, not a death.
     ::signal(SIGPIPE, SIG_IGN);
@@ -119,6 +129,7 @@ struct NurseryStart {
     int guardian = -1; // the root guardian's pipe, to register groups at fork time
     pid_t parent_pid = 0;
     TimePoint t0;
+    sigset_t signal_mask{}; // the child's mask: the supervised signals blocked
 };
 
 // Messages on a parent <-> sub-supervisor channel: one JSON object per
@@ -476,6 +487,7 @@ class Supervisor {
         a.start->guardian = m_guardian_fd;
         a.start->parent_pid = ::getpid();
         a.start->t0 = m_t0;
+        a.start->signal_mask = supervised_signals();
         sys::set_nonblocking(mine.get());
         a.channel = std::move(mine);
         a.phase = Phase::spawning;
@@ -535,8 +547,11 @@ class Supervisor {
         if (!a.nursery()) --m_in_flight;
         if (a.prepared) a.prepared->release_child_fds(); // the child has its copies now
         if (done.pid < 0) {
-            spawn_failed(i, fmt::format("failed to start {} ({}): {}", a.spec->name,
-                                        done.failed_call, errno_text(done.error)));
+            spawn_failed(i,
+                         done.refused.empty()
+                             ? fmt::format("failed to start {} ({}): {}", a.spec->name,
+                                           done.failed_call, errno_text(done.error))
+                             : fmt::format("failed to start {}: {}", a.spec->name, done.refused));
             return;
         }
         a.pid = done.pid;
@@ -1644,6 +1659,12 @@ void Supervisor::flush_parent(std::chrono::milliseconds limit) {
 // static destructors, stdio buffers) runs twice.
 [[noreturn]] void nursery_child_main(void* arg) {
     const NurseryStart& start = *static_cast<const NurseryStart*>(arg);
+    // The final mask first, in one call. The forkserver thread forked with
+    // every signal blocked; the supervised ones must stay blocked for the
+    // signalfd this supervisor makes. Unblocked even for a moment (an empty
+    // mask, then blocking them again), a SIGTERM to the group would kill it
+    // by the default action instead of cancelling its subtree.
+    ::pthread_sigmask(SIG_SETMASK, &start.signal_mask, nullptr);
     ::setpgid(0, 0);
     if (::prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || ::getppid() != start.parent_pid) ::_exit(1);
     // Keep stdio, the channel (as fd 3) and the guardian's pipe (as fd 4);
@@ -1654,11 +1675,6 @@ void Supervisor::flush_parent(std::chrono::milliseconds limit) {
     if (guardian >= 0 && ::dup3(guardian, 4, O_CLOEXEC) < 0) ::_exit(1);
     ::syscall(SYS_close_range, guardian >= 0 ? 5U : 4U, ~0U, 0U);
     ::prctl(PR_SET_CHILD_SUBREAPER, 1);
-    // The forkserver thread blocks every signal; a supervisor blocks only
-    // the ones its signalfd takes.
-    sigset_t none;
-    sigemptyset(&none);
-    ::pthread_sigmask(SIG_SETMASK, &none, nullptr);
     ::_exit(run_sub_supervisor(*start.nursery, start.options, 3, guardian >= 0 ? 4 : -1, start.t0));
 }
 

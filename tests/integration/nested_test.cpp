@@ -3,6 +3,7 @@
 #include "harness.hpp"
 
 #include <csignal>
+#include <cstdlib>
 #include <dirent.h>
 #include <doctest/doctest.h>
 #include <fmt/format.h>
@@ -64,6 +65,22 @@ std::string depth3_spec(const std::string& marker, const std::string& fail_cmd) 
 ]}})",
                        marker, fail_cmd);
 }
+
+// `options` with the fault shim (integration/fault_shim.cpp) in forkspawn's
+// processes, injecting `fault`.
+RunOptions with_fault(RunOptions options, const std::string& fault) {
+    options.env.emplace_back("LD_PRELOAD", FORKSPAWN_FAULT_SHIM);
+    options.env.emplace_back("FORKSPAWN_FAULT_EXE", binary());
+    options.env.emplace_back("FORKSPAWN_FAULT", fault);
+    // Under ASan the shim comes before the ASan runtime in the library list.
+    const char* asan = std::getenv("ASAN_OPTIONS");
+    options.env.emplace_back("ASAN_OPTIONS", (asan && *asan ? std::string(asan) + ":" : "") +
+                                                 "verify_asan_link_order=0");
+    return options;
+}
+
+constexpr const char* k_one_nursery =
+    R"({"actors": [{"name": "n", "actors": [{"name": "a", "cmd": ["true"]}]}]})";
 
 std::string marker_path() {
     static int n = 0;
@@ -265,5 +282,48 @@ TEST_CASE("mp_forkserver: the server dying is noticed and the tree ends cleanly"
     CHECK(r.exit_code == 143);
     const auto actors = by_path(json::parse(r.out));
     CHECK(actors.at("root/a")["outcome"] == "cancelled"); // running actors are unaffected
+    check_nothing_left(r.tag);
+}
+
+TEST_CASE("a sub-supervisor never leaves SIGTERM unblocked, not even for a moment") {
+    // The shim sends SIGTERM the moment any signal mask change in a
+    // forkspawn process lets it through: a sub-supervisor that installed an
+    // empty mask before blocking the supervised signals again would die by
+    // it, as it would by a SIGTERM to its group at that moment.
+    const auto r =
+        run(with_fault({.args = {"run", "--report=json", "-"}, .stdin_data = k_one_nursery},
+                       "sigterm_when_unblocked"));
+    INFO(r.err);
+    CHECK(r.err.find("fault shim: sigterm_when_unblocked") != std::string::npos);
+    CHECK(r.exit_code == 0);
+    const auto actors = by_path(parse_report(r.out));
+    CHECK(actors.at("root/n")["outcome"] == "completed");
+    CHECK(actors.at("root/n")["status"] == "rc=0");
+    CHECK(actors.at("root/n/a")["outcome"] == "completed");
+    check_nothing_left(r.tag);
+}
+
+TEST_CASE("a fork without exec is refused while forkspawn has a thread it did not make") {
+    const auto r = run(with_fault(
+        {.args = {"run", "--report=json", "-"}, .stdin_data = k_one_nursery}, "extra_thread"));
+    INFO(r.err);
+    CHECK(r.err.find("fault shim: extra_thread") != std::string::npos);
+    const auto actors = by_path(parse_report(r.out));
+    if (backend() == "subint_forkserver") {
+        // The nursery would be a fork of a process with a third thread.
+        CHECK(r.exit_code == 1);
+        CHECK(actors.at("root/n")["outcome"] == "spawn_failed");
+        const std::string error = actors.at("root/n")["error"].is_string()
+                                      ? actors.at("root/n")["error"].get<std::string>()
+                                      : "";
+        CHECK(error.find("the forkserver thread and the parked event loop thread are the "
+                         "process's only threads") != std::string::npos);
+        CHECK(actors.at("root/n/a")["outcome"] == "not_started");
+    } else {
+        // A fresh image for every nursery: no fork without exec to refuse.
+        CHECK(r.exit_code == 0);
+        CHECK(actors.at("root/n")["outcome"] == "completed");
+        CHECK(actors.at("root/n/a")["outcome"] == "completed");
+    }
     check_nothing_left(r.tag);
 }

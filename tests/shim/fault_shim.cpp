@@ -1,19 +1,84 @@
-// Fault injection for the integration tests, loaded with LD_PRELOAD into
-// forkspawn (and inherited by everything it starts). Plain C calls only, no
-// sanitizer runtime: it is loaded into sanitized and plain builds alike.
+// Fault injection for the integration tests, loaded into forkspawn with
+// LD_PRELOAD: a fault at an exact moment, where a test could only hope to
+// hit it by timing. It acts only in processes that run the executable
+// FORKSPAWN_FAULT_EXE names (forkspawn and its forks, never the actors,
+// which inherit LD_PRELOAD), and injects the fault FORKSPAWN_FAULT names:
+//   sigterm_when_unblocked: a SIGTERM arrives the moment a pthread_sigmask
+//     call leaves SIGTERM unblocked, as one sent to the process group then
+//     would: a supervisor blocks it for its signalfd, and the default action
+//     would kill it instead of cancelling its tree.
+//   extra_thread: a thread forkspawn did not make, started at load time
+//     (every signal blocked, it only waits).
+// Once armed it says "fault shim: <fault>" on stderr, so a test knows the
+// fault was in place.
 //
-// FORKSPAWN_FAULT_EPOLL=PATH: epoll_wait fails with ENOMEM in the process
-// whose pid is written in the file PATH (the test writes it once the tree is
-// up, then wakes that process, e.g. with SIGUSR1). Every other process, and
-// every call before the file names it, goes to the real epoll_wait.
+// FORKSPAWN_FAULT_EPOLL=PATH (any process): epoll_wait fails with ENOMEM in
+// the process whose pid is written in the file PATH (the test writes it once
+// the tree is up, then wakes that process, e.g. with SIGUSR1). Every other
+// process, and every call before the file names it, goes to the real
+// epoll_wait.
 #include <cerrno>
+#include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
 namespace {
+
+using SigmaskFn = int (*)(int, const sigset_t*, sigset_t*);
+
+bool g_sigterm_when_unblocked = false;
+
+SigmaskFn real_sigmask() {
+    static SigmaskFn real = reinterpret_cast<SigmaskFn>(::dlsym(RTLD_NEXT, "pthread_sigmask"));
+    return real;
+}
+
+bool runs(const char* exe) {
+    char self[PATH_MAX];
+    char want[PATH_MAX];
+    const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0 || !::realpath(exe, want)) return false;
+    self[n] = '\0';
+    return std::strcmp(self, want) == 0;
+}
+
+void* idle(void*) {
+    for (;;)
+        ::pause();
+}
+
+void say(const char* fault) {
+    char line[128] = "fault shim: ";
+    std::strncat(line, fault, sizeof line - std::strlen(line) - 2);
+    std::strcat(line, "\n");
+    [[maybe_unused]] auto n = ::write(STDERR_FILENO, line, std::strlen(line));
+}
+
+__attribute__((constructor)) void arm() {
+    const char* exe = std::getenv("FORKSPAWN_FAULT_EXE");
+    const char* fault = std::getenv("FORKSPAWN_FAULT");
+    if (!exe || !fault || !runs(exe)) return;
+    if (std::strcmp(fault, "sigterm_when_unblocked") == 0) {
+        g_sigterm_when_unblocked = true;
+    } else if (std::strcmp(fault, "extra_thread") == 0) {
+        sigset_t all, old;
+        sigfillset(&all);
+        real_sigmask()(SIG_SETMASK, &all, &old);
+        pthread_t thread;
+        const int rc = ::pthread_create(&thread, nullptr, idle, nullptr);
+        real_sigmask()(SIG_SETMASK, &old, nullptr);
+        if (rc != 0) return;
+    } else {
+        return;
+    }
+    say(fault);
+}
 
 bool named_in(const char* path) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -27,6 +92,16 @@ bool named_in(const char* path) {
 }
 
 } // namespace
+
+extern "C" int pthread_sigmask(int how, const sigset_t* set, sigset_t* old) {
+    const int rc = real_sigmask()(how, set, old);
+    if (rc == 0 && set && g_sigterm_when_unblocked) {
+        sigset_t now;
+        real_sigmask()(SIG_BLOCK, nullptr, &now);
+        if (sigismember(&now, SIGTERM) == 0) ::raise(SIGTERM);
+    }
+    return rc;
+}
 
 extern "C" int epoll_wait(int epfd, struct epoll_event* events, int maxevents, int timeout) {
     using Fn = int (*)(int, struct epoll_event*, int, int);
