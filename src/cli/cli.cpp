@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <string_view>
 #include <unistd.h>
 
 namespace forkspawn::cli {
@@ -203,6 +204,12 @@ int cmd_backends(bool json) {
     return k_exit_ok;
 }
 
+// A fatal error, said the one way: `forkspawn: error: ...`; returns `exit_code`.
+int fatal_error(std::string_view what, int exit_code) {
+    fmt::print(stderr, "forkspawn: error: {}\n", what);
+    return exit_code;
+}
+
 int cmd_check(const std::string& path) {
     const spec::Spec s = load_spec(path, {});
     fmt::print("{}", spec::format_tree(s));
@@ -218,7 +225,15 @@ int run(int argc, char** argv) {
     // Hidden: a re-executed sub-supervisor (see supervise::run_reexec_nursery).
     if (argc == 3 && std::string_view(argv[1]) == "__nursery") {
         ensure_standard_fds();
-        return supervise::run_reexec_nursery(argv[2]);
+        try {
+            return supervise::run_reexec_nursery(argv[2]);
+        } catch (const Error& e) {
+            return fatal_error(e.what(), e.exit_code());
+        } catch (const std::exception& e) {
+            // Not a mistake of the input (its parent wrote it): internal.
+            return fatal_error(fmt::format("__nursery: internal error: {}", e.what()),
+                               k_exit_internal);
+        }
     }
 
     CLI::App app{"forkspawn: run a tree of processes with structured supervision, tear it "
@@ -313,11 +328,9 @@ int run(int argc, char** argv) {
             return cmd_run(run_args);
         }
     } catch (const Error& e) {
-        fmt::print(stderr, "forkspawn: error: {}\n", e.what());
-        return e.exit_code();
+        return fatal_error(e.what(), e.exit_code());
     } catch (const std::exception& e) {
-        fmt::print(stderr, "forkspawn: internal error: {}\n", e.what());
-        return k_exit_internal;
+        return fatal_error(fmt::format("internal error: {}", e.what()), k_exit_internal);
     }
     return k_exit_usage;
 }

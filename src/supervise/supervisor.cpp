@@ -1701,17 +1701,25 @@ int run_sub_supervisor(const spec::Actor& nursery, const Options& options, int c
 int run_reexec_nursery(const char* options_json) {
     // exec_child set the process group, the parent-death signal and fds
     // 0-4; what is left is to read the subtree, as a root would read a spec.
+    // Its parent wrote the options and the subtree: what is wrong with them
+    // is an error to say (cli::run prints it), not something to guess past.
     const auto j = nlohmann::json::parse(options_json, nullptr, false);
-    if (!j.is_object()) return k_exit_usage;
+    if (!j.is_object())
+        throw Error(fmt::format("__nursery: the options are not a JSON object: {}", options_json));
     std::string text;
     char buf[65536];
     ssize_t n;
     while ((n = sys::retry_eintr(
                 [&] { return ::pread(4, buf, sizeof buf, static_cast<off_t>(text.size())); })) > 0)
         text.append(buf, static_cast<std::size_t>(n));
+    if (n < 0)
+        throw Error(
+            fmt::format("__nursery: cannot read the subtree spec on fd 4: {}", errno_text(errno)));
     ::close(4);
     auto parsed = spec::parse(text);
-    if (!parsed.spec) return k_exit_usage;
+    if (!parsed.spec)
+        throw Error("__nursery: the subtree spec on fd 4 is not valid: " +
+                    format_diagnostic("fd 4", parsed.errors.front()));
     spec::Actor nursery = std::move(parsed.spec->root);
     spec::set_paths(nursery, j.value("path", nursery.name));
     Options options;

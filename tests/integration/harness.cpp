@@ -59,6 +59,7 @@ Process::Process(const RunOptions& options) : m_tag(new_tag()), m_stdin_data(opt
         REQUIRE(::fcntl(out[0], F_SETPIPE_SZ, options.stdout_pipe_size) >= 0);
     const auto rlimits = options.rlimits;
     const std::optional<uid_t> uid = options.uid;
+    const auto files = options.files;
 
     std::vector<std::string> args{binary()};
     args.insert(args.end(), options.args.begin(), options.args.end());
@@ -106,6 +107,11 @@ Process::Process(const RunOptions& options) : m_tag(new_tag()), m_stdin_data(opt
         ::dup2(in[0], 0);
         ::dup2(out[1], 1);
         ::dup2(err[1], 2);
+        for (const auto& [target, path] : files) {
+            const int fd = ::open(path.c_str(), O_RDONLY); // without O_CLOEXEC: it is passed on
+            if (fd < 0) ::_exit(126);
+            if (fd != target && (::dup2(fd, target) < 0 || ::close(fd) < 0)) ::_exit(126);
+        }
         sigset_t none;
         sigemptyset(&none);
         ::sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -447,7 +453,6 @@ bool wait_tagged_gone(const std::string& tag, std::chrono::milliseconds deadline
     }
     return gone;
 }
-
 
 nlohmann::json parse_report(const std::string& text) {
     INFO("report: ", text);

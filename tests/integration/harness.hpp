@@ -40,6 +40,9 @@ struct RunOptions {
     // F_SETPIPE_SZ for forkspawn's stdout pipe (0: the default, 64 KiB): a
     // small pipe fills with the first 4 KiB of the report.
     int stdout_pipe_size = 0;
+    // Files opened read-only as these fds of forkspawn's process, e.g. a
+    // re-executed sub-supervisor's subtree spec as fd 4.
+    std::vector<std::pair<int, std::string>> files;
 };
 
 struct RunResult {

@@ -11,6 +11,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
@@ -326,4 +327,50 @@ TEST_CASE("a fork without exec is refused while forkspawn has a thread it did no
         CHECK(actors.at("root/n/a")["outcome"] == "completed");
     }
     check_nothing_left(r.tag);
+}
+
+TEST_CASE("the hidden __nursery mode ends with a message and an exit code, never an abort") {
+    // The mode of a re-executed sub-supervisor (its channel on fd 3, its
+    // subtree spec on fd 4), started by hand with input it cannot use.
+    const std::string dir = marker_path();
+    REQUIRE(::mkdir(dir.c_str(), 0700) == 0);
+    const std::string subtree = dir + "/subtree.json";
+    {
+        std::ofstream out(subtree);
+        out << R"({"name": "n", "actors": [{"name": "a", "cmd": ["true"]}]})";
+    }
+    const std::vector<std::pair<int, rlimit>> no_core{{RLIMIT_CORE, rlimit{0, 0}}};
+    SUBCASE("options of the wrong type: an internal error") {
+        const auto r = run({.args = {"__nursery", R"({"path": "root/n", "verbosity": "loud"})"},
+                            .rlimits = no_core,
+                            .files = {{3, "/dev/null"}, {4, subtree}}});
+        INFO(r.err);
+        CHECK(r.term_signal == 0); // not SIGABRT from std::terminate
+        CHECK(r.exit_code == 70);
+        CHECK(r.err.starts_with("forkspawn: error: __nursery: "));
+        check_nothing_left(r.tag);
+    }
+    SUBCASE("no subtree spec on fd 4") {
+        const auto r = run({.args = {"__nursery", R"({"path": "root/n"})"},
+                            .rlimits = no_core,
+                            .files = {{3, "/dev/null"}}});
+        INFO(r.err);
+        CHECK(r.term_signal == 0);
+        CHECK(r.exit_code == 2);
+        CHECK(r.err.starts_with("forkspawn: error: "));
+        CHECK(r.err.find("fd 4") != std::string::npos);
+        check_nothing_left(r.tag);
+    }
+    SUBCASE("options that are not JSON") {
+        const auto r = run({.args = {"__nursery", "{not json"},
+                            .rlimits = no_core,
+                            .files = {{3, "/dev/null"}, {4, subtree}}});
+        INFO(r.err);
+        CHECK(r.term_signal == 0);
+        CHECK(r.exit_code == 2);
+        CHECK(r.err.starts_with("forkspawn: error: __nursery: the options are not a JSON object"));
+        check_nothing_left(r.tag);
+    }
+    ::unlink(subtree.c_str());
+    ::rmdir(dir.c_str());
 }
