@@ -27,12 +27,17 @@ class PreparedCommand {
     PreparedCommand(PreparedCommand&&) = delete;
 
     const SpawnArgs& args() const { return m_args; }
+    // The resolved program path; the name as given when PATH has none.
     const std::string& program() const { return m_path; }
+    // False when argv[0] was found nowhere in the actor's PATH: nothing may
+    // be spawned (execve of the bare name would run it from the actor's cwd).
+    bool found() const { return m_found; }
     // Closes the parent's copies of the child's stdio.
     void release_child_fds();
 
   private:
     std::string m_path;
+    bool m_found = false;
     std::vector<std::string> m_argv_storage;
     std::vector<std::string> m_env_storage;
     std::vector<char*> m_argv;
@@ -42,10 +47,12 @@ class PreparedCommand {
     SpawnArgs m_args;
 };
 
-// PATH lookup as execvp(3) does it, but before fork: the first PATH entry
-// holding an executable regular file. A name with '/' is used as given.
-// Returns the name unchanged when nothing is found, so execve reports ENOENT.
-std::string resolve_program(const std::string& name, const std::string& path_env);
+// PATH lookup as execvp(3) does it, but before fork, in `path_env` (the
+// actor's own PATH, after env/env_clear): the first absolute PATH entry
+// holding an executable regular file. Relative entries, and empty ones (the
+// current directory), are skipped. A name with '/' is used as given.
+// std::nullopt when it is found nowhere: the actor fails with ENOENT.
+std::optional<std::string> resolve_program(const std::string& name, const std::string& path_env);
 
 // The default PATH when the environment has none (confstr _CS_PATH style).
 inline constexpr const char* k_default_path =

@@ -7,23 +7,28 @@
 
 namespace forkspawn::backend {
 
-std::string resolve_program(const std::string& name, const std::string& path_env) {
+std::optional<std::string> resolve_program(const std::string& name, const std::string& path_env) {
     if (name.find('/') != std::string::npos) return name;
     std::size_t start = 0;
     for (;;) {
         const std::size_t colon = path_env.find(':', start);
         const std::string_view dir = std::string_view(path_env).substr(
             start, colon == std::string::npos ? colon : colon - start);
-        // An empty PATH entry means the current directory.
-        const std::string candidate = fmt::format("{}/{}", dir.empty() ? "." : dir, name);
-        struct stat st;
-        if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
-            ::access(candidate.c_str(), X_OK) == 0)
-            return candidate;
+        // A relative entry (an empty one means the current directory) would
+        // be found here against forkspawn's directory but run after the
+        // actor's chdir, against its own: never the same file for sure, so
+        // it is skipped, like an entry that does not exist.
+        if (dir.starts_with('/')) {
+            const std::string candidate = fmt::format("{}/{}", dir, name);
+            struct stat st;
+            if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+                ::access(candidate.c_str(), X_OK) == 0)
+                return candidate;
+        }
         if (colon == std::string::npos) break;
         start = colon + 1;
     }
-    return name;
+    return std::nullopt;
 }
 
 PreparedCommand::PreparedCommand(const spec::Actor& actor, const char* const* environ,
@@ -56,7 +61,9 @@ PreparedCommand::PreparedCommand(const spec::Actor& actor, const char* const* en
     std::string path_env = k_default_path;
     for (const char* const* e = m_envp.data(); *e; ++e)
         if (std::strncmp(*e, "PATH=", 5) == 0) path_env = *e + 5;
-    m_path = resolve_program(m_argv_storage.front(), path_env);
+    auto resolved = resolve_program(m_argv_storage.front(), path_env);
+    m_found = resolved.has_value();
+    m_path = resolved ? std::move(*resolved) : m_argv_storage.front();
 
     for (auto& s : m_argv_storage)
         m_argv.push_back(s.data());

@@ -461,6 +461,13 @@ class Supervisor {
         }
         a.prepared = std::make_unique<backend::PreparedCommand>(s, environ, std::move(in),
                                                                 std::move(out), UniqueFd());
+        if (!a.prepared->found()) {
+            // What execvp(3) would say, before any fork: nothing runs.
+            a.prepared.reset();
+            spawn_failed(
+                i, fmt::format("failed to execute {}: {}", s.argv.front(), errno_text(ENOENT)));
+            return;
+        }
         a.phase = Phase::spawning;
         ++m_in_flight;
         m_backend->submit({i, a.prepared->args()});

@@ -958,6 +958,93 @@ TEST_CASE("run: env_clear starts from an empty environment; PATH comes from env"
     check_nothing_left(r.tag);
 }
 
+namespace {
+
+// A program that leaves `marker` behind when it runs.
+void write_marker_script(const std::string& path, const std::string& marker) {
+    {
+        std::ofstream f(path);
+        f << "#!/bin/sh\n: > '" << marker << "'\necho ran\n"; // builtins only: any PATH
+    }
+    REQUIRE(::chmod(path.c_str(), 0755) == 0);
+}
+
+} // namespace
+
+TEST_CASE("run: a command not in the actor's PATH is ENOENT, even when its cwd holds one") {
+    const auto fds = open_fds();
+    TempDir dir;
+    const std::string marker = dir / "ran";
+    write_marker_script(dir / "forkspawn-t-cwd-only", marker);
+    for (const std::string path : {"/usr/bin:/bin", ":/usr/bin:/bin", "/usr/bin:.:/bin"}) {
+        INFO("PATH=", path);
+        json a = actor("a", {"forkspawn-t-cwd-only"});
+        a["cwd"] = dir / ".";
+        a["env"] = {{"PATH", path}};
+        const auto r = run_spec(tree({a}));
+        INFO(r.err);
+        CHECK(r.exit_code == 1);
+        const json ja = entry(parse_report(r.out), "root/a");
+        CHECK(ja["outcome"] == "spawn_failed");
+        REQUIRE(ja["error"].is_string());
+        CHECK(ja["error"] == "failed to execute forkspawn-t-cwd-only: No such file or "
+                             "directory (ENOENT)");
+        CHECK(ja["pid"].is_null());
+        CHECK_FALSE(std::filesystem::exists(marker));
+        check_nothing_left(r.tag);
+    }
+    CHECK(open_fds() == fds);
+}
+
+TEST_CASE("run: a command is looked up in the PATH of the actor's own env") {
+    const auto fds = open_fds();
+    TempDir dir;
+    REQUIRE(::mkdir((dir / "bin").c_str(), 0755) == 0);
+    const std::string marker = dir / "ran";
+    write_marker_script(dir / "bin/forkspawn-t-own-path", marker);
+    json a = actor("a", {"forkspawn-t-own-path"});
+    a["env"] = {{"PATH", "/nonexistent:" + dir / "bin" + ":/usr/bin:/bin"}};
+    // env_clear: the spec's PATH is the only one.
+    json b = actor("b", {"forkspawn-t-own-path"});
+    b["env_clear"] = true;
+    b["env"] = {{"PATH", dir / "bin"}};
+    const auto r = run_spec(tree({a, b}));
+    INFO(r.err);
+    CHECK(r.exit_code == 0);
+    CHECK(actor_lines(r.err, "root/a") == std::vector<std::string>{"ran"});
+    CHECK(actor_lines(r.err, "root/b") == std::vector<std::string>{"ran"});
+    CHECK(std::filesystem::exists(marker));
+    check_nothing_left(r.tag);
+    CHECK(open_fds() == fds);
+}
+
+TEST_CASE("run: a relative PATH entry is ignored") {
+    const auto fds = open_fds();
+    TempDir dir;
+    REQUIRE(::mkdir((dir / "bin").c_str(), 0755) == 0);
+    const std::string marker = dir / "ran";
+    write_marker_script(dir / "bin/forkspawn-t-relative", marker);
+    // Relative, yet naming that directory from forkspawn's cwd and from the
+    // actor's alike (".." of "/" is "/"): only being relative rules it out.
+    std::string relative;
+    for (int k = 0; k < 64; ++k)
+        relative += "../";
+    relative += (dir / "bin").substr(1);
+    json a = actor("a", {"forkspawn-t-relative"});
+    a["cwd"] = dir / ".";
+    a["env"] = {{"PATH", relative + ":/usr/bin:/bin"}};
+    const auto r = run_spec(tree({a}));
+    INFO(r.err);
+    CHECK(r.exit_code == 1);
+    const json ja = entry(parse_report(r.out), "root/a");
+    CHECK(ja["outcome"] == "spawn_failed");
+    CHECK(ja["error"] == "failed to execute forkspawn-t-relative: No such file or "
+                         "directory (ENOENT)");
+    CHECK_FALSE(std::filesystem::exists(marker));
+    check_nothing_left(r.tag);
+    CHECK(open_fds() == fds);
+}
+
 TEST_CASE("run: every actor carries the tree's FORKSPAWN_TREE; a forkspawn inside adds its own") {
     TempDir dir;
     const std::string inner = dir / "inner.json";
