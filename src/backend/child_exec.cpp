@@ -100,11 +100,15 @@ FORKSPAWN_CHILD_SIDE void exec_child(const SpawnArgs& a) noexcept {
 
     // Fds handed to the program by number (a re-executed sub-supervisor's
     // channel and spec): first out of the way, then into place; dup2 leaves
-    // the targets without close-on-exec.
+    // the targets without close-on-exec. The copies out of the way are made
+    // after the close_range above, so they must be close-on-exec themselves
+    // (F_DUPFD_CLOEXEC): with F_DUPFD they reached the program as 10, 11, 12
+    // (or wherever they landed), duplicates of its channel, spec and the
+    // guardian's pipe.
     const int pass[3] = {a.fd3, a.fd4, a.fd5};
     int high[3] = {-1, -1, -1};
     for (int k = 0; k < 3; ++k)
-        if (pass[k] >= 0 && (high[k] = ::fcntl(pass[k], F_DUPFD, 10)) < 0)
+        if (pass[k] >= 0 && (high[k] = ::fcntl(pass[k], F_DUPFD_CLOEXEC, 10)) < 0)
             report_and_exit(a.error_fd, ChildStage::pass_fds, errno);
     for (int k = 0; k < 3; ++k)
         if (high[k] >= 0 && ::dup2(high[k], 3 + k) < 0)

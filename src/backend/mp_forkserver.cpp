@@ -349,9 +349,12 @@ class MpForkServer final : public Backend {
             ::setpgid(0, 0);
             ::prctl(PR_SET_NAME, "forkspawn-mpfs");
             if (::prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || ::getppid() != parent) ::_exit(1);
-            // Keep the socket as fd 3 and the guardian's pipe as fd 4.
-            const int sock = ::fcntl(theirs.get(), F_DUPFD, 10);
-            const int guardian = m_guardian_fd >= 0 ? ::fcntl(m_guardian_fd, F_DUPFD, 10) : -1;
+            // Keep the socket as fd 3 and the guardian's pipe as fd 4 (dup2
+            // clears close-on-exec there); the copies on the way are
+            // close-on-exec, so nothing but 0-4 can reach the fresh image.
+            const int sock = ::fcntl(theirs.get(), F_DUPFD_CLOEXEC, 10);
+            const int guardian =
+                m_guardian_fd >= 0 ? ::fcntl(m_guardian_fd, F_DUPFD_CLOEXEC, 10) : -1;
             ::dup2(sock, 3);
             if (guardian >= 0) ::dup2(guardian, 4);
             ::syscall(SYS_close_range, guardian >= 0 ? 5U : 4U, ~0U, 0U);
