@@ -72,4 +72,16 @@ std::string stage_text(ChildStage stage, const SpawnArgs& args);
 
 [[noreturn]] FORKSPAWN_CHILD_SIDE void exec_child(const SpawnArgs& args) noexcept;
 
+// Marks every fd from `first` up close-on-exec (async-signal-safe): one
+// close_range(CLOSE_RANGE_CLOEXEC) on Linux 5.11 and later; before that,
+// each fd listed in /proc/self/fd. 0, or -1 with errno set.
+FORKSPAWN_CHILD_SIDE int cloexec_fds_from(unsigned first) noexcept;
+// Closes every fd from `first` up except `keep` (-1: none), for a child
+// that does not exec (async-signal-safe): close_range on Linux 5.9 and
+// later, each fd listed in /proc/self/fd before that. 0, or -1 with errno.
+FORKSPAWN_CHILD_SIDE int close_fds_from(unsigned first, int keep = -1) noexcept;
+// Whether this kernel has close_range(CLOSE_RANGE_CLOEXEC) (Linux 5.11);
+// without it cloexec_fds_from needs /proc/self/fd.
+bool close_range_cloexec_works() noexcept;
+
 } // namespace forkspawn::backend

@@ -43,7 +43,90 @@ FORKSPAWN_CHILD_SIDE bool move_fd(int from, int to) noexcept {
     return true;
 }
 
+// What the /proc/self/fd fallback does to each fd it finds.
+enum class FdAction { cloexec, close };
+
+// Applies `action` to every fd from `first` up but `keep`, as listed by
+// /proc/self/fd: the way to reach every open fd, whatever the fd limit,
+// before close_range. Raw getdents64 into a buffer on the stack, since
+// opendir/readdir allocate (glibc's closefrom fallback reads the directory
+// the same way). Closing an fd already listed does not move the listing
+// (/proc/PID/fd is read by fd number), and a pass that closes something is
+// followed by another, until one finds nothing left to do.
+FORKSPAWN_CHILD_SIDE int each_fd_from(unsigned first, int keep, FdAction action) noexcept {
+    const int dir = ::open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0) return -1;
+    bool again = true;
+    while (again) {
+        again = false;
+        if (::lseek(dir, 0, SEEK_SET) < 0) break;
+        alignas(8) char buf[1024];
+        long n;
+        while ((n = ::syscall(SYS_getdents64, dir, buf, sizeof buf)) > 0) {
+            for (long pos = 0; pos < n;) {
+                // struct linux_dirent64: ino (8), off (8), reclen (2), type (1), name.
+                unsigned short reclen;
+                __builtin_memcpy(&reclen, buf + pos + 16, sizeof reclen);
+                const char* name = buf + pos + 19;
+                pos += reclen;
+                if (*name < '0' || *name > '9') continue; // "." and ".."
+                unsigned fd = 0;
+                for (; *name >= '0' && *name <= '9'; ++name)
+                    fd = fd * 10 + static_cast<unsigned>(*name - '0');
+                if (fd < first || static_cast<int>(fd) == keep || static_cast<int>(fd) == dir)
+                    continue;
+                if (action == FdAction::cloexec) {
+                    if (::fcntl(static_cast<int>(fd), F_SETFD, FD_CLOEXEC) < 0 && errno != EBADF) {
+                        ::close(dir);
+                        return -1;
+                    }
+                } else {
+                    ::close(static_cast<int>(fd));
+                    again = true;
+                }
+            }
+        }
+        if (n < 0) {
+            const int err = errno;
+            ::close(dir);
+            errno = err;
+            return -1;
+        }
+    }
+    ::close(dir);
+    return 0;
+}
+
 } // namespace
+
+FORKSPAWN_CHILD_SIDE int cloexec_fds_from(unsigned first) noexcept {
+    if (::syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return 0;
+    // EINVAL: Linux 5.9 or 5.10 (close_range without CLOSE_RANGE_CLOEXEC);
+    // ENOSYS: before 5.9. Anything else is a real failure.
+    if (errno != EINVAL && errno != ENOSYS) return -1;
+    return each_fd_from(first, -1, FdAction::cloexec);
+}
+
+FORKSPAWN_CHILD_SIDE int close_fds_from(unsigned first, int keep) noexcept {
+    long r = 0;
+    if (keep < static_cast<int>(first)) {
+        r = ::syscall(SYS_close_range, first, ~0U, 0U);
+    } else {
+        const auto k = static_cast<unsigned>(keep);
+        if (k > first) r = ::syscall(SYS_close_range, first, k - 1, 0U);
+        if (r == 0) r = ::syscall(SYS_close_range, k + 1, ~0U, 0U);
+    }
+    if (r == 0) return 0;
+    if (errno != ENOSYS) return -1; // close_range itself: Linux 5.9
+    return each_fd_from(first, keep, FdAction::close);
+}
+
+bool close_range_cloexec_works() noexcept {
+    // On the two highest fd numbers, which no process can have open (the
+    // kernel caps fds far below): nothing is touched, only the flag is
+    // checked.
+    return ::syscall(SYS_close_range, ~0U - 1, ~0U, CLOSE_RANGE_CLOEXEC) == 0;
+}
 
 void raise_fd_limit() noexcept {
     rlimit lim;
@@ -95,13 +178,12 @@ FORKSPAWN_CHILD_SIDE void exec_child(const SpawnArgs& a) noexcept {
 
     // Only 0, 1 and 2 may reach the program: forkspawn's own fds are
     // O_CLOEXEC already, but fds forkspawn itself inherited without it are not.
-    if (::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
-        report_and_exit(a.error_fd, ChildStage::close_fds, errno);
+    if (cloexec_fds_from(3) < 0) report_and_exit(a.error_fd, ChildStage::close_fds, errno);
 
     // Fds handed to the program by number (a re-executed sub-supervisor's
     // channel and spec): first out of the way, then into place; dup2 leaves
     // the targets without close-on-exec. The copies out of the way are made
-    // after the close_range above, so they must be close-on-exec themselves
+    // after every fd was marked above, so they must be close-on-exec themselves
     // (F_DUPFD_CLOEXEC): with F_DUPFD they reached the program as 10, 11, 12
     // (or wherever they landed), duplicates of its channel, spec and the
     // guardian's pipe.

@@ -21,12 +21,11 @@
 #include "forkspawn/sys.hpp"
 
 #include <algorithm>
-#include <deque>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <deque>
 #include <fcntl.h>
-#include <linux/close_range.h>
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
@@ -357,7 +356,7 @@ class MpForkServer final : public Backend {
                 m_guardian_fd >= 0 ? ::fcntl(m_guardian_fd, F_DUPFD_CLOEXEC, 10) : -1;
             ::dup2(sock, 3);
             if (guardian >= 0) ::dup2(guardian, 4);
-            ::syscall(SYS_close_range, guardian >= 0 ? 5U : 4U, ~0U, 0U);
+            close_fds_from(guardian >= 0 ? 5U : 4U);
             sigset_t all;
             sigfillset(&all);
             ::sigprocmask(SIG_SETMASK, &all, nullptr);

@@ -1,6 +1,11 @@
 #include "forkspawn/backend.hpp"
+#include "forkspawn/error.hpp"
 
+#include <cerrno>
+#include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 namespace forkspawn::backend {
@@ -11,32 +16,51 @@ std::unique_ptr<Backend> make_mp_forkserver();
 
 namespace {
 
-// pidfds (Linux 5.3+) are required by every backend for race-free handles.
-std::string probe_pidfd() {
+// What every backend needs of the kernel, probed at start so that an old
+// kernel is a clear error rather than every spawn failing: pidfds for
+// race-free handles (pidfd_open, Linux 5.3; waitid(P_PIDFD), 5.4), and a
+// way to mark every inherited fd close-on-exec in a child
+// (close_range(CLOSE_RANGE_CLOEXEC), 5.11, or else /proc/self/fd).
+std::string probe_kernel() {
     const int fd = static_cast<int>(::syscall(SYS_pidfd_open, ::getpid(), 0));
     if (fd < 0) return "pidfd_open is not supported by this kernel (needs Linux 5.3)";
+    // Ourselves: not our child, so ECHILD where P_PIDFD is known.
+    siginfo_t info{};
+    const bool waitid_works = ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(fd), &info,
+                                       WEXITED | WNOHANG) == 0 ||
+                              errno != EINVAL;
     ::close(fd);
+    if (!waitid_works) return "waitid(P_PIDFD) is not supported by this kernel (needs Linux 5.4)";
+    if (!close_range_cloexec_works()) {
+        const int dir = ::open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dir < 0)
+            return fmt::format("close_range(CLOSE_RANGE_CLOEXEC) is not supported by this kernel "
+                               "(needs Linux 5.11), and /proc/self/fd, read instead, cannot be "
+                               "opened: {}",
+                               errno_text(errno));
+        ::close(dir);
+    }
     return {};
 }
 
 } // namespace
 
 std::vector<BackendInfo> list_backends() {
-    const std::string pidfd_problem = probe_pidfd();
+    const std::string kernel_problem = probe_kernel();
     std::vector<BackendInfo> out{
         {"subint_forkserver",
          "fork() on one long-lived forkserver thread of the supervisor; commands then execve", "",
-         pidfd_problem.empty(), pidfd_problem},
+         kernel_problem.empty(), kernel_problem},
         {"main_thread_forkserver", "alias of subint_forkserver", "subint_forkserver",
-         pidfd_problem.empty(), pidfd_problem},
+         kernel_problem.empty(), kernel_problem},
         {"trio",
          "a fresh process image from the event loop thread: vfork-style clone + execve for "
          "commands, re-exec of /proc/self/exe for nurseries",
-         "", pidfd_problem.empty(), pidfd_problem},
+         "", kernel_problem.empty(), kernel_problem},
         {"mp_forkserver",
          "a small single-threaded forkserver process, started on the first spawn, forks on "
          "request over a unix socket",
-         "", pidfd_problem.empty(), pidfd_problem},
+         "", kernel_problem.empty(), kernel_problem},
     };
     return out;
 }

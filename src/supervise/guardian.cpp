@@ -1,6 +1,7 @@
 #include "forkspawn/guardian.hpp"
 
 #include "forkspawn/guardian_protocol.hpp"
+#include "forkspawn/spawn_args.hpp"
 #include "forkspawn/sweep.hpp"
 #include "forkspawn/sys.hpp"
 
@@ -12,13 +13,11 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
-#include <linux/close_range.h>
 #include <map>
 #include <poll.h>
 #include <string>
 #include <sys/prctl.h>
 #include <sys/random.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <vector>
@@ -35,8 +34,7 @@ namespace {
     sigset_t all;
     sigfillset(&all);
     ::sigprocmask(SIG_SETMASK, &all, nullptr);
-    ::syscall(SYS_close_range, 0U, static_cast<unsigned>(fd) - 1, 0U);
-    ::syscall(SYS_close_range, static_cast<unsigned>(fd) + 1, ~0U, 0U);
+    backend::close_fds_from(0, fd);
     std::vector<pid_t> groups;
     bool normal_exit = false;
     GuardianMessage m;
@@ -89,7 +87,7 @@ Guardian Guardian::start() {
     const pid_t pid = ::fork();
     if (pid < 0) sys::fail("fork (guardian)");
     if (pid == 0) {
-        pipe.write.release(); // closed by close_range in guard()
+        pipe.write.release(); // closed by close_fds_from in guard()
         guard(pipe.read.release(), id);
     }
     g.m_pid = pid;

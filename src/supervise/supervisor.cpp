@@ -29,7 +29,6 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -1680,7 +1679,7 @@ void Supervisor::flush_parent(std::chrono::milliseconds limit) {
     const int guardian = start.guardian >= 0 ? ::fcntl(start.guardian, F_DUPFD_CLOEXEC, 10) : -1;
     if (channel < 0 || ::dup3(channel, 3, O_CLOEXEC) < 0) ::_exit(1);
     if (guardian >= 0 && ::dup3(guardian, 4, O_CLOEXEC) < 0) ::_exit(1);
-    ::syscall(SYS_close_range, guardian >= 0 ? 5U : 4U, ~0U, 0U);
+    backend::close_fds_from(guardian >= 0 ? 5U : 4U);
     ::prctl(PR_SET_CHILD_SUBREAPER, 1);
     ::_exit(run_sub_supervisor(*start.nursery, start.options, 3, guardian >= 0 ? 4 : -1, start.t0));
 }

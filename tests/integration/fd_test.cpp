@@ -1,14 +1,18 @@
 // Fd hygiene of every kind of process forkspawn makes, seen from outside
 // through /proc while a tree runs: an actor, a sub-supervisor (forked
 // without exec, or a re-executed image), the mp_forkserver server and the
-// guardian each hold exactly the fds they need, nothing of their parent's.
+// guardian each hold exactly the fds they need, nothing of their parent's;
+// also on the close_range of an older kernel (a preloaded shim fakes it).
 #include "harness.hpp"
 
 #include <algorithm>
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <dirent.h>
 #include <doctest/doctest.h>
+#include <fcntl.h>
+#include <filesystem>
 #include <fmt/format.h>
 #include <fstream>
 #include <map>
@@ -16,6 +20,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <unistd.h>
 #include <vector>
 
 using namespace forkspawn::test;
@@ -205,6 +210,89 @@ TEST_CASE("fds: every process of a tree holds exactly its own fds") {
     p.signal(SIGTERM);
     const auto r = p.wait();
     CHECK(r.exit_code == 143);
+    check_nothing_left(r.tag);
+    CHECK(open_fds() == fds);
+}
+
+namespace {
+
+// Whether `pid` has the shared object at `path` mapped.
+bool maps_contain(pid_t pid, const std::string& path) {
+    std::ifstream maps(fmt::format("/proc/{}/maps", pid));
+    for (std::string line; std::getline(maps, line);)
+        if (line.find(path) != std::string::npos) return true;
+    return false;
+}
+
+// forkspawn under the close_range shim, seeing the close_range of `kernel`
+// (see close_range_shim.cpp).
+std::vector<std::pair<std::string, std::string>> old_kernel_env(const std::string& kernel) {
+    const char* asan = std::getenv("ASAN_OPTIONS");
+    return {{"LD_PRELOAD", FORKSPAWN_CLOSE_RANGE_SHIM},
+            {"FORKSPAWN_TEST_KERNEL", kernel},
+            // A sanitized build must accept a preloaded library before its runtime.
+            {"ASAN_OPTIONS", std::string(asan ? asan : "") + ":verify_asan_link_order=0"}};
+}
+
+} // namespace
+
+TEST_CASE("fds: without close_range's CLOSE_RANGE_CLOEXEC (before Linux 5.11) fd sets stay exact") {
+    const auto fds = open_fds();
+    // An fd forkspawn inherits without close-on-exec, which nothing it
+    // starts may get: only a working fallback keeps it from every child.
+    const int opened = ::open("/dev/null", O_RDONLY);
+    REQUIRE(opened >= 0);
+    const int inherited = ::fcntl(opened, F_DUPFD, 57);
+    ::close(opened);
+    REQUIRE(inherited >= 57);
+    // 5.9 and 5.10 have close_range but not the flag; before 5.9 there is none.
+    for (const std::string kernel : {"5.9", "5.4"}) {
+        INFO("close_range of Linux ", kernel);
+        Process p({.args = {"run", "--report=json", "-"},
+                   .stdin_data = k_tree,
+                   .env = old_kernel_env(kernel)});
+        const bool ready = p.read_until(
+            [](const std::string&, const std::string& err) {
+                return err.find("root/s | ready") != std::string::npos &&
+                       err.find("root/n/t | ready") != std::string::npos;
+            },
+            20s);
+        INFO(p.err_so_far());
+        CHECK(ready);
+        if (ready) {
+            CHECK(maps_contain(p.pid(), FORKSPAWN_CLOSE_RANGE_SHIM));
+            const std::string problems = settled_fd_problems(p.pid(), backend());
+            INFO(problems);
+            CHECK(problems.empty());
+            p.signal(SIGTERM);
+        }
+        const auto r = p.wait();
+        CHECK(r.exit_code == 143);
+        const auto actors = by_path(parse_report(r.out));
+        CHECK(actors.at("root/s")["outcome"] == "cancelled");
+        CHECK(actors.at("root/n/t")["outcome"] == "cancelled");
+        check_nothing_left(r.tag);
+    }
+    ::close(inherited);
+    CHECK(open_fds() == fds);
+}
+
+TEST_CASE("fds: a kernel without CLOSE_RANGE_CLOEXEC and no /proc/self/fd is refused at start") {
+    const auto fds = open_fds();
+    const std::string marker = fmt::format("/tmp/forkspawn-fd-test-{}-ran", ::getpid());
+    const json spec = {{"actors", {{{"name", "a"}, {"cmd", {"touch", marker}}}}}};
+    const auto r = run({.args = {"run", "--report=json", "-"},
+                        .stdin_data = spec.dump(),
+                        .env = old_kernel_env("5.4-no-proc")});
+    INFO(r.err);
+    CHECK(r.exit_code == 2);
+    CHECK(r.out.empty());
+    CHECK(r.err.find("forkspawn: error: ") != std::string::npos);
+    CHECK(r.err.find("close_range(CLOSE_RANGE_CLOEXEC) is not supported by this kernel "
+                     "(needs Linux 5.11)") != std::string::npos);
+    CHECK(r.err.find("/proc/self/fd") != std::string::npos);
+    CHECK_FALSE(std::filesystem::exists(marker));
+    ::unlink(marker.c_str());
     check_nothing_left(r.tag);
     CHECK(open_fds() == fds);
 }
