@@ -1,10 +1,10 @@
-// The guardian: a tiny process forked before any thread exists, which
-// outlives forkspawn by a moment if forkspawn is killed. PR_SET_PDEATHSIG
+// The guardian: a tiny process (forkspawn's own image in a hidden mode),
+// which outlives forkspawn by a moment if forkspawn is killed. PR_SET_PDEATHSIG
 // takes every actor down with forkspawn, but not the actors' own children
 // (`sh -c 'sleep 100 & wait'`): they would be orphaned to init. The guardian
-// holds the read end of a pipe whose write end only forkspawn's processes
+// holds one end of a socket whose other end only forkspawn's processes
 // have (forkspawn, its sub-supervisors, the mp_forkserver server; it is
-// close-on-exec, so no actor has it); when the pipe reaches EOF — they all
+// close-on-exec, so no actor has it); when the socket reaches EOF — they all
 // exited or were killed — it sends SIGKILL to every actor process group that
 // is still registered, then exits. Whoever forks a group leader registers the
 // group right after the fork and whoever reaps it retires it
@@ -52,7 +52,7 @@ class Guardian {
     pid_t pid() const { return m_pid; }
     int fd() const { return m_pipe.get(); } // for guardian_notify
     // Everything was reaped: tells the guardian nothing is to be killed,
-    // closes the pipe and reaps it (bounded wait).
+    // closes the socket and reaps it (bounded wait).
     void stop();
     // The run failed: the guardian kills every registered group and sweeps
     // the tree now; waits for it until `until`. True when its sweep
@@ -62,11 +62,18 @@ class Guardian {
     const std::string& id() const { return m_id; }
     // The guardian was reaped by someone else (e.g. as an orphan).
     void reaped() { m_pid = -1; }
+    // After its death: a new guardian on the same fd number, with the same
+    // tree id. It knows no group yet: the caller registers them again.
+    void restart();
 
   private:
     pid_t m_pid = -1;
-    UniqueFd m_pipe; // write end
+    UniqueFd m_pipe; // forkspawn's end of the socket
     std::string m_id;
 };
+
+// The hidden `forkspawn __guardian ID` mode: the guardian's image, its
+// socket on fd 3. Returns its exit code.
+int guardian_main(const char* id);
 
 } // namespace forkspawn::supervise

@@ -1,10 +1,11 @@
-// The guardian's wire format (see guardian.hpp): 8-byte messages on a pipe,
-// atomic because they are shorter than PIPE_BUF, so any process holding the
-// pipe's write end — the supervisor, its forkserver thread, the mp_forkserver
-// process — can register a process group the moment it forks its leader.
+// The guardian's wire format (see guardian.hpp): 8-byte messages on a
+// SOCK_SEQPACKET socket, one record each, so any process holding forkspawn's
+// end — the supervisor, its forkserver thread, the mp_forkserver process —
+// can register a process group the moment it forks its leader.
 #pragma once
 
 #include <cerrno>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -17,11 +18,13 @@ struct GuardianMessage {
     pid_t pgid;
 };
 
-// Async-signal-safe; a failure (the guardian is gone) is ignored.
+// Async-signal-safe; a failure (the guardian is gone) is ignored, and
+// never raises SIGPIPE (a child between fork and execve has its signals
+// blocked, and a pending SIGPIPE would kill it when they are unblocked).
 inline void guardian_notify(int fd, char op, pid_t pgid) noexcept {
     if (fd < 0) return;
     const GuardianMessage m{op, pgid};
-    while (::write(fd, &m, sizeof m) < 0 && errno == EINTR) {
+    while (::send(fd, &m, sizeof m, MSG_NOSIGNAL) < 0 && errno == EINTR) {
     }
 }
 

@@ -2,6 +2,7 @@
 
 #include "forkspawn/backend.hpp"
 #include "forkspawn/error.hpp"
+#include "forkspawn/guardian.hpp"
 #include "forkspawn/report.hpp"
 #include "forkspawn/sink.hpp"
 #include "forkspawn/spec.hpp"
@@ -222,6 +223,9 @@ int cmd_check(const std::string& path) {
 int run(int argc, char** argv) {
     // Hidden: the mp_forkserver server (see backend/mp_forkserver.cpp).
     if (argc == 2 && std::string_view(argv[1]) == "__mp_forkserver") backend::mp_forkserver_main();
+    // Hidden: the guardian (see supervise/guardian.hpp).
+    if (argc == 3 && std::string_view(argv[1]) == "__guardian")
+        return supervise::guardian_main(argv[2]);
     // Hidden: a re-executed sub-supervisor (see supervise::run_reexec_nursery).
     if (argc == 3 && std::string_view(argv[1]) == "__nursery") {
         ensure_standard_fds();

@@ -15,47 +15,52 @@
 #include <fmt/format.h>
 #include <map>
 #include <poll.h>
+#include <spawn.h>
 #include <string>
 #include <sys/prctl.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <vector>
+
+extern char** environ;
 
 namespace forkspawn::supervise {
 
 namespace {
 
-[[noreturn]] void guard(int fd, const std::string& id) {
-    // Its own process group, so a terminal's Ctrl-C (sent to forkspawn's
-    // group) does not reach it; every signal that can be blocked is.
-    ::setpgid(0, 0);
-    ::prctl(PR_SET_NAME, "forkspawn-guard");
+// The guardian's end of its socket, in its own image.
+constexpr int k_guardian_fd = 3;
+
+// Starts the guardian as a fresh image (`forkspawn __guardian ID`, its end
+// of the socket as fd 3): posix_spawn is safe in a process with threads, so
+// the same start serves forkspawn's first guardian and one that replaces a
+// dead guardian while the forkserver thread runs. Its own process group (a
+// terminal's Ctrl-C, sent to forkspawn's group, does not reach it) and
+// every signal that can be blocked blocked, from its first instruction.
+pid_t spawn_guardian(int socket_end, const std::string& id) {
+    // Never fd 3 itself: a dup2 onto the same fd keeps close-on-exec.
+    UniqueFd end(::fcntl(socket_end, F_DUPFD_CLOEXEC, 10));
+    if (!end) sys::fail("fcntl(F_DUPFD_CLOEXEC) (guardian)");
+    posix_spawnattr_t attr;
+    posix_spawn_file_actions_t actions;
+    ::posix_spawnattr_init(&attr);
+    ::posix_spawn_file_actions_init(&actions);
     sigset_t all;
     sigfillset(&all);
-    ::sigprocmask(SIG_SETMASK, &all, nullptr);
-    backend::close_fds_from(0, fd);
-    std::vector<pid_t> groups;
-    bool normal_exit = false;
-    GuardianMessage m;
-    for (;;) {
-        const ssize_t n = ::read(fd, &m, sizeof m);
-        if (n < 0 && errno == EINTR) continue;
-        if (n != static_cast<ssize_t>(sizeof m)) break; // EOF: forkspawn is gone
-        if (m.op == '+')
-            groups.push_back(m.pgid);
-        else if (m.op == '-')
-            std::erase(groups, m.pgid);
-        else if (m.op == '!')
-            normal_exit = true; // everything was reaped
-        else if (m.op == 'K')
-            break; // forkspawn failed: kill everything now, it waits for us
-    }
-    if (normal_exit) ::_exit(0);
-    for (pid_t pgid : groups)
-        ::kill(-pgid, SIGKILL);
-    const SweepResult swept = sweep_tree(id, 0, {}, Clock::now() + k_guardian_sweep_limit);
-    ::_exit(swept.complete ? 0 : 1);
+    ::posix_spawnattr_setsigmask(&attr, &all);
+    ::posix_spawnattr_setpgroup(&attr, 0);
+    ::posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP);
+    ::posix_spawn_file_actions_adddup2(&actions, end.get(), k_guardian_fd);
+    std::string arg0 = "forkspawn", arg1 = "__guardian", arg2 = id;
+    char* argv[] = {arg0.data(), arg1.data(), arg2.data(), nullptr};
+    pid_t pid = -1;
+    const int rc = ::posix_spawn(&pid, "/proc/self/exe", &actions, &attr, argv, environ);
+    ::posix_spawn_file_actions_destroy(&actions);
+    ::posix_spawnattr_destroy(&attr);
+    if (rc != 0) sys::fail("posix_spawn (guardian)", rc);
+    return pid;
 }
 
 // A value no other process has: 128 random bits.
@@ -75,25 +80,74 @@ std::string tree_id() {
 
 } // namespace
 
+int guardian_main(const char* id) {
+    ::prctl(PR_SET_NAME, "forkspawn-guard");
+    backend::close_fds_from(0, k_guardian_fd);
+    std::vector<pid_t> groups;
+    bool normal_exit = false;
+    GuardianMessage m;
+    for (;;) {
+        const ssize_t n = ::read(k_guardian_fd, &m, sizeof m);
+        if (n < 0 && errno == EINTR) continue;
+        if (n != static_cast<ssize_t>(sizeof m)) break; // EOF: forkspawn is gone
+        if (m.op == '+')
+            groups.push_back(m.pgid);
+        else if (m.op == '-')
+            std::erase(groups, m.pgid);
+        else if (m.op == '!')
+            normal_exit = true; // everything was reaped
+        else if (m.op == 'K')
+            break; // forkspawn failed: kill everything now, it waits for us
+    }
+    if (normal_exit) return 0;
+    for (pid_t pgid : groups)
+        ::kill(-pgid, SIGKILL);
+    const SweepResult swept = sweep_tree(id, 0, {}, Clock::now() + k_guardian_sweep_limit);
+    return swept.complete ? 0 : 1;
+}
+
+namespace {
+
+// A SOCK_SEQPACKET pair: each message is a record, and a send to a guardian
+// that died fails with EPIPE (MSG_NOSIGNAL) instead of raising SIGPIPE in
+// a child between its fork and its execve.
+std::pair<UniqueFd, UniqueFd> make_socket() {
+    int fds[2];
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) < 0)
+        sys::fail("socketpair (guardian)");
+    return {UniqueFd(fds[0]), UniqueFd(fds[1])};
+}
+
+} // namespace
+
 Guardian Guardian::start() {
-    // Before the fork and before any thread: setenv is safe, and every
-    // process of the tree inherits the variable from here on (a forkspawn
-    // started by an actor gets a tree of its own).
+    // Before any thread: setenv is safe, and every process of the tree
+    // inherits the variable from here on (a forkspawn started by an actor
+    // adds an id of its own).
     const std::string id = tree_id();
     const std::string value = tree_value(id, ::getenv(k_tree_variable));
     if (::setenv(k_tree_variable, value.c_str(), 1) < 0) sys::fail("setenv");
-    auto pipe = sys::make_pipe();
+    auto [ours, theirs] = make_socket();
     Guardian g;
-    const pid_t pid = ::fork();
-    if (pid < 0) sys::fail("fork (guardian)");
-    if (pid == 0) {
-        pipe.write.release(); // closed by close_fds_from in guard()
-        guard(pipe.read.release(), id);
-    }
-    g.m_pid = pid;
-    g.m_pipe = std::move(pipe.write);
+    g.m_pid = spawn_guardian(theirs.get(), id);
+    g.m_pipe = std::move(ours);
     g.m_id = id;
     return g;
+}
+
+void Guardian::restart() {
+    auto [ours, theirs] = make_socket();
+    const pid_t pid = spawn_guardian(theirs.get(), m_id);
+    // The same fd number: whoever holds it in this process (the backend,
+    // the forkserver thread mid-fork) now talks to the new guardian, and no
+    // fd number is ever closed under them.
+    if (::dup3(ours.get(), m_pipe.get(), O_CLOEXEC) < 0) {
+        const int err = errno;
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, nullptr, 0);
+        sys::fail("dup3 (guardian)", err);
+    }
+    m_pid = pid;
 }
 
 void Guardian::stop() {

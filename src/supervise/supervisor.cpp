@@ -298,8 +298,9 @@ class Supervisor {
         if (!m_timerfd) sys::fail("timerfd_create");
         m_dev_null = UniqueFd(::open("/dev/null", O_RDWR | O_CLOEXEC));
         if (!m_dev_null) sys::fail("open /dev/null");
-        // The guardian first: it must be forked while this process has one
-        // thread. Sub-supervisors report their actors up to the root's.
+        // The guardian first: it sets FORKSPAWN_TREE, which every process
+        // started from now on inherits. Sub-supervisors register their
+        // actors with the root's.
         if (root()) m_guardian = Guardian::start();
         m_backend = backend::make_backend(m_options.backend);
         if (!m_backend) throw Error("unknown spawn backend " + m_options.backend);
@@ -578,6 +579,9 @@ class Supervisor {
         }
         a.pidfd = std::move(done.pidfd);
         a.error_pipe = std::move(done.error_pipe);
+        // A backend with a process of its own may hold a dead guardian's
+        // socket (see guardian_died): register the group from here too.
+        if (m_guardian_restarts > 0) guardian_notify(m_guardian_fd, '+', a.pid);
         a.phase = Phase::running;
         // Its output is read only from now on: nothing it prints is
         // shown before its spawn is known (and its group guarded).
@@ -834,21 +838,61 @@ class Supervisor {
                                    m_backend->key()));
                 continue;
             }
+            if (info.si_pid == m_guardian.pid()) {
+                ::waitid(P_PID, static_cast<id_t>(info.si_pid), &info, WEXITED | WNOHANG);
+                m_guardian.reaped();
+                guardian_died();
+                continue;
+            }
             // A child the backend has created but not reported yet is not
             // an orphan: wait until the backend's answers are in, and taken
             // (a parked nursery spawn can read other answers meanwhile).
             if (m_backend && (m_backend->pending() > 0 || m_in_flight > 0)) return;
             siginfo_t reaped{};
             ::waitid(P_PID, static_cast<id_t>(info.si_pid), &reaped, WEXITED | WNOHANG);
-            if (info.si_pid == m_guardian.pid()) {
-                m_guardian.reaped();
-                log(1, "the guardian process died; a kill -9 of forkspawn could now leave "
-                       "actors' children behind");
-                continue;
-            }
             ++m_orphans;
             log(2, fmt::format("reaped orphan pid {}", info.si_pid));
         }
+    }
+
+    // The guardian died (someone killed it): without one, a kill -9 of
+    // forkspawn would leave the actors' own children alive. A new one takes
+    // its fd number and is told every group we know of: our actors' and,
+    // from their "spawned" messages, those below us. Sub-supervisors and
+    // the mp_forkserver server still hold the dead one's socket (their sends
+    // fail quietly), so from now on the root registers what they spawn
+    // itself, from the same messages.
+    static constexpr int k_max_guardian_restarts = 10;
+    int m_guardian_restarts = 0;
+
+    void guardian_died() {
+        if (m_guardian_restarts == k_max_guardian_restarts) {
+            log(0, "the guardian process died again; a kill -9 of forkspawn could now leave "
+                   "actors' children behind");
+            return;
+        }
+        ++m_guardian_restarts;
+        try {
+            m_guardian.restart();
+        } catch (const Error& e) {
+            log(0, fmt::format("the guardian process died and no new one could be started ({}); "
+                               "a kill -9 of forkspawn could now leave actors' children behind",
+                               e.what()));
+            return;
+        }
+        std::size_t groups = 0;
+        for (const auto& a : m_actors)
+            if (a.pidfd) {
+                guardian_notify(m_guardian_fd, '+', a.pid);
+                ++groups;
+            }
+        for (const auto& entry : m_remote) {
+            guardian_notify(m_guardian_fd, '+', entry.first);
+            ++groups;
+        }
+        log(1, fmt::format("the guardian process died; started a new one (pid {}) and told it "
+                           "{} process group(s)",
+                           m_guardian.pid(), groups));
     }
 
     // An actor of a nursery below us whose sub-supervisor died: it was
@@ -978,9 +1022,11 @@ class Supervisor {
                 }
             } else if (t == "spawned") {
                 const pid_t pid = j.value("pid", 0);
-                if (pid > 0)
+                if (pid > 0) {
                     m_remote[pid] = {j.value("path", ""), j.value("kind", "cmd"),
                                      j.value("started_ms", 0.0)};
+                    if (m_guardian_restarts > 0) guardian_notify(m_guardian_fd, '+', pid);
+                }
                 if (root())
                     publish_spawned(j.value("path", ""), j.value("kind", "cmd"), pid,
                                     j.value("started_ms", 0.0));
@@ -988,7 +1034,11 @@ class Supervisor {
                     send_parent(j);
             } else if (t == "reaped" && j.contains("actor")) {
                 if (auto r = report::parse_actor_json(j["actor"].dump())) {
-                    if (r->pid) m_remote.erase(static_cast<pid_t>(*r->pid));
+                    if (r->pid) {
+                        m_remote.erase(static_cast<pid_t>(*r->pid));
+                        if (m_guardian_restarts > 0)
+                            guardian_notify(m_guardian_fd, '-', static_cast<pid_t>(*r->pid));
+                    }
                     publish(*r);
                 }
             }
@@ -1317,7 +1367,7 @@ class Supervisor {
             const SweepResult swept =
                 sweep_tree(root() ? m_guardian.id() : std::string_view{}, ::getpid(), spare, until);
             if (swept.killed > 0)
-                log(2, fmt::format("killed {} escaped process(es)", swept.killed));
+                log(2, fmt::format("killed escaped process(es): {}", swept.killed));
             // Wait (bounded) for the deaths, so the reap above finds them.
             std::vector<pollfd> waits;
             std::vector<UniqueFd> handles;

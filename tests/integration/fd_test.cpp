@@ -103,30 +103,35 @@ std::string fd_problems(pid_t root, const std::string& backend) {
     for (const auto& p : tree)
         if (p.comm == "forkspawn-guard") guardian = &p;
     if (!guardian) return "no guardian found\n";
-    const std::string guardian_pipe = guardian->fds.empty() ? "" : guardian->fds.begin()->second;
     const auto root_fds = fd_targets(root);
+    // forkspawn's end of the guardian's socket, which its helpers inherit:
+    // a socket of the root's that a child holds too (a socketpair's two
+    // ends are two inodes, so the guardian's own end never matches).
+    const auto is_guardian_socket = [&](const std::string& target) {
+        return kind(target) == "socket" &&
+               std::any_of(root_fds.begin(), root_fds.end(),
+                           [&](const auto& f) { return f.second == target; });
+    };
 
     int actors = 0, servers = 0, subs = 0;
     for (const auto& p : tree) {
         const auto has = [&](int fd) { return p.fds.count(fd) == 1; };
         if (&p == guardian) {
-            // Its end of the pipe forkspawn registers process groups on.
-            if (p.fds.size() != 1 || kind(guardian_pipe) != "pipe")
-                problem(p, "the guardian holds more than the read end of its pipe");
-            else if (std::none_of(root_fds.begin(), root_fds.end(),
-                                  [&](const auto& f) { return f.second == guardian_pipe; }))
-                problem(p, "the guardian's pipe is not forkspawn's");
+            // Its end of the socket forkspawn registers process groups on,
+            // as fd 3 (a fresh image of forkspawn's).
+            if (p.fds.size() != 1 || !has(3) || kind(p.fds.at(3)) != "socket")
+                problem(p, "the guardian holds more than its end of its socket (fd 3)");
         } else if (p.comm == "sleep") {
             ++actors;
             if (p.fds.size() != 3 || !has(0) || !has(1) || !has(2))
                 problem(p, "an actor holds more than 0, 1 and 2");
         } else if (p.comm == "forkspawn-mpfs") {
             ++servers;
-            // Stdio, its socket (3) and the guardian's pipe (4).
+            // Stdio, its socket (3) and the guardian's socket (4).
             if (p.fds.size() != 5 || !has(0) || !has(1) || !has(2) || !has(3) || !has(4) ||
-                kind(p.fds.at(3)) != "socket" || p.fds.at(4) != guardian_pipe)
+                kind(p.fds.at(3)) != "socket" || !is_guardian_socket(p.fds.at(4)))
                 problem(p, "the mp_forkserver server holds more than 0-2, its socket and the "
-                           "guardian's pipe");
+                           "guardian's socket");
         } else {
             ++subs;
             // A sub-supervisor running one command actor.
@@ -137,8 +142,8 @@ std::string fd_problems(pid_t root, const std::string& backend) {
             std::vector<std::string> seen;
             for (const auto& [fd, target] : p.fds) {
                 if (fd <= 2 || !has(1) || !has(2)) continue;
-                if (target == guardian_pipe)
-                    seen.push_back("the guardian's pipe");
+                if (is_guardian_socket(target))
+                    seen.push_back("the guardian's socket");
                 else if (target == p.fds.at(1) || target == p.fds.at(2))
                     seen.push_back("stderr reopened"); // non-blocking, for its log
                 else if (std::find(outputs.begin(), outputs.end(), target) != outputs.end())
@@ -149,7 +154,7 @@ std::string fd_problems(pid_t root, const std::string& backend) {
             std::vector<std::string> expected = {
                 "socket",                 // the channel to its parent
                 "stderr reopened",        //
-                "the guardian's pipe",    //
+                "the guardian's socket",  //
                 "anon_inode:[eventpoll]", // its event loop
                 "anon_inode:[signalfd]",  //
                 "anon_inode:[timerfd]",   //

@@ -232,3 +232,82 @@ TEST_CASE("teardown: kill -9 of a forkspawn that runs another one leaves neither
         check_nothing_left(p.tag());
     }
 }
+
+namespace {
+
+// The name in /proc/PID/comm, empty once it is gone.
+std::string comm_of(pid_t pid) {
+    std::ifstream f("/proc/" + std::to_string(pid) + "/comm");
+    std::string name;
+    std::getline(f, name);
+    return name;
+}
+
+// forkspawn's guardian: its child named forkspawn-guard (0: none yet).
+pid_t guardian_of(pid_t forkspawn) {
+    const std::string dir = "/proc/" + std::to_string(forkspawn) + "/task";
+    std::error_code ec;
+    for (const auto& task : std::filesystem::directory_iterator(dir, ec)) {
+        std::ifstream f(task.path() / "children");
+        pid_t pid = 0;
+        while (f >> pid)
+            if (comm_of(pid) == "forkspawn-guard") return pid;
+    }
+    return 0;
+}
+
+// A zombie, or gone.
+bool dead(pid_t pid) {
+    std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+    std::string stat;
+    if (!std::getline(f, stat)) return true;
+    const auto paren = stat.rfind(')');
+    return paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'Z';
+}
+
+// Polls with a deadline (not synchronisation: the state has no event).
+template <typename F> bool eventually(F&& done, std::chrono::milliseconds deadline) {
+    const auto until = std::chrono::steady_clock::now() + deadline;
+    while (!done()) {
+        if (std::chrono::steady_clock::now() > until) return false;
+        ::usleep(5'000);
+    }
+    return true;
+}
+
+} // namespace
+
+TEST_CASE("teardown: after the guardian is killed, actors still run and a new guardian guards") {
+    // Every child waits at its first step (setpgid) until the gate opens:
+    // the actors are forked while the guardian lives and reach the point
+    // where they register with it only after it died.
+    TempDir dir;
+    const std::string gate = dir / "gate";
+    std::vector<json> actors;
+    for (int i = 0; i < 3; ++i)
+        actors.push_back(sh("w" + std::to_string(i), "sleep 1000 & echo ready; wait"));
+    // The spec from a file: nothing needs feeding while the test waits.
+    const std::string spec = dir / "spec.json";
+    write_file(spec, json{{"actors", actors}}.dump());
+    Process p({.args = {"run", "--report=json", "-v", spec},
+               .env = {{"LD_PRELOAD", FORKSPAWN_FAULT_SHIM}, {"FORKSPAWN_FAULT_GATE", gate}}});
+    pid_t first = 0;
+    REQUIRE(eventually([&] { return (first = guardian_of(p.pid())) > 0; }, 20s));
+    REQUIRE(::kill(first, SIGKILL) == 0);
+    // Dead (a zombie until forkspawn reaps it, or gone) before the gate opens.
+    REQUIRE(eventually([&] { return dead(first); }, 20s));
+    write_file(gate, "");
+    // Before: each actor died of SIGPIPE, sending to the dead guardian.
+    REQUIRE(wait_ready(p, ready_paths(actors, "root")));
+    REQUIRE(p.wait_for_stderr("the guardian process died; started a new one", k_ready));
+    pid_t second = 0;
+    REQUIRE(eventually([&] { return (second = guardian_of(p.pid())) > 0; }, 20s));
+    CHECK(second != first);
+    // The new guardian does the old one's work: kill -9 of forkspawn takes
+    // the actors' children down too.
+    p.signal(SIGKILL);
+    const auto r = p.wait();
+    CHECK(r.term_signal == SIGKILL);
+    CHECK(wait_tagged_gone(r.tag, 10s));
+    check_nothing_left(r.tag);
+}

@@ -17,10 +17,17 @@
 // the tree is up, then wakes that process, e.g. with SIGUSR1). Every other
 // process, and every call before the file names it, goes to the real
 // epoll_wait.
+//
+// FORKSPAWN_FAULT_GATE=PATH (any process): setpgid(0, 0) with every signal
+// blocked — the first step of every child forkspawn forks to run an actor
+// or a sub-supervisor, between its fork and its execve — waits
+// until PATH exists (at most 30 s; async-signal-safe calls only), so a test
+// can change the world between the forks and what the children do next.
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -112,4 +119,35 @@ extern "C" int epoll_wait(int epfd, struct epoll_event* events, int maxevents, i
         return -1;
     }
     return real(epfd, events, maxevents, timeout);
+}
+
+namespace {
+// Resolved at load: the first call may come in a child between fork and
+// execve, where dlsym (which takes the loader's lock) is not safe.
+using SetpgidFn = int (*)(pid_t, pid_t);
+SetpgidFn g_real_setpgid = nullptr;
+const char* g_gate = nullptr;
+__attribute__((constructor)) void resolve_setpgid() {
+    g_real_setpgid = reinterpret_cast<SetpgidFn>(dlsym(RTLD_NEXT, "setpgid"));
+    g_gate = std::getenv("FORKSPAWN_FAULT_GATE");
+}
+
+// A child forkspawn forked to exec: every signal is blocked across its
+// fork (the guardian, forkspawn's other child, is not gated).
+bool all_blocked() {
+    sigset_t now;
+    return sigprocmask(SIG_BLOCK, nullptr, &now) == 0 && sigismember(&now, SIGQUIT) == 1 &&
+           sigismember(&now, SIGUSR2) == 1;
+}
+
+} // namespace
+
+extern "C" int setpgid(pid_t pid, pid_t pgid) {
+    const char* gate = g_gate;
+    if (gate && pid == 0 && pgid == 0 && all_blocked())
+        for (int i = 0; i < 6000 && ::access(gate, F_OK) != 0; ++i) {
+            const timespec pause{0, 5'000'000};
+            ::nanosleep(&pause, nullptr);
+        }
+    return g_real_setpgid(pid, pgid);
 }
