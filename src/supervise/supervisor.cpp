@@ -82,7 +82,13 @@ std::uint64_t make_tag(Tag t, std::size_t index = 0) {
     return (static_cast<std::uint64_t>(t) << 32) | static_cast<std::uint32_t>(index);
 }
 
-enum class TimerKind : std::uint32_t { stop_step = 1, actor_timeout, tree_timeout, deaf_nursery };
+enum class TimerKind : std::uint32_t {
+    stop_step = 1,
+    actor_timeout,
+    tree_timeout,
+    deaf_nursery,
+    exec_wait, // a cancelled child that has not reached execve yet
+};
 
 // How long a sub-supervisor that closed its channel may take to die.
 constexpr Duration k_deaf_grace = std::chrono::milliseconds(500);
@@ -380,6 +386,9 @@ class Supervisor {
                     if (auto k = a.stop.kill_now(now)) signal_actor(a, *k);
                 }
                 break;
+            case TimerKind::exec_wait:
+                exec_wait_over(index, now);
+                break;
             case TimerKind::tree_timeout:
                 reap_exited();
                 // Once the work is done only daemons are left, being cancelled.
@@ -663,7 +672,12 @@ class Supervisor {
         if (a.error_pipe && !a.nursery() && m_sigint_count < 2) {
             // Not known yet whether execve succeeded: a signal now would hit
             // the child's setup, not the program, and turn a spawn failure
-            // into a cancel. The stop begins when the exec-error pipe answers.
+            // into a cancel. The stop begins when the exec-error pipe answers,
+            // or, for a child stuck before execve (a chdir on a dead mount,
+            // a stop signal before its setpgid), with SIGKILL once its whole
+            // stop sequence's time has passed: that wait has a deadline too.
+            if (!a.stop_after_exec)
+                add_timer(Clock::now() + a.stop.sequence().grace(), TimerKind::exec_wait, i);
             a.stop_after_exec = true;
             return;
         }
@@ -679,6 +693,16 @@ class Supervisor {
                            stop_signal_name(signo)));
         signal_actor(a, signo);
         if (auto d = a.stop.deadline()) add_timer(*d, TimerKind::stop_step, i);
+    }
+
+    void exec_wait_over(std::size_t i, TimePoint now) {
+        ActorRun& a = m_actors[i];
+        if (a.phase != Phase::running || !a.stop_after_exec || !a.error_pipe || a.stop.started())
+            return;
+        log(1, fmt::format("{} was cancelled before its execve and has not reached it within {}; "
+                           "sent SIGKILL",
+                           a.spec->path, format_duration(a.stop.sequence().grace())));
+        if (auto k = a.stop.kill_now(now)) signal_actor(a, *k);
     }
 
     void stop_deadline(std::size_t i, TimePoint now) {

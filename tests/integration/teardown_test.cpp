@@ -311,3 +311,33 @@ TEST_CASE("teardown: after the guardian is killed, actors still run and a new gu
     CHECK(wait_tagged_gone(r.tag, 10s));
     check_nothing_left(r.tag);
 }
+
+TEST_CASE("teardown: a cancelled child stuck before its execve is killed on time") {
+    if (backend() == "trio") {
+        // Its event loop waits in the vfork-style clone until the child
+        // reaches execve (man page, SPAWN BACKENDS): nothing to escalate.
+        MESSAGE("skipped: trio's loop waits for each child's execve");
+        return;
+    }
+    // The gate never opens: the child waits before its setpgid for 30 s
+    // (the shim's limit), as one stuck in a chdir on a dead mount would.
+    TempDir dir;
+    const std::string spec = dir / "spec.json";
+    write_file(spec, json{{"actors", {sh("a", "echo never")}}}.dump());
+    const auto began = std::chrono::steady_clock::now();
+    const auto r = run(
+        {.args = {"run", "--report=json", "--timeout=500ms", "--stop=SIGTERM,300ms,SIGKILL", spec},
+         .env = {{"LD_PRELOAD", FORKSPAWN_FAULT_SHIM}, {"FORKSPAWN_FAULT_GATE", dir / "gate"}}});
+    const double took =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
+    INFO(r.err);
+    INFO("took ", took, " s");
+    CHECK(r.exit_code == 124);
+    CHECK(took < 15); // the tree's 0.5 s and the 0.3 s wait, then SIGKILL; not 30 s
+    const json a = entry(parse_report(r.out), "root/a");
+    CHECK(a["outcome"] == "killed");
+    CHECK(a["cancel_reason"] == "tree_timeout");
+    CHECK(a["signal"] == "SIGKILL");
+    CHECK(r.err.find("root/a was cancelled before its execve") != std::string::npos);
+    check_nothing_left(r.tag);
+}
