@@ -29,6 +29,7 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -425,6 +426,35 @@ class Supervisor {
 
     UniqueFd dup_fd(int fd) { return UniqueFd(::fcntl(fd, F_DUPFD_CLOEXEC, 3)); }
 
+    // An actor's {"file": PATH}, opened on the loop thread, so never with a
+    // wait: a plain O_WRONLY open of a FIFO sleeps until a reader opens it
+    // (fifo(7)), and a terminal's may wait for carrier. With O_NONBLOCK a
+    // FIFO without a reader fails at once with ENXIO, and a regular file
+    // ignores the flag. The flag is then cleared: the actor expects blocking
+    // writes, and F_SETFL changes only this open file description, which is
+    // the actor's alone. -1 in the UniqueFd on failure, errno set.
+    static UniqueFd open_output_file(const std::string& path) {
+        UniqueFd fd(::open(
+            path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0644));
+        if (!fd) return fd;
+        const int flags = ::fcntl(fd.get(), F_GETFL);
+        if (flags < 0 || ::fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK) < 0) {
+            const int err = errno;
+            fd.reset();
+            errno = err;
+        }
+        return fd;
+    }
+
+    // Why open_output_file failed, for the actor's spawn error. ENXIO also
+    // means a socket or a device without a driver: the FIFO is checked.
+    static std::string output_open_error(const std::string& path, int err) {
+        struct stat st;
+        if (err == ENXIO && ::stat(path.c_str(), &st) == 0 && S_ISFIFO(st.st_mode))
+            return "no reader on the FIFO (ENXIO)";
+        return errno_text(err);
+    }
+
     void submit(std::size_t i) {
         ActorRun& a = m_actors[i];
         const spec::Actor& s = *a.spec;
@@ -459,11 +489,11 @@ class Supervisor {
             if (!out) return setup_failed("stdout /dev/null");
             break;
         case spec::Output::Mode::file:
-            out = UniqueFd(::open(s.output.path.c_str(),
-                                  O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0644));
+            out = open_output_file(s.output.path);
             if (!out) {
+                const int err = errno;
                 spawn_failed(i, fmt::format("failed to set up {} (open output {}): {}", s.name,
-                                            s.output.path, errno_text(errno)));
+                                            s.output.path, output_open_error(s.output.path, err)));
                 return;
             }
             break;

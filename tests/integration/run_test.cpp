@@ -1116,6 +1116,63 @@ TEST_CASE("run: output to a file appends") {
     CHECK(open_fds() == fds);
 }
 
+TEST_CASE("run: an output FIFO without a reader is a spawn failure, not a hung supervisor") {
+    // A plain open(O_WRONLY) of a FIFO waits for a reader: on the event loop
+    // it would stop everything, the sibling's failure, --timeout and signals.
+    const auto fds = open_fds();
+    TempDir dir;
+    const std::string fifo = dir.fifo("out.fifo");
+    json f = actor("f", {"true"});
+    f["output"] = {{"file", fifo}};
+    const auto r = run(run_opts(tree({sh("s", "exec sleep 100"), f}),
+                                {"--report=json", "--timeout=10s"}, 30'000ms));
+    INFO(r.err);
+    CHECK_FALSE(r.timed_out);
+    CHECK(r.exit_code == 1);
+    const json rep = parse_report(r.out);
+    const json jf = entry(rep, "root/f");
+    CHECK(jf["outcome"] == "spawn_failed");
+    CHECK(jf["error"] ==
+          "failed to set up f (open output " + fifo + "): no reader on the FIFO (ENXIO)");
+    const json js = entry(rep, "root/s");
+    CHECK(js["cancel_reason"] == "sibling_failed");
+    CHECK(rep["duration_ms"].get<double>() < 10'000); // not ended by --timeout
+    check_nothing_left(r.tag);
+    CHECK(open_fds() == fds);
+}
+
+TEST_CASE("run: an output FIFO with a reader gets the actor's output, blocking as a FIFO does") {
+    const auto fds = open_fds();
+    TempDir dir;
+    const std::string fifo = dir.fifo("out.fifo");
+    // The reader is open before forkspawn starts, so the writer's open
+    // succeeds; the data waits in the FIFO until the test reads it.
+    const int reader = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    REQUIRE(reader >= 0);
+    // The actor's stdout must not be left non-blocking: its flags (octal,
+    // from fdinfo) are printed into the FIFO too.
+    json f = sh("f", "echo hello-fifo; sed -n 's/^flags:[[:space:]]*//p' /proc/$$/fdinfo/1");
+    f["output"] = {{"file", fifo}};
+    const auto r = run_spec(tree({f}));
+    INFO(r.err);
+    CHECK(r.exit_code == 0);
+    CHECK(entry(parse_report(r.out), "root/f")["outcome"] == "completed");
+    std::string got;
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::read(reader, buf, sizeof buf)) > 0)
+        got.append(buf, static_cast<std::size_t>(n));
+    ::close(reader);
+    const auto out = lines(got);
+    REQUIRE(out.size() == 2);
+    CHECK(out[0] == "hello-fifo");
+    const unsigned long flags = std::stoul(out[1], nullptr, 8);
+    CHECK((flags & O_NONBLOCK) == 0);
+    CHECK((flags & O_APPEND) != 0);
+    check_nothing_left(r.tag);
+    CHECK(open_fds() == fds);
+}
+
 TEST_CASE("run: a stderr nobody reads never delays a deadline") {
     // The test does not read forkspawn's stderr until t was reaped: the
     // flood fills the pipe and forkspawn's buffer, and t's timeout must still
