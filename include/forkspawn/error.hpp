@@ -13,6 +13,7 @@ inline constexpr int k_exit_ok = 0;
 inline constexpr int k_exit_failed = 1;
 inline constexpr int k_exit_usage = 2;
 inline constexpr int k_exit_internal = 70; // EX_SOFTWARE: the tree was killed at once
+inline constexpr int k_exit_io = 74;       // EX_IOERR: the report could not be written
 inline constexpr int k_exit_timeout = 124;
 
 class Error : public std::runtime_error {

@@ -4,11 +4,14 @@
 // /proc/self/fd as a separate, non-blocking open file description, so the
 // O_NONBLOCK flag is not forced on other processes sharing forkspawn's fd;
 // a socket is written with MSG_DONTWAIT; a regular file is written directly
-// (it never blocks for long).
+// (it never blocks for long). The first write error breaks the sink for good
+// and is kept: EPIPE means the reader went away, anything else (ENOSPC, EIO)
+// that the output is lost.
 #pragma once
 
 #include "forkspawn/unique_fd.hpp"
 
+#include <cerrno>
 #include <chrono>
 #include <string>
 #include <string_view>
@@ -18,7 +21,8 @@ namespace forkspawn {
 class Sink {
   public:
     // `fd` stays open and owned by the caller; a reopened fd is owned here.
-    explicit Sink(int fd);
+    // `name` says where the output goes, for messages ("stdout", a path).
+    explicit Sink(int fd, std::string name = {});
 
     void write(std::string_view text); // buffers and tries to flush; never blocks
     void flush_some();                 // writes what the fd takes now
@@ -27,8 +31,13 @@ class Sink {
     void drain(std::chrono::milliseconds limit);
 
     std::size_t buffered() const { return m_buffer.size() - m_offset; }
-    bool broken() const { return m_broken; } // EPIPE (the reader went away)
-    void mark_broken() { m_broken = true; }  // the fd reported an error
+    bool broken() const { return m_error != 0; }
+    int error() const { return m_error; }                 // the errno that broke it, or 0
+    bool reader_gone() const { return m_error == EPIPE; } // a closed pipe or socket
+    void mark_broken(int err = EPIPE) {                   // the fd reported an error
+        if (m_error == 0) m_error = err;
+    }
+    const std::string& name() const { return m_name; }
     int fd() const { return m_fd; }
     bool pollable() const { return m_mode != Mode::direct; }
     bool is_terminal() const { return m_terminal; }
@@ -38,7 +47,8 @@ class Sink {
     int m_fd;
     UniqueFd m_reopened;
     Mode m_mode = Mode::direct;
-    bool m_broken = false;
+    int m_error = 0;
+    std::string m_name;
     bool m_terminal = false;
     std::string m_buffer;
     std::size_t m_offset = 0;

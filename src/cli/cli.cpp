@@ -146,7 +146,8 @@ int cmd_run(const RunArgs& args) {
             throw Error(fmt::format("cannot open --report-file {}: {}", args.report_file,
                                     errno_text(errno)));
     }
-    Sink report_sink(report_file ? report_file.get() : STDOUT_FILENO);
+    Sink report_sink(report_file ? report_file.get() : STDOUT_FILENO,
+                     report_file ? args.report_file : "stdout");
     Sink log_sink(STDERR_FILENO);
     options.colour = log_sink.is_terminal() && colour_allowed();
 
@@ -170,7 +171,17 @@ int cmd_run(const RunArgs& args) {
     // Nothing is left to supervise: waiting for a slow reader is fine now.
     report_sink.drain(std::chrono::hours(24));
     log_sink.drain(std::chrono::seconds(10));
-    if (report_sink.broken() && options.format != report::Format::none) return 128 + SIGPIPE;
+    // A reader that went away is the shell pipeline's SIGPIPE, silently;
+    // any other write error lost the report, and is said (exit 74). A file
+    // system may report a failed write only at close(2) (NFS, quotas).
+    if (report_file && ::close(report_file.release()) < 0 && errno != EINTR)
+        report_sink.mark_broken(errno); // keeps an earlier write error
+    if (report_sink.broken() && options.format != report::Format::none) {
+        if (report_sink.reader_gone()) return 128 + SIGPIPE;
+        throw Error(fmt::format("cannot write the report to {}: {}", report_sink.name(),
+                                errno_text(report_sink.error())),
+                    k_exit_io);
+    }
     return result.exit_code;
 }
 
@@ -248,8 +259,9 @@ int run(int argc, char** argv) {
     app.require_subcommand(1);
     app.footer("`forkspawn SPEC` is short for `forkspawn run SPEC`.\n"
                "Exit status: 0 every non-daemon actor completed, 1 an actor failed, 2 usage "
-               "error or invalid spec, 70 internal error, 124 --timeout ran out, 128+N "
-               "cancelled by signal N.\n"
+               "error or invalid spec, 70 internal error, 74 the report could not be "
+               "written, 124 --timeout ran out, 128+N cancelled by signal N (141 the report's "
+               "reader went away).\n"
                "See forkspawn(1) for the spec format.");
 
     // An empty value (`--timeout ''`) is a mistake, never "not given".

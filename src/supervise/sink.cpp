@@ -8,10 +8,11 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <utility>
 
 namespace forkspawn {
 
-Sink::Sink(int fd) : m_fd(fd) {
+Sink::Sink(int fd, std::string name) : m_fd(fd), m_name(std::move(name)) {
     m_terminal = ::isatty(fd) == 1;
     struct stat st;
     if (::fstat(fd, &st) < 0 || S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)) return;
@@ -23,7 +24,7 @@ Sink::Sink(int fd) : m_fd(fd) {
     UniqueFd reopened(::open(self.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
     if (!reopened) {
         // A pipe whose reader already left cannot be reopened (ENXIO).
-        if (errno == ENXIO && S_ISFIFO(st.st_mode)) m_broken = true;
+        if (errno == ENXIO && S_ISFIFO(st.st_mode)) m_error = EPIPE;
         return; // otherwise fall back to plain writes
     }
     // Some character devices (/dev/null) cannot be polled; writes to them
@@ -37,7 +38,7 @@ Sink::Sink(int fd) : m_fd(fd) {
 }
 
 void Sink::write(std::string_view text) {
-    if (m_broken) return;
+    if (broken()) return;
     if (m_offset > 0 && m_offset == m_buffer.size()) {
         m_buffer.clear();
         m_offset = 0;
@@ -47,7 +48,7 @@ void Sink::write(std::string_view text) {
 }
 
 void Sink::flush_some() {
-    while (!m_broken && buffered() > 0) {
+    while (!broken() && buffered() > 0) {
         const char* data = m_buffer.data() + m_offset;
         const std::size_t size = buffered();
         const ssize_t n = m_mode == Mode::socket
@@ -59,7 +60,9 @@ void Sink::flush_some() {
         }
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
-        m_broken = true; // EPIPE, or an error that writing again will not fix
+        // EPIPE, or an error that writing again will not fix (ENOSPC, EIO);
+        // a write of nothing for something is as final.
+        m_error = n < 0 ? errno : EIO;
     }
     if (buffered() == 0) {
         m_buffer.clear();
@@ -73,7 +76,7 @@ void Sink::flush_some() {
 void Sink::drain(std::chrono::milliseconds limit) {
     const auto until = std::chrono::steady_clock::now() + limit;
     flush_some();
-    while (!m_broken && buffered() > 0) {
+    while (!broken() && buffered() > 0) {
         const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
             until - std::chrono::steady_clock::now());
         if (left.count() <= 0) return;

@@ -1259,7 +1259,7 @@ class Supervisor {
     }
 
     // Keeps the sinks' epoll interest and the output back-pressure in step
-    // with what is buffered; notices a report reader that went away.
+    // with what is buffered; notices a report that can no longer be written.
     void after_write() {
         if (m_log_registered)
             rewatch(m_log_sink.fd(), make_tag(Tag::sink, 0),
@@ -1277,14 +1277,25 @@ class Supervisor {
                             m_output_paused ? 0u : std::uint32_t{EPOLLIN});
         }
         if (root() && m_report_sink->broken() && m_options.format != report::Format::none &&
-            !m_report_gone) {
-            m_report_gone = true;
-            log(1, "the report's reader went away; cancelling the tree");
-            set_cause("signal:SIGPIPE", 128 + SIGPIPE, "cancelled");
-            cancel_all("signal:SIGPIPE");
+            !m_report_failed) {
+            m_report_failed = true;
+            // Running on would only produce a report nobody gets: the tree
+            // is cancelled as for a signal. A reader that left is SIGPIPE's
+            // case (exit 141); any other error (ENOSPC, EIO) is exit 74, and
+            // the caller names it once the tree is down.
+            if (m_report_sink->reader_gone()) {
+                log(1, "the report's reader went away; cancelling the tree");
+                set_cause("signal:SIGPIPE", 128 + SIGPIPE, "cancelled");
+                cancel_all("signal:SIGPIPE");
+            } else {
+                log(1, fmt::format("cannot write the report to {}: {}; cancelling the tree",
+                                   m_report_sink->name(), errno_text(m_report_sink->error())));
+                set_cause("report_error", k_exit_io, "cancelled");
+                cancel_all("report_error");
+            }
         }
     }
-    bool m_report_gone = false;
+    bool m_report_failed = false;
 
     // A pipe's write end reports EPOLLERR as soon as its reader is gone, even
     // with nothing to write: that is how a closed report reader is noticed

@@ -60,6 +60,7 @@ Process::Process(const RunOptions& options) : m_tag(new_tag()), m_stdin_data(opt
     const auto rlimits = options.rlimits;
     const std::optional<uid_t> uid = options.uid;
     const auto files = options.files;
+    const std::string stdout_path = options.stdout_path;
 
     std::vector<std::string> args{binary()};
     args.insert(args.end(), options.args.begin(), options.args.end());
@@ -107,6 +108,10 @@ Process::Process(const RunOptions& options) : m_tag(new_tag()), m_stdin_data(opt
         ::dup2(in[0], 0);
         ::dup2(out[1], 1);
         ::dup2(err[1], 2);
+        if (!stdout_path.empty()) {
+            const int fd = ::open(stdout_path.c_str(), O_WRONLY); // without O_CLOEXEC
+            if (fd < 0 || (fd != 1 && (::dup2(fd, 1) < 0 || ::close(fd) < 0))) ::_exit(126);
+        }
         for (const auto& [target, path] : files) {
             const int fd = ::open(path.c_str(), O_RDONLY); // without O_CLOEXEC: it is passed on
             if (fd < 0) ::_exit(126);

@@ -43,6 +43,9 @@ struct RunOptions {
     // Files opened read-only as these fds of forkspawn's process, e.g. a
     // re-executed sub-supervisor's subtree spec as fd 4.
     std::vector<std::pair<int, std::string>> files;
+    // forkspawn's stdout is this file (opened write-only, e.g. /dev/full)
+    // instead of a pipe to the test; `out` of the result stays empty.
+    std::string stdout_path;
 };
 
 struct RunResult {

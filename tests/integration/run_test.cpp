@@ -13,6 +13,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <filesystem>
@@ -22,6 +23,7 @@
 #include <poll.h>
 #include <set>
 #include <sstream>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -1332,6 +1334,86 @@ TEST_CASE("run: a report reader that went away gives exit 141, not a death by SI
         CHECK(r.exit_code == 141);
         check_nothing_left(tag);
     }
+    CHECK(open_fds() == fds);
+}
+
+TEST_CASE("run: a report that cannot be written to stdout exits 74 and says why") {
+    const auto fds = open_fds();
+    // /dev/full: every write fails with ENOSPC. The report is written at the end.
+    for (const std::string format : {"json", "table"}) {
+        INFO("format ", format);
+        const auto r = run({.args = {"run", "--report=" + format, spec_path("run_hello.json")},
+                            .stdout_path = "/dev/full"});
+        INFO(r.err);
+        CHECK_FALSE(r.timed_out);
+        CHECK(r.exit_code == 74);
+        CHECK(r.err.find("forkspawn: error: cannot write the report to stdout: No space left on "
+                         "device (ENOSPC)\n") != std::string::npos);
+        check_nothing_left(r.tag);
+    }
+    CHECK(open_fds() == fds);
+}
+
+TEST_CASE("run: a jsonl report that cannot be written cancels the running tree, exit 74") {
+    // quick's reaped line fails with ENOSPC while sleeper still runs: the tree
+    // is cancelled then, not when sleeper would end.
+    const auto fds = open_fds();
+    const auto r =
+        run({.args = {"run", "--report=jsonl", "-v", spec_path("run_closed_reader.json")},
+             .deadline = 30'000ms,
+             .stdout_path = "/dev/full"});
+    INFO(r.err);
+    CHECK_FALSE(r.timed_out);
+    CHECK(r.exit_code == 74);
+    CHECK(r.err.find("root/sleeper stopping (report_error): SIGTERM") != std::string::npos);
+    CHECK(r.err.find("the report's reader went away") == std::string::npos);
+    CHECK(r.err.find("forkspawn: error: cannot write the report to stdout: No space left on "
+                     "device (ENOSPC)\n") != std::string::npos);
+    check_nothing_left(r.tag);
+    CHECK(open_fds() == fds);
+}
+
+TEST_CASE("run: a --report-file on a full filesystem exits 74 and names the file") {
+    if (::geteuid() != 0) {
+        MESSAGE("skipped: mounting a small tmpfs needs root");
+        return;
+    }
+    const auto fds = open_fds();
+    TempDir dir;
+    const std::string mnt = dir / "full";
+    REQUIRE(::mkdir(mnt.c_str(), 0700) == 0);
+    if (::mount("forkspawn-test", mnt.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "size=64k") != 0) {
+        MESSAGE("skipped: cannot mount a tmpfs here: ", std::strerror(errno));
+        return;
+    }
+    struct Unmount {
+        std::string path;
+        ~Unmount() { ::umount2(path.c_str(), MNT_DETACH); }
+    } unmount{mnt};
+    {
+        // Fill it: the report file can still be created, not written.
+        const std::string filler = mnt + "/filler";
+        const int fd = ::open(filler.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        REQUIRE(fd >= 0);
+        const std::string block(4096, 'x');
+        while (::write(fd, block.data(), block.size()) > 0) {
+        }
+        const std::string byte = "x";
+        while (::write(fd, byte.data(), 1) > 0) {
+        }
+        CHECK(errno == ENOSPC);
+        ::close(fd);
+    }
+    const std::string path = mnt + "/report.json";
+    const auto r = run(
+        {.args = {"run", "--report=json", "--report-file=" + path, spec_path("run_hello.json")}});
+    INFO(r.err);
+    CHECK_FALSE(r.timed_out);
+    CHECK(r.exit_code == 74);
+    CHECK(r.err.find("forkspawn: error: cannot write the report to " + path +
+                     ": No space left on device (ENOSPC)\n") != std::string::npos);
+    CHECK(r.out.empty());
+    check_nothing_left(r.tag);
     CHECK(open_fds() == fds);
 }
 
