@@ -685,15 +685,39 @@ class Supervisor {
         // so its pid (= the group id) cannot have been reused. If the actor
         // left its group (its children may still be in it), the pidfd still
         // reaches the actor itself.
+        // A group that another actor joined is not signalled as a whole:
+        // the signal is this actor's, not its sibling's.
         const bool leader_in_group = ::getpgid(a.pid) == a.pid;
-        const bool group_ok = ::kill(-a.pid, signo) == 0;
+        const bool shared = hosts_other_actors(a.pid);
+        const bool group_ok = !shared && ::kill(-a.pid, signo) == 0;
         if (!group_ok || !leader_in_group || signo == SIGKILL)
             sys::pidfd_send_signal(a.pidfd.get(), signo);
         if (signo != SIGKILL && signo != SIGCONT && signo != SIGSTOP) {
             // A stopped actor cannot act on the signal until it continues.
-            if (::kill(-a.pid, SIGCONT) != 0 || !leader_in_group)
+            if (shared || ::kill(-a.pid, SIGCONT) != 0 || !leader_in_group)
                 sys::pidfd_send_signal(a.pidfd.get(), SIGCONT);
         }
+    }
+
+    // Whether another running actor of ours is in process group `pgid` (a
+    // program may setpgid into a sibling's group: same session). Read from
+    // the kernel (getpgid of each running actor) at most once per loop
+    // iteration, when first asked; an actor that joins a group after that
+    // is seen in the next one.
+    std::unordered_map<pid_t, std::size_t> m_group_guests; // pgid -> actors in it not leading it
+    bool m_group_guests_fresh = false;
+
+    bool hosts_other_actors(pid_t pgid) {
+        if (!m_group_guests_fresh) {
+            m_group_guests.clear();
+            for (const auto& b : m_actors) {
+                if (b.phase != Phase::running || !b.pidfd) continue;
+                const pid_t g = ::getpgid(b.pid);
+                if (g > 0 && g != b.pid) ++m_group_guests[g];
+            }
+            m_group_guests_fresh = true;
+        }
+        return m_group_guests.count(pgid) > 0;
     }
 
     void begin_stop(std::size_t i) {
@@ -834,8 +858,15 @@ class Supervisor {
         ActorRun& a = m_actors[i];
         if (a.phase != Phase::running) return;
         // Take down what the actor left in its group before the group id can
-        // be reused (the leader is a zombie until the waitid below).
-        ::kill(-a.pid, SIGKILL);
+        // be reused (the leader is a zombie until the waitid below); not when
+        // another actor joined the group: what the actor left there is
+        // adopted by us and killed at the end instead.
+        if (!hosts_other_actors(a.pid))
+            ::kill(-a.pid, SIGKILL);
+        else
+            log(2, fmt::format("{}: another actor is in its process group; the group is left "
+                               "alone",
+                               a.spec->path));
         siginfo_t info{};
         const int rc = sys::retry_eintr([&] {
             return ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(a.pidfd.get()), &info,
@@ -1662,6 +1693,7 @@ void Supervisor::supervise() {
             if (errno == EINTR) continue;
             sys::fail("epoll_wait");
         }
+        m_group_guests_fresh = false; // time has passed: groups may have changed
         for (int k = 0; k < n; ++k) {
             const std::uint64_t tag = events[k].data.u64;
             const auto kind = static_cast<Tag>(tag >> 32);

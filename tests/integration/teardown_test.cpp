@@ -13,12 +13,14 @@
 #include <csignal>
 #include <cstdlib>
 #include <doctest/doctest.h>
+#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <string>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 using namespace forkspawn::test;
@@ -339,5 +341,50 @@ TEST_CASE("teardown: a cancelled child stuck before its execve is killed on time
     CHECK(a["cancel_reason"] == "tree_timeout");
     CHECK(a["signal"] == "SIGKILL");
     CHECK(r.err.find("root/a was cancelled before its execve") != std::string::npos);
+    check_nothing_left(r.tag);
+}
+
+TEST_CASE("teardown: an actor that joins a sibling's process group outlives the sibling's end") {
+    // b joins a's group (same session: setpgid allows it); a exits 0 once b
+    // is in; b ends on its own after the test has seen a's end. a's cleanup
+    // (its group's SIGKILL at its reap) must not reach b.
+    TempDir dir;
+    const std::string pid_fifo = dir / "pid", joined_fifo = dir / "joined", go_fifo = dir / "go";
+    for (const auto& f : {pid_fifo, joined_fifo, go_fifo})
+        REQUIRE(::mkfifo(f.c_str(), 0600) == 0);
+    const json a = {
+        {"name", "a"},
+        {"cmd",
+         {"perl", "-e",
+          "open(F, '>', '" + pid_fifo + "'); print F \"$$\\n\"; close F; open(G, '<', '" +
+              joined_fifo + "'); <G>; exit 0"}}};
+    const json b = {{"name", "b"},
+                    {"cmd",
+                     {"perl", "-e",
+                      "use POSIX; open(F, '<', '" + pid_fifo +
+                          "'); my $p = <F>; chomp $p; setpgid(0, $p) or die \"setpgid: $!\"; "
+                          "open(G, '>', '" +
+                          joined_fifo +
+                          "'); print G \"in\\n\"; close G; "
+                          "open(H, '<', '" +
+                          go_fifo + "'); <H>; exit 0"}}};
+    const std::string spec = dir / "spec.json";
+    write_file(spec, json{{"actors", {a, b}}}.dump());
+    Process p({.args = {"run", "--report=json", "-v", spec}});
+    REQUIRE(p.wait_for_stderr("root/a completed", k_ready));
+    // b is blocked reading `go`: the open succeeds at once only if b lives.
+    const int go = ::open(go_fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    CHECK(go >= 0); // ENXIO: no reader, b was killed
+    if (go >= 0) {
+        CHECK(::write(go, "go\n", 3) == 3);
+        ::close(go);
+    }
+    const auto r = p.wait();
+    INFO(r.err);
+    CHECK(r.exit_code == 0);
+    const auto all = by_path(parse_report(r.out));
+    CHECK(all.at("root/a")["outcome"] == "completed");
+    CHECK(all.at("root/b")["outcome"] == "completed");
+    CHECK(all.at("root/b")["status"] == "rc=0");
     check_nothing_left(r.tag);
 }
