@@ -76,12 +76,15 @@ class TempDir {
 // The environment that preloads the fault shim: epoll_wait fails in the
 // process whose pid the test writes into `trigger`. A sanitizer runtime
 // wants to come first among the preloaded libraries; the shim may.
-std::vector<std::pair<std::string, std::string>> fault_env(const std::string& trigger) {
+std::vector<std::pair<std::string, std::string>> shim_env(const std::string& name,
+                                                          const std::string& value) {
     std::string asan = std::getenv("ASAN_OPTIONS") ? std::getenv("ASAN_OPTIONS") : "";
     asan += std::string(asan.empty() ? "" : ":") + "verify_asan_link_order=0";
-    return {{"LD_PRELOAD", FORKSPAWN_FAULT_SHIM},
-            {"FORKSPAWN_FAULT_EPOLL", trigger},
-            {"ASAN_OPTIONS", asan}};
+    return {{"LD_PRELOAD", FORKSPAWN_FAULT_SHIM}, {name, value}, {"ASAN_OPTIONS", asan}};
+}
+
+std::vector<std::pair<std::string, std::string>> fault_env(const std::string& trigger) {
+    return shim_env("FORKSPAWN_FAULT_EPOLL", trigger);
 }
 
 void write_file(const std::string& path, const std::string& text) {
@@ -292,7 +295,7 @@ TEST_CASE("teardown: after the guardian is killed, actors still run and a new gu
     const std::string spec = dir / "spec.json";
     write_file(spec, json{{"actors", actors}}.dump());
     Process p({.args = {"run", "--report=json", "-v", spec},
-               .env = {{"LD_PRELOAD", FORKSPAWN_FAULT_SHIM}, {"FORKSPAWN_FAULT_GATE", gate}}});
+               .env = shim_env("FORKSPAWN_FAULT_GATE", gate)});
     pid_t first = 0;
     REQUIRE(eventually([&] { return (first = guardian_of(p.pid())) > 0; }, 20s));
     REQUIRE(::kill(first, SIGKILL) == 0);
@@ -329,7 +332,7 @@ TEST_CASE("teardown: a cancelled child stuck before its execve is killed on time
     const auto began = std::chrono::steady_clock::now();
     const auto r = run(
         {.args = {"run", "--report=json", "--timeout=500ms", "--stop=SIGTERM,300ms,SIGKILL", spec},
-         .env = {{"LD_PRELOAD", FORKSPAWN_FAULT_SHIM}, {"FORKSPAWN_FAULT_GATE", dir / "gate"}}});
+         .env = shim_env("FORKSPAWN_FAULT_GATE", dir / "gate")});
     const double took =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
     INFO(r.err);
