@@ -26,9 +26,14 @@ class Sink {
 
     void write(std::string_view text); // buffers and tries to flush; never blocks
     void flush_some();                 // writes what the fd takes now
-    // Writes everything, waiting for the fd up to `limit`; used when nothing
-    // else is left to supervise.
-    void drain(std::chrono::milliseconds limit);
+    // Writes everything, waiting for the fd up to `limit`, and giving up
+    // sooner once the fd has taken nothing for `stall` (a reader that does
+    // not read); used when nothing else is left to supervise. True when
+    // everything was written.
+    bool drain(std::chrono::milliseconds limit, std::chrono::milliseconds stall);
+    bool drain(std::chrono::milliseconds limit) { return drain(limit, limit); }
+    // Forgets what is buffered and returns how many bytes that was.
+    std::size_t discard();
 
     std::size_t buffered() const { return m_buffer.size() - m_offset; }
     bool broken() const { return m_error != 0; }

@@ -31,6 +31,9 @@ struct Result {
     int exit_code = 0;
     report::Summary summary;
     std::vector<report::ActorReport> actors; // depth-first, spec order
+    // Bytes of actors' output (at any depth) dropped because the log's
+    // reader took nothing at the end of a run.
+    std::size_t output_dropped = 0;
 };
 
 // Signals the supervisor handles through its signalfd; they must be blocked

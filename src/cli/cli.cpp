@@ -170,7 +170,17 @@ int cmd_run(const RunArgs& args) {
     }
     // Nothing is left to supervise: waiting for a slow reader is fine now.
     report_sink.drain(std::chrono::hours(24));
-    log_sink.drain(std::chrono::seconds(10));
+    // A slow reader of stderr gets up to 10 s; one that takes nothing for a
+    // second does not hold the exit up: its output is dropped, and said.
+    std::size_t dropped = result.output_dropped;
+    if (!log_sink.drain(std::chrono::seconds(10), std::chrono::seconds(1)))
+        dropped += log_sink.discard();
+    if (dropped > 0 && !log_sink.broken()) {
+        log_sink.write(fmt::format("forkspawn: {} bytes of actors' output were dropped: stderr "
+                                   "was not being read\n",
+                                   dropped));
+        log_sink.flush_some();
+    }
     // A reader that went away is the shell pipeline's SIGPIPE, silently;
     // any other write error lost the report, and is said (exit 74). A file
     // system may report a failed write only at close(2) (NFS, quotas).

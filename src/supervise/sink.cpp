@@ -1,5 +1,6 @@
 #include "forkspawn/sink.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <fcntl.h>
 #include <poll.h>
@@ -73,17 +74,30 @@ void Sink::flush_some() {
     }
 }
 
-void Sink::drain(std::chrono::milliseconds limit) {
-    const auto until = std::chrono::steady_clock::now() + limit;
+bool Sink::drain(std::chrono::milliseconds limit, std::chrono::milliseconds stall) {
+    using Clock = std::chrono::steady_clock;
+    const auto until = Clock::now() + limit;
+    auto stalled_at = Clock::now() + stall;
     flush_some();
     while (!broken() && buffered() > 0) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-            until - std::chrono::steady_clock::now());
-        if (left.count() <= 0) return;
+        const auto now = Clock::now();
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(std::min(until, stalled_at) - now);
+        if (left.count() <= 0) return false;
         pollfd p{m_fd, POLLOUT, 0};
         ::poll(&p, 1, static_cast<int>(left.count()));
+        const std::size_t before = buffered();
         flush_some();
+        if (buffered() < before) stalled_at = Clock::now() + stall;
     }
+    return buffered() == 0;
+}
+
+std::size_t Sink::discard() {
+    const std::size_t n = buffered();
+    m_buffer.clear();
+    m_offset = 0;
+    return n;
 }
 
 } // namespace forkspawn

@@ -97,6 +97,13 @@ constexpr Duration k_deaf_grace = std::chrono::milliseconds(500);
 constexpr std::size_t k_line_limit = 64 * 1024;     // a longer line is cut, never held
 constexpr std::size_t k_log_high_water = 1u << 20;  // pause actor output above this
 constexpr std::size_t k_log_low_water = 256u << 10; // resume below this
+// Unfinished lines held across all actors: past this they are printed as
+// they are (cut), so that what is held stays bounded whatever the actor count.
+constexpr std::size_t k_partial_budget = 1u << 20;
+// At the end of a run, output waits this long at most for a log reader that
+// takes nothing (stderr not read), then it is dropped and counted.
+constexpr Duration k_output_stall = std::chrono::milliseconds(250);
+constexpr Duration k_output_drain_limit = std::chrono::seconds(2);
 
 // ANSI colours for actor prefixes on a terminal.
 constexpr const char* k_prefix_colours[] = {"\x1b[36m", "\x1b[33m", "\x1b[35m", "\x1b[32m",
@@ -157,6 +164,8 @@ struct ActorRun {
     UniqueFd pidfd;
     UniqueFd error_pipe;
     UniqueFd output; // read end of the prefix pipe
+    bool output_live = false;    // read from its spawn on
+    bool output_watched = false; // in the epoll set (not while output is paused)
     std::string partial;
     StopMachine stop;
     std::optional<std::string> cancel_reason;
@@ -212,9 +221,16 @@ class Supervisor {
     Result run();
     // Sends what is queued for the parent, waiting at most `limit`.
     void flush_parent(std::chrono::milliseconds limit);
-    // The last message to the parent: everything before it arrived.
+    // The last message to the parent: everything before it arrived. The
+    // log goes first, for a bounded time (the parent waits for this exit);
+    // what a log reader that took nothing leaves is dropped, and the count
+    // goes up so that the root says it once.
     void say_goodbye() {
-        send_parent(nlohmann::json{{"t", "exit"}});
+        using std::chrono::duration_cast, std::chrono::milliseconds;
+        if (!m_log_sink.drain(duration_cast<milliseconds>(k_output_drain_limit),
+                              duration_cast<milliseconds>(k_output_stall)))
+            m_output_dropped += m_log_sink.discard();
+        send_parent(nlohmann::json{{"t", "exit"}, {"output_dropped", m_output_dropped}});
         flush_parent(std::chrono::seconds(5));
     }
 
@@ -624,9 +640,8 @@ class Supervisor {
         a.phase = Phase::running;
         // Its output is read only from now on: nothing it prints is
         // shown before its spawn is known (and its group guarded).
-        if (a.output)
-            watch(a.output.get(), make_tag(Tag::output, i),
-                  m_output_paused ? 0u : std::uint32_t{EPOLLIN});
+        a.output_live = true;
+        watch_output(i);
         publish_spawned(a.spec->path, a.nursery() ? "nursery" : "cmd", a.pid,
                         ms_since_start(*a.started));
         watch(a.pidfd.get(), make_tag(Tag::pidfd, i), EPOLLIN);
@@ -664,8 +679,7 @@ class Supervisor {
     void spawn_failed(std::size_t i, std::string error) {
         ActorRun& a = m_actors[i];
         a.spawn_error = std::move(error);
-        if (a.output) unwatch(a.output.get());
-        a.output.reset();
+        close_output(a);
         finish(i, Clock::now());
     }
 
@@ -814,8 +828,7 @@ class Supervisor {
             if (m_backend->withdraw(i)) {
                 --m_in_flight;
                 a.prepared.reset();
-                if (a.output) unwatch(a.output.get());
-                a.output.reset();
+                close_output(a);
                 finish(i, Clock::now());
             }
             // else: being forked right now; begin_stop runs when it completes
@@ -1100,6 +1113,7 @@ class Supervisor {
             const std::string t = j.value("t", "");
             if (t == "exit") {
                 a.said_exit = true;
+                m_output_dropped += j.value("output_dropped", std::size_t{0});
             } else if (t == "failing") {
                 if (!a.failed && !a.stop.started()) {
                     a.failed = true;
@@ -1241,8 +1255,44 @@ class Supervisor {
         }
     }
 
-    // Reads what is there now; false at EOF.
+    // Reads what is there now; false at EOF. Unfinished lines count against
+    // one budget for all actors: past it, each is printed as it is.
     bool on_output(std::size_t i) {
+        ActorRun& a = m_actors[i];
+        m_partial_bytes -= a.partial.size();
+        const bool open = read_output(i);
+        m_partial_bytes += a.partial.size();
+        if (m_partial_bytes > k_partial_budget) {
+            for (std::size_t k = 0; k < m_actors.size(); ++k) {
+                if (m_actors[k].partial.empty()) continue;
+                emit_line(k, m_actors[k].partial);
+                m_actors[k].partial.clear();
+            }
+            m_partial_bytes = 0;
+        }
+        after_write();
+        return open;
+    }
+
+    // An output pipe is in the epoll set only while it is read: a paused
+    // one is taken out, since epoll reports a hang-up whatever the mask.
+    void watch_output(std::size_t i) {
+        ActorRun& a = m_actors[i];
+        const bool want = a.output && a.output_live && !m_output_paused;
+        if (want == a.output_watched) return;
+        if (want)
+            watch(a.output.get(), make_tag(Tag::output, i), EPOLLIN);
+        else
+            unwatch(a.output.get());
+        a.output_watched = want;
+    }
+    void close_output(ActorRun& a) {
+        if (a.output_watched) unwatch(a.output.get());
+        a.output_watched = false;
+        a.output.reset();
+    }
+
+    bool read_output(std::size_t i) {
         ActorRun& a = m_actors[i];
         if (!a.output) return false;
 
@@ -1254,9 +1304,7 @@ class Supervisor {
             if (n <= 0) {
                 if (!a.partial.empty()) emit_line(i, a.partial);
                 a.partial.clear();
-                unwatch(a.output.get());
-                a.output.reset();
-                after_write();
+                close_output(a);
                 return false;
             }
             std::string_view chunk(buf, static_cast<std::size_t>(n));
@@ -1285,9 +1333,9 @@ class Supervisor {
             }
             if (static_cast<std::size_t>(n) < sizeof buf) break;
         }
-        after_write();
         return true;
     }
+    std::size_t m_partial_bytes = 0; // unfinished lines held, all actors
 
     // Keeps the sinks' epoll interest and the output back-pressure in step
     // with what is buffered; notices a report that can no longer be written.
@@ -1303,9 +1351,7 @@ class Supervisor {
         if ((pause && !m_output_paused) || (resume && m_output_paused)) {
             m_output_paused = pause;
             for (std::size_t i = 0; i < m_actors.size(); ++i)
-                if (m_actors[i].output)
-                    rewatch(m_actors[i].output.get(), make_tag(Tag::output, i),
-                            m_output_paused ? 0u : std::uint32_t{EPOLLIN});
+                watch_output(i);
         }
         if (root() && m_report_sink->broken() && m_options.format != report::Format::none &&
             !m_report_failed) {
@@ -1623,19 +1669,46 @@ class Supervisor {
         return out;
     }
 
+    // What is left in the actors' pipes once they ended: read while the log
+    // takes it, for a bounded time. A log reader that takes nothing (stderr
+    // not read) holds the end of a run up for k_output_stall at most; what
+    // it would not take is dropped and counted.
     void drain_outputs() {
-        const auto until = Clock::now() + std::chrono::seconds(2);
+        const auto until = Clock::now() + k_output_drain_limit;
+        auto stalled_at = Clock::now() + k_output_stall;
         for (;;) {
+            const std::size_t before = m_log_sink.buffered();
             bool open = false;
-            for (std::size_t i = 0; i < m_actors.size(); ++i)
-                if (m_actors[i].output) open |= on_output(i);
-            if (!open || Clock::now() > until) break;
+            for (std::size_t i = 0; i < m_actors.size(); ++i) {
+                if (!m_actors[i].output) continue;
+                // Above the high water mark, nothing more is read: it waits.
+                open |= m_log_sink.buffered() > k_log_high_water || on_output(i);
+            }
+            if (!open) break;
+            m_log_sink.flush_some();
+            const auto now = Clock::now();
+            if (m_log_sink.buffered() < before || m_log_sink.buffered() <= k_log_high_water)
+                stalled_at = now + k_output_stall;
+            if (now > until || now > stalled_at) break;
             epoll_event events[16];
-            ::epoll_wait(m_epoll.get(), events, 16, 50);
+            ::epoll_wait(m_epoll.get(), events, 16, 10);
         }
-        for (auto& a : m_actors)
-            a.output.reset();
+        for (auto& a : m_actors) {
+            if (!a.output) continue;
+            // Its writers are gone: what is in the pipe is all there is.
+            char buf[16384];
+            for (int rounds = 0; rounds < 64; ++rounds) {
+                const ssize_t n = ::read(a.output.get(), buf, sizeof buf);
+                if (n <= 0) break;
+                m_output_dropped += static_cast<std::size_t>(n);
+            }
+            m_output_dropped += a.partial.size();
+            m_partial_bytes -= a.partial.size();
+            a.partial.clear();
+            close_output(a);
+        }
     }
+    std::size_t m_output_dropped = 0; // bytes of actors' output never written
 
     report::ActorReport make_report(const ActorRun& a) const {
         report::ActorReport r;
@@ -1715,7 +1788,8 @@ void Supervisor::supervise() {
                 on_error_pipe(index);
                 break;
             case Tag::output:
-                on_output(index);
+                // Paused by an earlier event of this batch: it waits.
+                if (!m_output_paused) on_output(index);
                 break;
             case Tag::sink:
                 on_sink(index, events[k].events);
@@ -1760,6 +1834,7 @@ Result Supervisor::result() {
         m_result = m_failed ? "failed" : "completed";
     }
     result.exit_code = m_exit_code;
+    result.output_dropped = m_output_dropped;
     result.summary = {FORKSPAWN_VERSION, m_options.backend, m_result, m_exit_code,
                       ms_since_start(Clock::now())};
     if (root()) {
@@ -1839,7 +1914,6 @@ int run_sub_supervisor(const spec::Actor& nursery, const Options& options, int c
         Supervisor supervisor(nursery, options, log_sink, UniqueFd(channel), t0, guardian);
         const int code = supervisor.run().exit_code;
         supervisor.say_goodbye();
-        log_sink.drain(std::chrono::seconds(2));
         return code;
     } catch (const std::exception& e) {
         const std::string text =

@@ -136,6 +136,7 @@ Process::Process(const RunOptions& options) : m_tag(new_tag()), m_stdin_data(opt
     m_in = in[1];
     m_out = out[0];
     m_err = err[0];
+    if (options.stderr_unread) std::swap(m_err, m_err_unread);
     set_nonblocking(m_in);
     set_nonblocking(m_out);
     set_nonblocking(m_err);
@@ -151,7 +152,7 @@ Process::~Process() {
         ::kill(m_pid, SIGKILL);
         ::waitpid(m_pid, nullptr, 0);
     }
-    for (int fd : {m_in, m_out, m_err})
+    for (int fd : {m_in, m_out, m_err, m_err_unread})
         if (fd >= 0) ::close(fd);
 }
 
@@ -248,17 +249,18 @@ RunResult Process::wait() {
         if (!pump(static_cast<int>(std::min<long>(left.count(), 200)))) break;
     }
     int status = 0;
+    rusage usage{};
     if (m_result.timed_out) {
-        ::waitpid(m_pid, &status, 0);
+        ::wait4(m_pid, &status, 0, &usage);
     } else {
         // Output is at EOF; the exit follows within the deadline.
         for (;;) {
-            const pid_t r = ::waitpid(m_pid, &status, WNOHANG);
+            const pid_t r = ::wait4(m_pid, &status, WNOHANG, &usage);
             if (r == m_pid) break;
             if (std::chrono::steady_clock::now() > m_deadline) {
                 m_result.timed_out = true;
                 ::kill(m_pid, SIGKILL);
-                ::waitpid(m_pid, &status, 0);
+                ::wait4(m_pid, &status, 0, &usage);
                 break;
             }
             std::this_thread::sleep_for(
@@ -266,6 +268,7 @@ RunResult Process::wait() {
         }
     }
     m_reaped = true;
+    m_result.max_rss_kib = usage.ru_maxrss;
     if (WIFEXITED(status)) m_result.exit_code = WEXITSTATUS(status);
     if (WIFSIGNALED(status)) m_result.term_signal = WTERMSIG(status);
     m_result.tag = m_tag;

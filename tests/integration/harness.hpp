@@ -46,6 +46,9 @@ struct RunOptions {
     // forkspawn's stdout is this file (opened write-only, e.g. /dev/full)
     // instead of a pipe to the test; `out` of the result stays empty.
     std::string stdout_path;
+    // forkspawn's stderr is a pipe the test holds open but never reads
+    // (`err` of the result stays empty): a reader that takes nothing.
+    bool stderr_unread = false;
 };
 
 struct RunResult {
@@ -55,6 +58,7 @@ struct RunResult {
     std::string out;
     std::string err;
     std::string tag; // the FORKSPAWN_TEST_TAG value of this run
+    long max_rss_kib = 0; // forkspawn's peak resident memory (wait4's rusage)
 };
 
 // A forkspawn process under test, for tests that must act while it runs.
@@ -92,6 +96,7 @@ class Process {
   private:
     pid_t m_pid = -1;
     int m_in = -1, m_out = -1, m_err = -1;
+    int m_err_unread = -1; // stderr's read end, held but never read
     std::string m_tag;
     std::string m_stdin_data;
     std::size_t m_stdin_written = 0;
