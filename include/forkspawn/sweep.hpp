@@ -13,6 +13,14 @@
 // process cannot fork, so a fork bomb stops growing, and then every stopped
 // process is SIGKILLed at once. The whole repeats until a round finds
 // nothing or the deadline passes.
+//
+// A process of the tree that leads its own process group (a setsid
+// daemon, a bomb that left for a session of its own) is stopped, and once
+// it is seen stopped its whole group is stopped by group id, then killed
+// the same way: one signal reaches members that forked since the last pass
+// over /proc. The id is signalled only while its stopped leader lives, so
+// it cannot have been given to anyone else; never forkspawn's own group or
+// a spared process's group.
 #pragma once
 
 #include "forkspawn/duration.hpp"
@@ -49,8 +57,9 @@ struct SweepResult {
 
 // Stops, then kills every process of tree `id` (empty: none by marker) and
 // every child of `parent` (0: none), except the pids in `spare`; see above.
-// Does not reap: a caller that is the parent (or subreaper) reaps.
+// The pids in `first` (known children, say) are examined before each pass
+// over /proc. Does not reap: a caller that is the parent (or subreaper) reaps.
 SweepResult sweep_tree(std::string_view id, pid_t parent, const std::vector<pid_t>& spare,
-                       TimePoint until);
+                       TimePoint until, const std::vector<pid_t>& first = {});
 
 } // namespace forkspawn::supervise

@@ -1506,11 +1506,13 @@ class Supervisor {
             if (empty_reads == 2) return true;
             if (Clock::now() >= until) return false;
             if (children.empty()) continue;
-            const SweepResult swept =
-                sweep_tree(root() ? m_guardian.id() : std::string_view{}, ::getpid(), spare, until);
+            const SweepResult swept = sweep_tree(root() ? m_guardian.id() : std::string_view{},
+                                                 ::getpid(), spare, until, children);
             if (swept.killed > 0)
                 log(2, fmt::format("killed escaped process(es): {}", swept.killed));
-            // Wait (bounded) for the deaths, so the reap above finds them.
+            // Wait (bounded) for the deaths of this round, all of them, so
+            // the reap above finds them and the next round does not find
+            // the dying again.
             std::vector<pollfd> waits;
             std::vector<UniqueFd> handles;
             for (pid_t pid : children)
@@ -1518,11 +1520,16 @@ class Supervisor {
                     waits.push_back({h.get(), POLLIN, 0});
                     handles.push_back(std::move(h));
                 }
-            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                std::min<Duration>(until - Clock::now(), std::chrono::milliseconds(100)));
-            if (!waits.empty())
-                ::poll(waits.data(), waits.size(),
-                       static_cast<int>(std::max<long>(left.count(), 0)));
+            const TimePoint round_end =
+                std::min<TimePoint>(until, Clock::now() + std::chrono::milliseconds(100));
+            while (!waits.empty()) {
+                const auto left =
+                    std::chrono::duration_cast<std::chrono::milliseconds>(round_end - Clock::now());
+                if (left.count() <= 0 ||
+                    ::poll(waits.data(), waits.size(), static_cast<int>(left.count())) <= 0)
+                    break;
+                std::erase_if(waits, [](const pollfd& p) { return p.revents != 0; });
+            }
         }
     }
 

@@ -33,10 +33,12 @@ template <typename F> void for_each_id(std::string_view value, F&& f) {
     }
 }
 
-// State and parent of a process, from /proc/PID/stat; state 0 when gone.
+// State, parent and process group of a process, from /proc/PID/stat;
+// state 0 when gone.
 struct Stat {
     char state = 0;
     pid_t ppid = 0;
+    pid_t pgrp = 0;
 };
 
 Stat read_stat(pid_t pid) {
@@ -50,7 +52,7 @@ Stat read_stat(pid_t pid) {
     buf[n] = '\0';
     const char* paren = std::strrchr(buf, ')'); // the name may hold spaces and parens
     Stat s;
-    if (!paren || std::sscanf(paren + 1, " %c %d", &s.state, &s.ppid) != 2) return {};
+    if (!paren || std::sscanf(paren + 1, " %c %d %d", &s.state, &s.ppid, &s.pgrp) != 3) return {};
     return s;
 }
 
@@ -102,46 +104,93 @@ bool process_in_tree(pid_t pid, std::string_view id) {
 }
 
 SweepResult sweep_tree(std::string_view id, pid_t parent, const std::vector<pid_t>& spare,
-                       TimePoint until) {
+                       TimePoint until, const std::vector<pid_t>& first) {
     SweepResult result;
     std::map<pid_t, UniqueFd> stopped, killed;
+    // Leaders of their process group found in the tree: whether they are
+    // our own children, and whether the group as a whole was stopped.
+    struct Leader {
+        bool ours = false;
+        bool done = false;
+    };
+    std::map<pid_t, Leader> leaders;
     const pid_t self = ::getpid();
+    const pid_t own_group = ::getpgrp();
+    const auto spared = [&](pid_t pid) {
+        return std::find(spare.begin(), spare.end(), pid) != spare.end();
+    };
+    // Examines one pid: SIGSTOPs it when it is of the tree and new; true then.
+    const auto examine = [&](pid_t pid) -> bool {
+        if (pid <= 0 || pid == self || spared(pid)) return false;
+        for (auto* seen : {&stopped, &killed}) {
+            if (const auto it = seen->find(pid); it != seen->end()) {
+                if (alive(it->second)) return false;
+                seen->erase(it); // it exited: the pid may be someone new
+                leaders.erase(pid);
+            }
+        }
+        // The pidfd first: what is read next is about this process, and
+        // a signal through the pidfd can only reach it.
+        UniqueFd pidfd = sys::pidfd_open(pid);
+        if (!pidfd) return false;
+        const Stat st = read_stat(pid);
+        if (st.state == 0 || st.state == 'Z' || st.state == 'X') return false;
+        if (!(parent > 0 && st.ppid == parent) && !process_in_tree(pid, id)) return false;
+        if (sys::pidfd_send_signal(pidfd.get(), SIGSTOP) != 0) return false;
+        stopped.emplace(pid, std::move(pidfd));
+        if (st.pgrp == pid && pid != own_group) leaders.emplace(pid, Leader{st.ppid == self});
+        return true;
+    };
+    // A leader of its group holds the group id: no other process can be
+    // given it while the leader is not reaped, so its group may be
+    // signalled by id while we know that: the leader is our own child (only
+    // we reap it), or it is seen stopped (it cannot exit on its own). One
+    // signal then reaches every member at once, including those forked
+    // since the last pass over /proc (a fork bomb's new processes). Never
+    // the groups of spared processes.
+    bool leaders_pending = false; // a leader is not seen stopped yet
+    const auto stop_groups = [&]() -> std::size_t {
+        std::size_t groups = 0;
+        leaders_pending = false;
+        for (auto& [pid, leader] : leaders) {
+            const auto it = stopped.find(pid);
+            if (leader.done || it == stopped.end() || !(leader.ours || alive(it->second)))
+                continue;
+            if (!leader.ours && read_stat(pid).state != 'T') { // not stopped yet: next pass
+                leaders_pending = true;
+                continue;
+            }
+            if (std::any_of(spare.begin(), spare.end(),
+                            [&](pid_t s) { return s > 0 && read_stat(s).pgrp == pid; }))
+                continue;
+            if (::kill(-pid, SIGSTOP) == 0) ++groups;
+            leader.done = true;
+        }
+        return groups;
+    };
+    const auto kill_groups = [&] {
+        for (auto& [pid, leader] : leaders) {
+            const auto it = stopped.find(pid);
+            if (leader.done && it != stopped.end() && (leader.ours || alive(it->second)))
+                ::kill(-pid, SIGKILL);
+        }
+    };
     // One pass over /proc: SIGSTOPs what is new; returns how many.
     const auto scan = [&]() -> std::size_t {
-        DIR* proc = ::opendir("/proc");
-        if (!proc) return 0;
         std::size_t found = 0;
+        for (pid_t pid : first)
+            found += examine(pid) ? 1 : 0;
+        found += stop_groups();
+        DIR* proc = ::opendir("/proc");
+        if (!proc) return found;
         while (const dirent* e = ::readdir(proc)) {
             char* end = nullptr;
             const long number = std::strtol(e->d_name, &end, 10);
-            const auto pid = static_cast<pid_t>(number);
-            if (number <= 0 || *end != '\0' || pid == self ||
-                std::find(spare.begin(), spare.end(), pid) != spare.end())
-                continue;
-            bool known = false;
-            for (auto* seen : {&stopped, &killed}) {
-                if (const auto it = seen->find(pid); it != seen->end()) {
-                    if (alive(it->second))
-                        known = true;
-                    else
-                        seen->erase(it); // it exited: the pid may be someone new
-                }
-            }
-            if (known) continue;
-            // The pidfd first: what is read next is about this process, and
-            // a signal through the pidfd can only reach it.
-            UniqueFd pidfd = sys::pidfd_open(pid);
-            if (!pidfd) continue;
-            const Stat st = read_stat(pid);
-            if (st.state == 0 || st.state == 'Z' || st.state == 'X') continue;
-            if (!(parent > 0 && st.ppid == parent) && !process_in_tree(pid, id)) continue;
-            if (sys::pidfd_send_signal(pidfd.get(), SIGSTOP) == 0) {
-                stopped.emplace(pid, std::move(pidfd));
-                ++found;
-            }
+            if (number <= 0 || *end != '\0') continue;
+            found += examine(static_cast<pid_t>(number)) ? 1 : 0;
         }
         ::closedir(proc);
-        return found;
+        return found + stop_groups();
     };
     // A process in the middle of execve shows an empty environment for a
     // moment: "nothing found" counts only when two scans 5 ms apart agree.
@@ -149,11 +198,24 @@ SweepResult sweep_tree(std::string_view id, pid_t parent, const std::vector<pid_
         const timespec t{0, 5'000'000};
         ::nanosleep(&t, nullptr);
     };
+    const auto kill_stopped = [&] {
+        kill_groups(); // while their leaders still hold the group ids
+        for (auto& [pid, pidfd] : stopped) {
+            if (sys::pidfd_send_signal(pidfd.get(), SIGKILL) == 0) ++result.killed;
+            killed.emplace(pid, std::move(pidfd));
+        }
+        stopped.clear();
+        leaders.clear();
+    };
     int quiet = 0;
     while (Clock::now() < until) {
         if (scan() > 0) {
             quiet = 0;
             continue; // stop what the stopped ones forked before they stopped
+        }
+        if (leaders_pending) {
+            pause(); // its group is stopped whole before anything is killed
+            continue;
         }
         if (stopped.empty()) {
             if (++quiet == 2) {
@@ -164,16 +226,11 @@ SweepResult sweep_tree(std::string_view id, pid_t parent, const std::vector<pid_
             continue;
         }
         // Nothing new: everything found is stopped and cannot fork any more.
-        for (auto& [pid, pidfd] : stopped) {
-            if (sys::pidfd_send_signal(pidfd.get(), SIGKILL) == 0) ++result.killed;
-            killed.emplace(pid, std::move(pidfd));
-        }
-        stopped.clear();
+        kill_stopped();
         quiet = 0;
     }
     // Out of time: nothing may stay stopped for ever.
-    for (auto& [pid, pidfd] : stopped)
-        if (sys::pidfd_send_signal(pidfd.get(), SIGKILL) == 0) ++result.killed;
+    kill_stopped();
     return result;
 }
 

@@ -2,8 +2,18 @@
 // of the trees around it, so every enclosing tree's sweep still finds it.
 #include "forkspawn/sweep.hpp"
 
+#include "forkspawn/sys.hpp"
+#include "forkspawn/unique_fd.hpp"
+
+#include <chrono>
+#include <csignal>
 #include <doctest/doctest.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <string>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <vector>
 
 using namespace forkspawn::supervise;
 
@@ -40,4 +50,59 @@ TEST_CASE("tree_value_has: whole ids only") {
     CHECK_FALSE(tree_value_has(a + "x", a));
     CHECK_FALSE(tree_value_has("", ""));
     CHECK_FALSE(tree_value_has(a, ""));
+}
+
+TEST_CASE("sweep_tree: a leader of the tree takes its whole process group down") {
+    // The test's child leads a group of its own with eight members that are
+    // not its tree's by any mark (no marker, not our children): only the
+    // group reaches them, as it reaches a fork bomb's newest processes.
+    int pids[2];
+    REQUIRE(::pipe2(pids, O_CLOEXEC) == 0);
+    const pid_t leader = ::fork();
+    REQUIRE(leader >= 0);
+    if (leader == 0) {
+        ::setpgid(0, 0);
+        for (int i = 0; i < 8; ++i) {
+            const pid_t member = ::fork();
+            if (member == 0) {
+                ::close(pids[1]);
+                for (;;)
+                    ::pause();
+            }
+            if (member > 0 && ::write(pids[1], &member, sizeof member) < 0) ::_exit(1);
+        }
+        ::close(pids[1]);
+        for (;;)
+            ::pause();
+    }
+    ::setpgid(leader, leader);
+    ::close(pids[1]);
+    std::vector<forkspawn::UniqueFd> members;
+    pid_t member = 0;
+    // Exactly eight: the members hold the pipe's write end too.
+    while (members.size() < 8 &&
+           ::read(pids[0], &member, sizeof member) == static_cast<ssize_t>(sizeof member))
+        members.push_back(forkspawn::sys::pidfd_open(member));
+    ::close(pids[0]);
+    REQUIRE(members.size() == 8);
+
+    const auto result =
+        sweep_tree("", ::getpid(), {}, forkspawn::Clock::now() + std::chrono::seconds(20));
+    CHECK(result.complete);
+    for (const auto& m : members) {
+        REQUIRE(m);
+        pollfd p{m.get(), POLLIN, 0};
+        CHECK(::poll(&p, 1, 5'000) == 1); // exited
+    }
+    for (const auto& m : members) // what the sweep missed, if it failed
+        if (m) forkspawn::sys::pidfd_send_signal(m.get(), SIGKILL);
+    int status = 0;
+    const forkspawn::UniqueFd leader_fd = forkspawn::sys::pidfd_open(leader);
+    pollfd lp{leader_fd.get(), POLLIN, 0};
+    const bool leader_gone = leader_fd && ::poll(&lp, 1, 5'000) == 1;
+    if (!leader_gone) ::kill(leader, SIGKILL); // unreaped: still ours
+    REQUIRE(::waitpid(leader, &status, 0) == leader);
+    CHECK(leader_gone);
+    CHECK(WIFSIGNALED(status));
+    CHECK(WTERMSIG(status) == SIGKILL);
 }
