@@ -28,6 +28,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -41,7 +42,12 @@ namespace forkspawn::backend {
 namespace {
 
 constexpr std::size_t k_max_message = 1u << 20;
-constexpr int k_max_fds = 6; // stdin, stdout, stderr, fd3, fd4, fd5
+constexpr int k_max_fds = 7; // stdin, stdout, stderr, fd3, fd4, fd5, a payload memfd
+// A request larger than this (argv and environment up to the kernel's own
+// ARG_MAX) travels in a memfd: a datagram this size always fits the socket.
+constexpr std::size_t k_inline_limit = 64 * 1024;
+// The first byte of a request datagram: where the request's bytes are.
+constexpr char k_inline = 0, k_in_memfd = 1;
 
 // A length-prefixed binary encoding: argv and environment strings are bytes,
 // not text, and must arrive exactly.
@@ -154,6 +160,18 @@ ssize_t recv_with_fds(int sock, char* buf, std::size_t size, std::vector<UniqueF
 
 // ---- the server process -------------------------------------------------
 
+// The whole content of a request's memfd; empty when it cannot be read (the
+// request then fails to parse and is answered EPROTO).
+std::string read_payload(int fd) {
+    std::string out;
+    char buf[65536];
+    ssize_t n;
+    while ((n = sys::retry_eintr(
+                [&] { return ::pread(fd, buf, sizeof buf, static_cast<off_t>(out.size())); })) > 0)
+        out.append(buf, static_cast<std::size_t>(n));
+    return n < 0 ? std::string() : out;
+}
+
 // Which of SpawnArgs' fds travel with a request, in this order.
 enum FdBit : std::uint8_t {
     k_stdin = 1,
@@ -170,7 +188,14 @@ enum FdBit : std::uint8_t {
         std::vector<UniqueFd> fds;
         const ssize_t n = recv_with_fds(sock, data.data(), data.size(), fds, 0);
         if (n <= 0) ::_exit(0); // the supervisor is gone or done
-        Reader in(data.data(), static_cast<std::size_t>(n));
+        std::string payload; // a request that came in a memfd (its last fd)
+        if (data[0] == k_in_memfd && !fds.empty()) {
+            payload = read_payload(fds.back().get());
+            fds.pop_back();
+        }
+        Reader in = data[0] == k_in_memfd
+                        ? Reader(payload.data(), payload.size())
+                        : Reader(data.data() + 1, static_cast<std::size_t>(n) - 1);
         std::uint64_t id = 0;
         std::int32_t parent_pid = 0;
         std::uint8_t which = 0, has_cwd = 0;
@@ -261,7 +286,13 @@ class MpForkServer final : public Backend {
             fail_now(request.id);
             return;
         }
-        m_outbox.push_back(encode(request));
+        Outgoing out = encode(request);
+        if (out.error != 0) {
+            errno = out.error;
+            fail_now(request.id);
+            return;
+        }
+        m_outbox.push_back(std::move(out));
         flush();
     }
     // A request still in the outbox never reached the server.
@@ -326,6 +357,8 @@ class MpForkServer final : public Backend {
         std::string bytes;
         int fds[k_max_fds];
         int nfds;
+        UniqueFd payload; // the request's bytes, when too large to go inline
+        int error = 0;    // the request could not be made (memfd)
     };
     bool m_dead = false;
     bool m_want_out = false;                // the socket is in m_epoll for EPOLLOUT too
@@ -398,7 +431,25 @@ class MpForkServer final : public Backend {
         w.put_string(a.cwd);
         w.put_strings(a.argv);
         w.put_strings(a.envp);
-        out.bytes = w.data();
+        const std::string& body = w.data();
+        if (body.size() <= k_inline_limit) {
+            out.bytes = k_inline + body;
+            return out;
+        }
+        out.payload = UniqueFd(::memfd_create("forkspawn-request", MFD_CLOEXEC));
+        std::size_t done = 0;
+        while (out.payload && done < body.size()) {
+            const ssize_t n = sys::retry_eintr(
+                [&] { return ::write(out.payload.get(), body.data() + done, body.size() - done); });
+            if (n <= 0) break;
+            done += static_cast<std::size_t>(n);
+        }
+        if (done < body.size()) {
+            out.error = errno != 0 ? errno : EIO;
+            return out;
+        }
+        out.bytes = std::string(1, k_in_memfd);
+        out.fds[out.nfds++] = out.payload.get();
         return out;
     }
 

@@ -150,6 +150,23 @@ struct NurseryStart {
 //   up:   {"t":"spawned","path","kind","pid"}  {"t":"reaped","actor":{...}}  {"t":"exit"}
 //   down: {"t":"cancel","reason"}  {"t":"dump"}
 constexpr std::size_t k_max_message = 256 * 1024;
+// An error that quotes what the spec gave (a 300,000-byte argv[0]) is cut to
+// this, so that every report message stays far below what a datagram holds.
+constexpr std::size_t k_error_limit = 4096;
+constexpr std::size_t k_quote_limit = 1024; // what an error quotes (a path)
+
+// `text` cut to at most `limit` bytes (at a UTF-8 character boundary) plus a
+// note of how much was cut.
+std::string cut_text(std::string text, std::size_t limit) {
+    if (text.size() <= limit) return text;
+    std::size_t end = limit;
+    while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80)
+        --end;
+    const std::size_t cut = text.size() - end;
+    text.resize(end);
+    text += fmt::format("... ({} bytes cut)", cut);
+    return text;
+}
 
 struct Reexec {
     std::vector<std::string> argv_storage;
@@ -520,7 +537,8 @@ class Supervisor {
             // What execvp(3) would say, before any fork: nothing runs.
             a.prepared.reset();
             spawn_failed(
-                i, fmt::format("failed to execute {}: {}", s.argv.front(), errno_text(ENOENT)));
+                i, fmt::format("failed to execute {}: {}", cut_text(s.argv.front(), k_quote_limit),
+                               errno_text(ENOENT)));
             return;
         }
         a.phase = Phase::spawning;
@@ -666,11 +684,14 @@ class Supervisor {
         unwatch(a.error_pipe.get());
         if (n == static_cast<ssize_t>(sizeof e) && !a.spawn_error) {
             const auto stage = static_cast<backend::ChildStage>(e.stage);
-            a.spawn_error =
+            a.spawn_error = cut_text(
                 stage == backend::ChildStage::exec
-                    ? fmt::format("failed to execute {}: {}", program, errno_text(e.err))
+                    ? fmt::format("failed to execute {}: {}", cut_text(program, k_quote_limit),
+                                  errno_text(e.err))
                     : fmt::format("failed to set up {} ({}): {}", a.spec->name,
-                                  backend::stage_text(stage, args), errno_text(e.err));
+                                  cut_text(backend::stage_text(stage, args), k_quote_limit),
+                                  errno_text(e.err)),
+                k_error_limit);
         }
         a.error_pipe.reset();
         if (a.stop_after_exec && !a.spawn_error) begin_stop(i);
@@ -678,7 +699,7 @@ class Supervisor {
 
     void spawn_failed(std::size_t i, std::string error) {
         ActorRun& a = m_actors[i];
-        a.spawn_error = std::move(error);
+        a.spawn_error = cut_text(std::move(error), k_error_limit);
         close_output(a);
         finish(i, Clock::now());
     }
@@ -1080,6 +1101,14 @@ class Supervisor {
             const ssize_t n = ::send(fd, m.data(), m.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
             if (n < 0 && errno == EINTR) continue;
             if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+            if (n < 0 && errno == EMSGSIZE) {
+                // Never expected (messages are bounded): lose this one, not
+                // the ones behind it.
+                log(0, fmt::format("a channel message of {} bytes is too large to send; dropped",
+                                   m.size()));
+                outbox.pop_front();
+                continue;
+            }
             if (n < 0) {
                 outbox.clear(); // EPIPE / ECONNRESET: nobody to tell
                 rewatch(fd, tag, EPOLLIN);

@@ -59,3 +59,27 @@ TEST_CASE("backend: a completion carries the time its child was forked") {
     CHECK(info.si_code == CLD_EXITED);
     CHECK(info.si_status == 0);
 }
+
+TEST_CASE("backend: every backend spawns what the kernel takes: a 300 KB environment, 200 KB of argv") {
+    // mp_forkserver sent each request as one datagram: over about 208 KB
+    // (argv plus environment) it failed with EMSGSIZE, and a large inherited
+    // environment failed every spawn, nested sub-supervisors included.
+    std::vector<std::pair<std::string, std::string>> env;
+    for (const char* name : {"BIG1", "BIG2", "BIG3"})
+        env.emplace_back(name, std::string(100'000, 'e'));
+    nlohmann::json argv = {"sh", "-c",
+                           "echo \"sizes ${#BIG1} ${#BIG2} ${#BIG3} $# ${#1}\"", "sh"};
+    for (int i = 0; i < 200; ++i)
+        argv.push_back(std::string(1000, 'a'));
+    const nlohmann::json spec = {
+        {"name", "root"},
+        {"actors",
+         {{{"name", "a"}, {"cmd", argv}},
+          {{"name", "n"}, {"actors", {{{"name", "b"}, {"cmd", argv}}}}}}}};
+    const auto r = test::run({.args = {"--report=json", "-"}, .stdin_data = spec.dump(), .env = env});
+    INFO(r.err.substr(0, 3000));
+    CHECK(r.exit_code == 0);
+    CHECK(r.err.find("root/a | sizes 100000 100000 100000 200 1000") != std::string::npos);
+    CHECK(r.err.find("root/n/b | sizes 100000 100000 100000 200 1000") != std::string::npos);
+    test::check_nothing_left(r.tag);
+}

@@ -374,3 +374,31 @@ TEST_CASE("the hidden __nursery mode ends with a message and an exit code, never
     ::unlink(subtree.c_str());
     ::rmdir(dir.c_str());
 }
+
+TEST_CASE("a nested spawn failure with a huge error is reported as it happened") {
+    // argv[0] of 300,000 bytes: the spawn fails with ENAMETOOLONG, and the
+    // error that quotes it used to make the sub-supervisor's "reaped"
+    // message too large for its channel (EMSGSIZE): the queue was dropped
+    // and the actor reported killed by a supervisor that had not died.
+    const std::string program = "/" + std::string(300'000, 'x');
+    const json spec = {
+        {"name", "root"},
+        {"actors",
+         {{{"name", "n"},
+           {"actors", {{{"name", "a"}, {"cmd", {program}}}, {{"name", "b"}, {"cmd", {"true"}}}}}}}}};
+    const auto r = run({.args = {"--report=json", "-"}, .stdin_data = spec.dump()});
+    INFO(r.err.substr(0, 2000));
+    CHECK(r.exit_code == 1);
+    const auto rows = by_path(parse_report(r.out));
+    const json& a = rows.at("root/n/a");
+    CHECK(a["outcome"] == "spawn_failed");
+    CHECK(a["cancel_reason"].is_null());
+    REQUIRE(a["error"].is_string());
+    const std::string error = a["error"];
+    CHECK(error.find("ENAMETOOLONG") != std::string::npos);
+    CHECK(error.size() <= 4200);
+    CHECK(error.find("bytes cut)") != std::string::npos);
+    CHECK(rows.at("root/n")["outcome"] == "failed");
+    CHECK(rows.at("root/n")["cancel_reason"].is_null());
+    check_nothing_left(r.tag);
+}
