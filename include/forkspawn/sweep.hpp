@@ -15,12 +15,12 @@
 // nothing or the deadline passes.
 //
 // A process of the tree that leads its own process group (a setsid
-// daemon, a bomb that left for a session of its own) is stopped, and once
-// it is seen stopped its whole group is stopped by group id, then killed
-// the same way: one signal reaches members that forked since the last pass
-// over /proc. The id is signalled only while its stopped leader lives, so
-// it cannot have been given to anyone else; never forkspawn's own group or
-// a spared process's group.
+// daemon, a bomb that left for a session of its own) is stopped, then its
+// whole group is stopped by group id, and later killed the same way: one
+// signal reaches members that forked since the last pass over /proc. The id
+// is signalled only while the leader provably holds it (it is the caller's
+// own unreaped child, or it is seen stopped), so it cannot have been given
+// to anyone else; never forkspawn's own group or a spared process's group.
 #pragma once
 
 #include "forkspawn/duration.hpp"
