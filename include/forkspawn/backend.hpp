@@ -53,6 +53,11 @@ class Backend {
     // Withdraws a request not yet started; true if it was withdrawn (no
     // completion will come for it).
     virtual bool withdraw(std::uint64_t id) = 0;
+    // SIGKILLs the child of a request that is being created right now and
+    // has not been reported yet (a child stuck before its execve, whose
+    // report comes only once it gets there); true if there was one to kill.
+    // Its completion still comes, once it died.
+    virtual bool kill_starting(std::uint64_t) { return false; }
     virtual int ready_fd() const = 0;
     virtual std::vector<SpawnCompletion> take_completions() = 0;
     // Spawns a nursery child and waits for it: the caller (the event loop

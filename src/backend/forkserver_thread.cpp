@@ -1,8 +1,16 @@
-// The subint_forkserver backend: every fork() happens on one long-lived
+// The subint_forkserver backend: every child is created on one long-lived
 // worker thread. Two reasons for a dedicated thread: PR_SET_PDEATHSIG fires
-// when the *thread* that forked exits, so this thread lives as long as the
-// process and children die only with the supervisor; and the event loop
-// never waits for fork(), whose cost grows with the supervisor's page tables.
+// when the *thread* that created a child exits, so this thread lives as long
+// as the process and children die only with the supervisor; and the event
+// loop never waits for a child's creation.
+//
+// A command is started with a vfork-style clone (CLONE_VM | CLONE_VFORK, as
+// posix_spawn does, and the trio backend): the child shares the
+// supervisor's memory until execve, so its cost does not grow with the
+// supervisor's page tables (a fork() copies them, which made a tree of N
+// actors cost O(N^2)). This thread waits in the clone until the child has
+// called execve or died. A nursery child that keeps running this image is a
+// real fork().
 #include "forkspawn/backend.hpp"
 #include "forkspawn/error.hpp"
 #include "forkspawn/guardian_protocol.hpp"
@@ -15,7 +23,10 @@
 #include <fmt/format.h>
 #include <mutex>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
 
@@ -32,19 +43,35 @@ constexpr int k_fork_threads = 3;
 constexpr int k_fork_threads = 2;
 #endif
 
+constexpr std::size_t k_stack_size = 256 * 1024;
+
+FORKSPAWN_CHILD_SIDE int child_trampoline(void* arg) {
+    exec_child(*static_cast<const SpawnArgs*>(arg));
+}
+
 class ForkServerThread final : public Backend {
   public:
     ForkServerThread() : m_ready(sys::make_eventfd()) {
+        void* stack = ::mmap(nullptr, k_stack_size, PROT_READ | PROT_WRITE,
+                             MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+        if (stack == MAP_FAILED) sys::fail("mmap (spawn stack)");
+        m_stack = static_cast<char*>(stack);
         m_thread = std::thread([this] { serve(); });
     }
 
     ~ForkServerThread() override {
-        {
-            std::lock_guard lock(m_mutex);
-            m_stopping = true;
-        }
+        std::unique_lock lock(m_mutex);
+        m_stopping = true; // requests still queued are dropped
         m_wake.notify_one();
+        // A child stuck before its execve would hold this thread in its
+        // clone for ever: it is killed, then the thread can end.
+        while (!m_served) {
+            kill_cloning();
+            m_done_cv.wait_for(lock, std::chrono::milliseconds(10));
+        }
+        lock.unlock();
         m_thread.join();
+        ::munmap(m_stack, k_stack_size);
     }
 
     std::string_view key() const override { return "subint_forkserver"; }
@@ -67,6 +94,11 @@ class ForkServerThread final : public Backend {
             }
         }
         return false;
+    }
+
+    bool kill_starting(std::uint64_t id) override {
+        std::lock_guard lock(m_mutex);
+        return m_cloning && m_cloning_id == id && kill_cloning();
     }
 
     int ready_fd() const override { return m_ready.get(); }
@@ -104,7 +136,21 @@ class ForkServerThread final : public Backend {
     std::deque<SpawnRequest> m_requests;
     std::vector<SpawnCompletion> m_done;
     bool m_stopping = false;
+    bool m_served = false; // serve() has returned
     UniqueFd m_ready;
+    char* m_stack = nullptr;
+    // The request whose child is being cloned, and the child's pid, which
+    // the kernel stores (CLONE_PARENT_SETTID) before the child first runs.
+    bool m_cloning = false;
+    std::uint64_t m_cloning_id = 0;
+    pid_t m_cloning_pid = 0;
+
+    // With m_mutex held. Safe by pid: the child is not reported yet, so
+    // nobody can have reaped it and its pid is still its own.
+    bool kill_cloning() {
+        const pid_t pid = __atomic_load_n(&m_cloning_pid, __ATOMIC_ACQUIRE);
+        return m_cloning && pid > 0 && ::kill(pid, SIGKILL) == 0;
+    }
 
     void serve() {
         // Every signal blocked on this thread: they are handled by the event
@@ -118,7 +164,11 @@ class ForkServerThread final : public Backend {
             {
                 std::unique_lock lock(m_mutex);
                 m_wake.wait(lock, [&] { return m_stopping || !m_requests.empty(); });
-                if (m_requests.empty()) return; // stopping
+                if (m_stopping) {
+                    m_served = true;
+                    m_done_cv.notify_all();
+                    return;
+                }
                 request = m_requests.front();
                 m_requests.pop_front();
             }
@@ -148,29 +198,31 @@ class ForkServerThread final : public Backend {
         SpawnArgs args = request.args;
         args.error_fd = error_write.get();
         args.guardian_fd = m_guardian_fd;
+        {
+            std::lock_guard lock(m_mutex);
+            m_cloning = true;
+            m_cloning_id = request.id;
+            __atomic_store_n(&m_cloning_pid, 0, __ATOMIC_RELEASE);
+        }
         done.forked_at = std::chrono::steady_clock::now();
-        const pid_t pid = ::fork();
+        // Every signal is blocked on this thread: no handler runs in the
+        // child while it shares our memory.
+        const pid_t pid =
+            ::clone(child_trampoline, m_stack + k_stack_size,
+                    CLONE_VM | CLONE_VFORK | CLONE_PARENT_SETTID | SIGCHLD, &args, &m_cloning_pid);
+        const int err = errno;
+        {
+            std::lock_guard lock(m_mutex);
+            m_cloning = false;
+        }
         if (pid < 0) {
-            done.error = errno;
-            done.failed_call = "fork";
+            done.error = err;
+            done.failed_call = "clone";
             return done;
         }
-        if (pid == 0) exec_child(args);
-        // The parent sets the group too, so a stop signal sent to the group
-        // right after this cannot miss a child that has not run yet.
-        ::setpgid(pid, pid);
         guardian_notify(m_guardian_fd, '+', pid);
         error_write.reset();
-        done.pid = pid;
-        // Safe by pid: the child is ours and only the event loop reaps it,
-        // through this pidfd, so the pid cannot have been reused yet.
-        done.pidfd = sys::pidfd_open(pid);
-        if (!done.pidfd) {
-            done.error = errno;
-            done.failed_call = "pidfd_open";
-        }
-        done.error_pipe = std::move(error_read);
-        return done;
+        return tracked(std::move(done), pid, std::move(error_read));
     }
 
     SpawnCompletion spawn_nursery(const SpawnRequest& request) {
@@ -208,12 +260,27 @@ class ForkServerThread final : public Backend {
         }
         ::setpgid(pid, pid);
         guardian_notify(m_guardian_fd, '+', pid);
-        done.pid = pid;
+        return tracked(std::move(done), pid, {});
+    }
+
+    // The completion of a child this thread created: with its pidfd, or,
+    // when none can be opened (EMFILE), with the child killed and reaped
+    // here, since the event loop cannot reap this thread's children by pid
+    // (it waits with __WNOTHREAD). Safe by pid: only this thread or the
+    // event loop (through the pidfd) reap it, neither has yet.
+    SpawnCompletion tracked(SpawnCompletion done, pid_t pid, UniqueFd error_pipe) {
         done.pidfd = sys::pidfd_open(pid);
         if (!done.pidfd) {
             done.error = errno;
             done.failed_call = "pidfd_open";
+            ::kill(pid, SIGKILL);
+            guardian_notify(m_guardian_fd, '-', pid);
+            while (::waitpid(pid, nullptr, __WALL) < 0 && errno == EINTR) {
+            }
+            return done; // pid -1: the spawn failed
         }
+        done.pid = pid;
+        done.error_pipe = std::move(error_pipe);
         return done;
     }
 };

@@ -49,7 +49,9 @@ std::vector<BackendInfo> list_backends() {
     const std::string kernel_problem = probe_kernel();
     std::vector<BackendInfo> out{
         {"subint_forkserver",
-         "fork() on one long-lived forkserver thread of the supervisor; commands then execve", "",
+         "one long-lived forkserver thread of the supervisor: vfork-style clone + execve for "
+         "commands, fork() for nurseries",
+         "",
          kernel_problem.empty(), kernel_problem},
         {"main_thread_forkserver", "alias of subint_forkserver", "subint_forkserver",
          kernel_problem.empty(), kernel_problem},

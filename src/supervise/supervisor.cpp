@@ -91,6 +91,9 @@ enum class TimerKind : std::uint32_t {
     exec_wait, // a cancelled child that has not reached execve yet
 };
 
+// How often a cancelled child that is being created is looked for again.
+constexpr Duration k_exec_wait_retry = std::chrono::milliseconds(20);
+
 // How long a sub-supervisor that closed its channel may take to die.
 constexpr Duration k_deaf_grace = std::chrono::milliseconds(500);
 
@@ -786,6 +789,19 @@ class Supervisor {
 
     void exec_wait_over(std::size_t i, TimePoint now) {
         ActorRun& a = m_actors[i];
+        if (a.phase == Phase::spawning && a.stop_after_exec && !a.stop.started()) {
+            if (m_backend->kill_starting(i)) {
+                log(1, fmt::format("{} was cancelled before its execve and has not reached it "
+                                   "within {}; sent SIGKILL",
+                                   a.spec->path, format_duration(a.stop.sequence().grace())));
+                a.stop.kill_now(now); // its report comes once it died
+            } else {
+                // Not in the backend's hands for a moment (just taken from
+                // its queue, or reported and not taken yet): look again.
+                add_timer(now + k_exec_wait_retry, TimerKind::exec_wait, i);
+            }
+            return;
+        }
         if (a.phase != Phase::running || !a.stop_after_exec || !a.error_pipe || a.stop.started())
             return;
         log(1, fmt::format("{} was cancelled before its execve and has not reached it within {}; "
@@ -852,7 +868,14 @@ class Supervisor {
                 close_output(a);
                 finish(i, Clock::now());
             }
-            // else: being forked right now; begin_stop runs when it completes
+            // else: being created right now; begin_stop runs when it is
+            // reported. A backend that reports a command only once it
+            // reached execve may wait for ever on one stuck before it: that
+            // wait gets the deadline begin_stop would give it.
+            else if (!a.nursery() && !a.stop_after_exec) {
+                a.stop_after_exec = true;
+                add_timer(Clock::now() + a.stop.sequence().grace(), TimerKind::exec_wait, i);
+            }
         } else {
             begin_stop(i);
         }
