@@ -2,6 +2,7 @@
 // report for any tree, on the real binary.
 #include "harness.hpp"
 
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <dirent.h>
@@ -400,5 +401,35 @@ TEST_CASE("a nested spawn failure with a huge error is reported as it happened")
     CHECK(error.find("bytes cut)") != std::string::npos);
     CHECK(rows.at("root/n")["outcome"] == "failed");
     CHECK(rows.at("root/n")["cancel_reason"].is_null());
+    check_nothing_left(r.tag);
+}
+
+TEST_CASE("a pidfd that cannot be opened on the forkserver thread fails the spawn, no zombie") {
+    // The event loop reaps with __WNOTHREAD and can never reap a child of
+    // the forkserver thread: such a child, killed for want of a pidfd, was
+    // left a zombie while the loop spun on it.
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto r = run(with_fault({.args = {"run", "--report=json", "-"},
+                                   .stdin_data = R"({"actors": [{"name": "a", "cmd": ["true"]}]})"},
+                                  "pidfd_off_main"));
+    const double took =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    INFO(r.err);
+    CHECK(r.err.find("fault shim: pidfd_off_main") != std::string::npos);
+    const auto actors = by_path(parse_report(r.out));
+    if (backend() == "subint_forkserver") {
+        CHECK(r.exit_code == 1);
+        CHECK(actors.at("root/a")["outcome"] == "spawn_failed");
+        const std::string error = actors.at("root/a")["error"].is_string()
+                                      ? actors.at("root/a")["error"].get<std::string>()
+                                      : "";
+        CHECK(error.find("pidfd_open") != std::string::npos);
+        CHECK(error.find("EMFILE") != std::string::npos);
+    } else {
+        // Their pidfds come from clone itself (trio) or the main thread.
+        CHECK(r.exit_code == 0);
+        CHECK(actors.at("root/a")["outcome"] == "completed");
+    }
+    CHECK(took < 4.0);
     check_nothing_left(r.tag);
 }

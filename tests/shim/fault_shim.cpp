@@ -9,6 +9,9 @@
 //     would kill it instead of cancelling its tree.
 //   extra_thread: a thread forkspawn did not make, started at load time
 //     (every signal blocked, it only waits).
+//   pidfd_off_main: pidfd_open (through syscall()) fails with EMFILE on
+//     every thread but the main one: on the subint_forkserver backend's
+//     forkserver thread, right after it created a child.
 // Once armed it says "fault shim: <fault>" on stderr, so a test knows the
 // fault was in place.
 //
@@ -25,6 +28,7 @@
 // can change the world between the forks and what the children do next.
 #include <cerrno>
 #include <csignal>
+#include <cstdarg>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
@@ -33,6 +37,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <sys/epoll.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 namespace {
@@ -40,6 +45,9 @@ namespace {
 using SigmaskFn = int (*)(int, const sigset_t*, sigset_t*);
 
 bool g_sigterm_when_unblocked = false;
+bool g_pidfd_off_main = false;
+using SyscallFn = long (*)(long, ...);
+SyscallFn g_real_syscall = nullptr;
 
 SigmaskFn real_sigmask() {
     static SigmaskFn real = reinterpret_cast<SigmaskFn>(::dlsym(RTLD_NEXT, "pthread_sigmask"));
@@ -73,6 +81,9 @@ __attribute__((constructor)) void arm() {
     if (!exe || !fault || !runs(exe)) return;
     if (std::strcmp(fault, "sigterm_when_unblocked") == 0) {
         g_sigterm_when_unblocked = true;
+    } else if (std::strcmp(fault, "pidfd_off_main") == 0) {
+        g_real_syscall = reinterpret_cast<SyscallFn>(::dlsym(RTLD_NEXT, "syscall"));
+        g_pidfd_off_main = g_real_syscall != nullptr;
     } else if (std::strcmp(fault, "extra_thread") == 0) {
         sigset_t all, old;
         sigfillset(&all);
@@ -108,6 +119,23 @@ extern "C" int pthread_sigmask(int how, const sigset_t* set, sigset_t* old) {
         if (sigismember(&now, SIGTERM) == 0) ::raise(SIGTERM);
     }
     return rc;
+}
+
+extern "C" long syscall(long number, ...) {
+    va_list ap;
+    va_start(ap, number);
+    long a[6];
+    for (long& x : a)
+        x = va_arg(ap, long);
+    va_end(ap);
+    if (g_pidfd_off_main && number == SYS_pidfd_open && ::gettid() != ::getpid()) {
+        errno = EMFILE;
+        return -1;
+    }
+    static SyscallFn real = g_real_syscall
+                                ? g_real_syscall
+                                : reinterpret_cast<SyscallFn>(::dlsym(RTLD_NEXT, "syscall"));
+    return real(number, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
 
 extern "C" int epoll_wait(int epfd, struct epoll_event* events, int maxevents, int timeout) {
