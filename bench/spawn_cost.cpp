@@ -5,7 +5,7 @@
 // same run and the same process at the same size: bare loops of
 // posix_spawn + waitpid and of fork + execve + waitpid (no supervision).
 // fork() copies page tables, so its cost grows with the supervisor; a
-// vfork-style spawn (posix_spawn, the trio backend) does not.
+// vfork-style spawn (posix_spawn, and every backend's commands) does not.
 //
 // Peer (--mp-peer=bench/mp_peer.py): Python's multiprocessing with the fork,
 // forkserver and spawn start methods, per process, next to the in-process
@@ -16,6 +16,7 @@
 #include "common.hpp"
 
 #include "forkspawn/backend.hpp"
+#include "forkspawn/guardian.hpp"
 #include "forkspawn/sink.hpp"
 #include "forkspawn/spec.hpp"
 #include "forkspawn/supervisor.hpp"
@@ -195,6 +196,9 @@ std::vector<nlohmann::json> run_mp_peer(const std::string& python, const std::st
 int main(int argc, char** argv) {
     // The mp_forkserver backend re-executes /proc/self/exe: this program.
     if (argc == 2 && std::strcmp(argv[1], "__mp_forkserver") == 0) backend::mp_forkserver_main();
+    // So does the guardian of each supervisor this program runs.
+    if (argc == 3 && std::strcmp(argv[1], "__guardian") == 0)
+        return supervise::guardian_main(argv[2]);
     const bool quick = bench::quick(argc, argv);
     // Also the older positional form: [actors] [repetitions].
     auto positional = [&](int i, const char* fallback) -> std::string {
@@ -267,13 +271,14 @@ int main(int argc, char** argv) {
                            "", ""});
         }
     }
-    // The expected shape: fork-based grows with the supervisor, the others stay flat.
+    // The expected shape: the bare fork grows with the supervisor; every
+    // backend starts commands with a vfork-style clone (or from a small
+    // server) and stays flat.
     for (std::size_t b = 1; b < series.size(); ++b) {
         const auto& m = series[b].by_mib;
         if (!m.count(0) || !m.count(held_mib) || m.at(0).n == 0 || m.at(held_mib).n == 0) continue;
         const double growth = m.at(held_mib).median / m.at(0).median;
-        const bool forks =
-            series[b].name == "bare fork+execve" || series[b].name == "subint_forkserver";
+        const bool forks = series[b].name == "bare fork+execve";
         const bool as_expected = forks ? growth > 2 : growth <= 1.5;
         fmt::print("{:<19} {} MiB vs 0 MiB: {:.2f}x (expected to {}: {})\n", series[b].name,
                    held_mib, growth, forks ? "grow" : "stay flat", as_expected ? "yes" : "NO");
