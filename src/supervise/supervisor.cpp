@@ -760,7 +760,16 @@ class Supervisor {
 
     void begin_stop(std::size_t i) {
         ActorRun& a = m_actors[i];
-        if (a.phase != Phase::running || a.stop.started()) return;
+        // Nothing to stop: not running, stopping already, or no cancel (it
+        // was found to have ended on its own).
+        if (a.phase != Phase::running || a.stop.started() || !a.cancel_reason) return;
+        if (a.exit_code || a.term_signal) {
+            // Reaped already (on_pidfd reads the exec-error pipe after the
+            // reap, and that comes here): it ended on its own, before any
+            // stop, so no cancel happened and it has no cancel reason.
+            a.cancel_reason.reset();
+            return;
+        }
         if (a.error_pipe && !a.nursery() && m_sigint_count < 2) {
             // Not known yet whether execve succeeded: a signal now would hit
             // the child's setup, not the program, and turn a spawn failure
