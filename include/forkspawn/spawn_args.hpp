@@ -28,6 +28,13 @@ struct SpawnArgs {
     int fd4 = -1;                // as fd 4
     int fd5 = -1;                // as fd 5
     int guardian_fd = -1;        // the guardian's pipe: the child registers its own group
+    // Make the child's new process group the foreground group of the
+    // terminal on fd 0 (tcsetpgrp), before anything of the program runs:
+    // an actor with stdin "inherit" on forkspawn's terminal. Done in the
+    // child, so the program never reads the terminal from the background
+    // (SIGTTIN would stop it); allowed there because every signal is still
+    // blocked (SIGTTOU included).
+    bool take_terminal = false;
 };
 static_assert(std::is_trivially_destructible_v<SpawnArgs>);
 static_assert(std::is_trivially_copyable_v<SpawnArgs>);
@@ -35,6 +42,7 @@ static_assert(std::is_trivially_copyable_v<SpawnArgs>);
 // What failed in the child, in the order it is done.
 enum class ChildStage : int {
     process_group = 1,
+    terminal,
     parent_death_signal,
     signals,
     stdin_setup,

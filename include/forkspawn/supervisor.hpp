@@ -25,6 +25,11 @@ struct Options {
     report::Format format = report::Format::table;
     int verbosity = 1;   // 0 errors only, 1 notable events, 2 every spawn and exit
     bool colour = false; // colour for actor prefixes on stderr
+    // The process group the terminal on fd 0 is given back to when an
+    // actor with stdin "inherit" that held it ends: forkspawn's own group
+    // when it was started in the terminal's foreground, 0 otherwise (no
+    // terminal, or a background job: actors are then left to job control).
+    pid_t terminal_home = 0;
 };
 
 struct Result {

@@ -146,6 +146,8 @@ FORKSPAWN_CHILD_SIDE void exec_child(const SpawnArgs& a) noexcept {
     // Own process group: a terminal's Ctrl-C reaches forkspawn only, and stop
     // signals sent to the group reach the actor's own children.
     if (::setpgid(0, 0) < 0) report_and_exit(a.error_fd, ChildStage::process_group, errno);
+    if (a.take_terminal && ::tcsetpgrp(0, ::getpid()) < 0)
+        report_and_exit(a.error_fd, ChildStage::terminal, errno);
     // Registered before it can have children of its own: if the supervisor
     // is killed before it registers this group itself (right after fork()
     // returns), the group's members are still killed by the guardian.

@@ -89,6 +89,8 @@ std::string stage_text(ChildStage stage, const SpawnArgs& args) {
     switch (stage) {
     case ChildStage::process_group:
         return "setpgid";
+    case ChildStage::terminal:
+        return "take the terminal (tcsetpgrp)";
     case ChildStage::parent_death_signal:
         return "prctl PR_SET_PDEATHSIG";
     case ChildStage::signals:

@@ -182,6 +182,9 @@ enum FdBit : std::uint8_t {
     k_fd5 = 32
 };
 
+// A request's flags byte.
+enum FlagBit : std::uint8_t { k_has_cwd = 1, k_take_terminal = 2 };
+
 [[noreturn]] void serve(int sock, int guardian) {
     std::vector<char> data(k_max_message); // once: requests arrive one at a time
     for (;;) {
@@ -198,12 +201,12 @@ enum FdBit : std::uint8_t {
                         : Reader(data.data() + 1, static_cast<std::size_t>(n) - 1);
         std::uint64_t id = 0;
         std::int32_t parent_pid = 0;
-        std::uint8_t which = 0, has_cwd = 0;
+        std::uint8_t which = 0, flags = 0;
         std::string path, cwd;
         std::vector<std::string> argv, envp;
         Reply reply{0, -1, EPROTO};
         if (in.get(id) && in.get(parent_pid) && in.get(which) && in.get_string(path) &&
-            in.get(has_cwd) && in.get_string(cwd) && in.get_strings(argv) && in.get_strings(envp)) {
+            in.get(flags) && in.get_string(cwd) && in.get_strings(argv) && in.get_strings(envp)) {
             reply.id = id;
             std::vector<char*> argv_ptrs, envp_ptrs;
             for (auto& s : argv)
@@ -216,7 +219,8 @@ enum FdBit : std::uint8_t {
             args.path = path.c_str();
             args.argv = argv_ptrs.data();
             args.envp = envp_ptrs.data();
-            args.cwd = has_cwd ? cwd.c_str() : nullptr;
+            args.cwd = (flags & k_has_cwd) ? cwd.c_str() : nullptr;
+            args.take_terminal = (flags & k_take_terminal) != 0;
             args.parent_pid = parent_pid;
             args.guardian_fd = guardian; // the child registers its own group
             std::size_t next = 0;
@@ -427,7 +431,8 @@ class MpForkServer final : public Backend {
         }
         w.put(which);
         w.put_string(a.path);
-        w.put(static_cast<std::uint8_t>(a.cwd != nullptr));
+        w.put(static_cast<std::uint8_t>((a.cwd ? k_has_cwd : 0) |
+                                        (a.take_terminal ? k_take_terminal : 0)));
         w.put_string(a.cwd);
         w.put_strings(a.argv);
         w.put_strings(a.envp);

@@ -50,6 +50,23 @@ sigset_t supervised_signals() {
     return set;
 }
 
+// forkspawn's own process group when its stdin is its controlling terminal
+// and it is in the terminal's foreground; 0 otherwise.
+pid_t foreground_terminal_group() {
+    if (::isatty(STDIN_FILENO) != 1) return 0;
+    const pid_t fg = ::tcgetpgrp(STDIN_FILENO);
+    return fg > 0 && fg == ::getpgrp() ? fg : 0;
+}
+
+// While an actor holds the terminal, forkspawn is a background group of it:
+// it must neither stop when it writes to it (TOSTOP) nor when it gives the
+// terminal back (tcsetpgrp from the background raises SIGTTOU). Actors get
+// default dispositions back in exec_child.
+void ignore_terminal_stops() {
+    ::signal(SIGTTOU, SIG_IGN);
+    ::signal(SIGTTIN, SIG_IGN);
+}
+
 } // namespace
 
 void block_supervised_signals() {
@@ -221,7 +238,7 @@ class Supervisor {
     Supervisor(const spec::Actor& nursery, const Options& options, Sink& report_sink,
                Sink& log_sink)
         : m_nursery(nursery), m_options(options), m_report_sink(&report_sink), m_log_sink(log_sink),
-          m_t0(Clock::now()) {
+          m_t0(Clock::now()), m_terminal_lease(true) {
         for (const auto& child : nursery.actors)
             m_actors.emplace_back(child);
         add_slots(nursery);
@@ -319,6 +336,18 @@ class Supervisor {
     bool m_failed = false;
     int m_sigint_count = 0;
     bool m_output_paused = false;
+    // The terminal (stdin "inherit" on forkspawn's foreground terminal) is
+    // held by one actor of the whole tree at a time. The root may always
+    // hand it out; a sub-supervisor only while its parent lent it the
+    // terminal (asked for with a "terminal" message when one of its actors
+    // wants it, given back when none does). The holder is an actor of ours,
+    // or a nursery actor whose sub-supervisor holds the lease; the waiting
+    // are command actors not started yet and nurseries that asked, in the
+    // order they asked.
+    bool m_terminal_lease = false; // the root's is always set
+    bool m_terminal_asked = false;
+    std::optional<std::size_t> m_terminal_holder;
+    std::deque<std::size_t> m_terminal_waiting;
     bool m_log_registered = false, m_report_registered = false;
     std::size_t m_orphans = 0;
 
@@ -491,12 +520,23 @@ class Supervisor {
         return errno_text(err);
     }
 
+    bool wants_terminal(const ActorRun& a) const {
+        return m_options.terminal_home > 0 && !a.nursery() &&
+               a.spec->stdin_mode == spec::StdinMode::inherit;
+    }
+
     void submit(std::size_t i) {
         ActorRun& a = m_actors[i];
         const spec::Actor& s = *a.spec;
         if (a.nursery()) {
             submit_nursery(i);
             return;
+        }
+        const bool terminal = wants_terminal(a);
+        if (terminal && (m_terminal_holder || !m_terminal_lease)) {
+            log(2, fmt::format("{} waits for the terminal", s.path));
+            wait_for_terminal(i);
+            return; // stays pending: started when the terminal is free
         }
         // Out of fds (EMFILE, ENFILE) is a spawn failure of this actor, not
         // a fatal error of the supervisor: the tree is torn down as usual.
@@ -546,7 +586,58 @@ class Supervisor {
         }
         a.phase = Phase::spawning;
         ++m_in_flight;
-        m_backend->submit({i, a.prepared->args()});
+        backend::SpawnRequest request{i, a.prepared->args()};
+        request.args.take_terminal = terminal;
+        if (terminal) m_terminal_holder = i;
+        m_backend->submit(request);
+    }
+
+    void wait_for_terminal(std::size_t i) {
+        m_terminal_waiting.push_back(i);
+        if (!m_terminal_lease && !m_terminal_asked) {
+            m_terminal_asked = true;
+            send_parent(nlohmann::json{{"t", "terminal"}, {"want", true}});
+        }
+        pass_terminal_on();
+    }
+
+    // Hands the free terminal to the first waiting actor that still wants
+    // it; with nobody left, a sub-supervisor gives its lease back.
+    void pass_terminal_on() {
+        while (m_terminal_lease && !m_terminal_holder && !m_terminal_waiting.empty()) {
+            const std::size_t next = m_terminal_waiting.front();
+            m_terminal_waiting.pop_front();
+            ActorRun& a = m_actors[next];
+            if (a.nursery()) {
+                if (a.phase != Phase::running || !a.channel) continue;
+                m_terminal_holder = next;
+                send_child(a, nlohmann::json{{"t", "terminal"}, {"lent", true}});
+            } else if (a.phase == Phase::pending && !m_cancel_cause) {
+                submit(next); // takes the terminal as it starts
+            }
+        }
+        if (!root() && m_terminal_lease && !m_terminal_holder && m_terminal_waiting.empty()) {
+            m_terminal_lease = false;
+            m_terminal_asked = false;
+            send_parent(nlohmann::json{{"t", "terminal"}, {"want", false}});
+        }
+    }
+
+    // The holder ended, or its sub-supervisor gave the lease back: the
+    // terminal goes back to forkspawn's group, unless a live group other
+    // than the holder's has it now (the holder's own job control handed it
+    // on, and that job is still running), and the next one gets it.
+    void release_terminal(std::size_t i) {
+        std::erase(m_terminal_waiting, i);
+        if (m_terminal_holder != i) return;
+        m_terminal_holder.reset();
+        const pid_t home = m_options.terminal_home;
+        const pid_t fg = ::tcgetpgrp(STDIN_FILENO);
+        if (fg > 0 && fg != home && (fg == m_actors[i].pid || ::kill(-fg, 0) < 0) &&
+            ::tcsetpgrp(STDIN_FILENO, home) < 0)
+            log(1, fmt::format("cannot take the terminal back from {}: {}", m_actors[i].spec->path,
+                               errno_text(errno)));
+        pass_terminal_on();
     }
 
     // A nursery child is forked while this thread waits (parked) for it; see
@@ -597,6 +688,7 @@ class Supervisor {
                                                      {"backend", m_options.backend},
                                                      {"verbosity", m_options.verbosity},
                                                      {"colour", m_options.colour},
+                                                     {"terminal_home", m_options.terminal_home},
                                                      {"t0_ns", m_t0.time_since_epoch().count()}}
                                           .dump()};
             for (auto& arg : a.reexec->argv_storage)
@@ -1192,6 +1284,15 @@ class Supervisor {
                                     j.value("started_ms", 0.0));
                 else
                     send_parent(j);
+            } else if (t == "terminal") {
+                if (j.value("want", false)) {
+                    if (m_terminal_holder != i && std::find(m_terminal_waiting.begin(),
+                                                            m_terminal_waiting.end(),
+                                                            i) == m_terminal_waiting.end())
+                        wait_for_terminal(i);
+                } else {
+                    release_terminal(i);
+                }
             } else if (t == "reaped" && j.contains("actor")) {
                 if (auto r = report::parse_actor_json(j["actor"].dump())) {
                     if (r->pid) {
@@ -1233,6 +1334,9 @@ class Supervisor {
                 cancel_all(reason);
             } else if (t == "dump") {
                 dump_tree();
+            } else if (t == "terminal" && j.value("lent", false) && m_terminal_asked) {
+                m_terminal_lease = true;
+                pass_terminal_on();
             }
         });
         if (open) return;
@@ -1250,6 +1354,7 @@ class Supervisor {
         ActorRun& a = m_actors[i];
         a.phase = Phase::done;
         a.ended = now;
+        release_terminal(i);
         if (a.spawn_error) {
             a.outcome = Outcome::spawn_failed;
             a.failed = true;
@@ -1509,7 +1614,11 @@ class Supervisor {
             std::string state;
             switch (a.phase) {
             case Phase::pending:
-                state = "pending";
+                state = std::find(m_terminal_waiting.begin(), m_terminal_waiting.end(),
+                                  static_cast<std::size_t>(&a - m_actors.data())) !=
+                                m_terminal_waiting.end()
+                            ? "waiting for the terminal"
+                            : "pending";
                 break;
             case Phase::spawning:
                 state = "spawning";
@@ -2021,6 +2130,8 @@ int run_reexec_nursery(const char* options_json) {
     options.backend = j.value("backend", "trio");
     options.verbosity = j.value("verbosity", 1);
     options.colour = j.value("colour", false);
+    options.terminal_home = j.value("terminal_home", pid_t{0});
+    if (options.terminal_home > 0) ignore_terminal_stops(); // exec_child reset them
     options.format = report::Format::none;
     const TimePoint t0{Clock::duration(j.value("t0_ns", std::int64_t{0}))};
     // Started with the actors' fd limit, like any actor: raise it again.
@@ -2036,7 +2147,10 @@ int run_reexec_nursery(const char* options_json) {
 Result run(const spec::Spec& spec, const Options& options, Sink& report_sink, Sink& log_sink) {
     // Orphans of any depth come back to us, to be reaped and killed.
     if (::prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) sys::fail("prctl(PR_SET_CHILD_SUBREAPER)");
-    Supervisor supervisor(spec.root, options, report_sink, log_sink);
+    Options root_options = options;
+    root_options.terminal_home = foreground_terminal_group();
+    if (root_options.terminal_home > 0) ignore_terminal_stops();
+    Supervisor supervisor(spec.root, root_options, report_sink, log_sink);
     return supervisor.run();
 }
 

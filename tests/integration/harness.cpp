@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cerrno>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <dirent.h>
 #include <doctest/doctest.h>
@@ -61,6 +62,17 @@ Process::Process(const RunOptions& options) : m_tag(new_tag()), m_stdin_data(opt
     const std::optional<uid_t> uid = options.uid;
     const auto files = options.files;
     const std::string stdout_path = options.stdout_path;
+    std::string terminal_path;
+    if (options.terminal) {
+        REQUIRE(options.stdin_data.empty());
+        m_terminal = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+        REQUIRE(m_terminal >= 0);
+        REQUIRE(::grantpt(m_terminal) == 0);
+        REQUIRE(::unlockpt(m_terminal) == 0);
+        char name[128];
+        REQUIRE(::ptsname_r(m_terminal, name, sizeof name) == 0);
+        terminal_path = name;
+    }
 
     std::vector<std::string> args{binary()};
     args.insert(args.end(), options.args.begin(), options.args.end());
@@ -104,8 +116,17 @@ Process::Process(const RunOptions& options) : m_tag(new_tag()), m_stdin_data(opt
             sa.sa_handler = SIG_DFL;
             ::sigaction(signo, &sa, nullptr);
         }
-        ::setpgid(0, 0);
         ::dup2(in[0], 0);
+        if (terminal_path.empty()) {
+            ::setpgid(0, 0);
+        } else {
+            // A session of its own, with the terminal as its controlling
+            // terminal and its group in the foreground.
+            const int tty = ::open(terminal_path.c_str(), O_RDWR | O_NOCTTY);
+            if (tty < 0 || ::setsid() < 0 || ::ioctl(tty, TIOCSCTTY, 0) < 0 || ::dup2(tty, 0) < 0 ||
+                ::close(tty) < 0)
+                ::_exit(126);
+        }
         ::dup2(out[1], 1);
         ::dup2(err[1], 2);
         if (!stdout_path.empty()) {
@@ -129,7 +150,7 @@ Process::Process(const RunOptions& options) : m_tag(new_tag()), m_stdin_data(opt
     }
     ::sigprocmask(SIG_SETMASK, &old_mask, nullptr);
     REQUIRE(m_pid > 0);
-    ::setpgid(m_pid, m_pid);
+    if (!options.terminal) ::setpgid(m_pid, m_pid); // (a session leader cannot be moved)
     ::close(in[0]);
     ::close(out[1]);
     ::close(err[1]);
@@ -152,8 +173,20 @@ Process::~Process() {
         ::kill(m_pid, SIGKILL);
         ::waitpid(m_pid, nullptr, 0);
     }
-    for (int fd : {m_in, m_out, m_err, m_err_unread})
+    for (int fd : {m_in, m_out, m_err, m_err_unread, m_terminal})
         if (fd >= 0) ::close(fd);
+}
+
+void Process::terminal_write(const std::string& text) {
+    REQUIRE(m_terminal >= 0);
+    REQUIRE(::write(m_terminal, text.data(), text.size()) == static_cast<ssize_t>(text.size()));
+}
+
+pid_t Process::terminal_foreground() const {
+    pid_t fg = -1;
+    // TIOCGPGRP on the master side: the foreground group of the slave side.
+    if (m_terminal < 0 || ::ioctl(m_terminal, TIOCGPGRP, &fg) < 0) return -1;
+    return fg;
 }
 
 bool Process::pump(int timeout_ms, bool read_stdout) {

@@ -49,6 +49,10 @@ struct RunOptions {
     // forkspawn's stderr is a pipe the test holds open but never reads
     // (`err` of the result stays empty): a reader that takes nothing.
     bool stderr_unread = false;
+    // forkspawn's stdin is a new pseudo-terminal, and forkspawn leads its
+    // session and is its foreground group, as a job an interactive shell
+    // started (stdin_data must be empty: type with terminal_write).
+    bool terminal = false;
 };
 
 struct RunResult {
@@ -87,6 +91,10 @@ class Process {
     bool wait_stdout_pending(std::chrono::milliseconds deadline);
     void signal(int signo);
     const std::string& err_so_far() const { return m_result.err; } // stderr read until now
+    // With RunOptions::terminal: types `text` into the terminal, and the
+    // terminal's foreground process group (-1 when it has none).
+    void terminal_write(const std::string& text);
+    pid_t terminal_foreground() const;
     // The test's fds forkspawn inherited (no FD_CLOEXEC, 3 and up), and the
     // file each refers to ("device:inode"): not forkspawn's own.
     const std::map<int, std::string>& inherited_fds() const { return m_inherited; }
@@ -97,6 +105,7 @@ class Process {
     pid_t m_pid = -1;
     int m_in = -1, m_out = -1, m_err = -1;
     int m_err_unread = -1; // stderr's read end, held but never read
+    int m_terminal = -1;   // the pseudo-terminal's master side
     std::string m_tag;
     std::string m_stdin_data;
     std::size_t m_stdin_written = 0;
