@@ -45,9 +45,11 @@ constexpr int k_fork_threads = 2;
 
 constexpr std::size_t k_stack_size = 256 * 1024;
 
+#if !defined(__SANITIZE_THREAD__)
 FORKSPAWN_CHILD_SIDE int child_trampoline(void* arg) {
     exec_child(*static_cast<const SpawnArgs*>(arg));
 }
+#endif
 
 class ForkServerThread final : public Backend {
   public:
@@ -205,11 +207,21 @@ class ForkServerThread final : public Backend {
             __atomic_store_n(&m_cloning_pid, 0, __ATOMIC_RELEASE);
         }
         done.forked_at = std::chrono::steady_clock::now();
+#if defined(__SANITIZE_THREAD__)
+        // TSan follows fork(), but not a child that shares our memory and
+        // this thread's TLS: that child would run TSan's interceptors on
+        // this thread's state (its sigaction table, its clocks) and corrupt
+        // it. The TSan build forks; every other build clones (the ASan
+        // build covers that path).
+        const pid_t pid = ::fork();
+        if (pid == 0) exec_child(args);
+#else
         // Every signal is blocked on this thread: no handler runs in the
         // child while it shares our memory.
         const pid_t pid =
             ::clone(child_trampoline, m_stack + k_stack_size,
                     CLONE_VM | CLONE_VFORK | CLONE_PARENT_SETTID | SIGCHLD, &args, &m_cloning_pid);
+#endif
         const int err = errno;
         {
             std::lock_guard lock(m_mutex);
