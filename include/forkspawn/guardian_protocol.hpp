@@ -1,10 +1,11 @@
-// The guardian's wire format (see guardian.hpp): 8-byte messages on a
+// The guardian's wire format (see guardian.hpp): fixed-size messages on a
 // SOCK_SEQPACKET socket, one record each, so any process holding forkspawn's
 // end — the supervisor, its forkserver thread, the mp_forkserver process —
 // can register a process group the moment it forks its leader.
 #pragma once
 
 #include <cerrno>
+#include <cstdint>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -16,14 +17,19 @@ struct GuardianMessage {
     // exit), 'K' kill everything now (forkspawn failed and waits for it)
     char op;
     pid_t pgid;
+    // With '+': when the group's leader started (process_start_ticks), so
+    // that a pid reused by another process after a lost '-' is never taken
+    // for the leader; 0: the guardian reads it itself, which is right only
+    // while the sender holds the leader unreaped.
+    std::uint64_t start;
 };
 
 // Async-signal-safe; a failure (the guardian is gone) is ignored, and
 // never raises SIGPIPE (a child between fork and execve has its signals
 // blocked, and a pending SIGPIPE would kill it when they are unblocked).
-inline void guardian_notify(int fd, char op, pid_t pgid) noexcept {
+inline void guardian_notify(int fd, char op, pid_t pgid, std::uint64_t start = 0) noexcept {
     if (fd < 0) return;
-    const GuardianMessage m{op, pgid};
+    const GuardianMessage m{op, pgid, start};
     while (::send(fd, &m, sizeof m, MSG_NOSIGNAL) < 0 && errno == EINTR) {
     }
 }

@@ -26,6 +26,7 @@
 #include "forkspawn/duration.hpp"
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -49,6 +50,12 @@ std::string tree_value(std::string_view id, const char* inherited);
 // Whether the environment of `pid` (/proc/PID/environ) marks it as part of
 // tree `id`. False when it is gone or unreadable.
 bool process_in_tree(pid_t pid, std::string_view id);
+
+// When process `pid` started (field 22 of /proc/PID/stat, clock ticks
+// since boot), zombies included: with the pid, it names one process for
+// good, as a pid reused by another process has a later start. 0 when no
+// process has that pid.
+std::uint64_t process_start_ticks(pid_t pid);
 
 struct SweepResult {
     std::size_t killed = 0; // processes SIGKILLed

@@ -83,7 +83,11 @@ std::string tree_id() {
 int guardian_main(const char* id) {
     ::prctl(PR_SET_NAME, "forkspawn-guard");
     backend::close_fds_from(0, k_guardian_fd);
-    std::vector<pid_t> groups;
+    struct Group {
+        pid_t pgid;
+        std::uint64_t start; // of its leader; 0: it was gone when registered
+    };
+    std::vector<Group> groups;
     bool normal_exit = false;
     GuardianMessage m;
     for (;;) {
@@ -91,17 +95,26 @@ int guardian_main(const char* id) {
         if (n < 0 && errno == EINTR) continue;
         if (n != static_cast<ssize_t>(sizeof m)) break; // EOF: forkspawn is gone
         if (m.op == '+')
-            groups.push_back(m.pgid);
+            groups.push_back({m.pgid, m.start ? m.start : process_start_ticks(m.pgid)});
         else if (m.op == '-')
-            std::erase(groups, m.pgid);
+            std::erase_if(groups, [&](const Group& g) { return g.pgid == m.pgid; });
         else if (m.op == '!')
             normal_exit = true; // everything was reaped
         else if (m.op == 'K')
             break; // forkspawn failed: kill everything now, it waits for us
     }
     if (normal_exit) return 0;
-    for (pid_t pgid : groups)
-        ::kill(-pgid, SIGKILL);
+    // A group id is the pid of its leader. While the leader (alive or a
+    // zombie) has the start it had when registered, or while no process
+    // has that pid (the leader was reaped, but members keep the id from
+    // being given to a new process), the id is the group's. A process with
+    // another start got the pid after the leader was reaped and a '-' was
+    // lost: a stranger, never signalled (the sweep below still finds what
+    // of the tree is in its group, by marker).
+    for (const Group& g : groups) {
+        const std::uint64_t now = process_start_ticks(g.pgid);
+        if (now == 0 || now == g.start) ::kill(-g.pgid, SIGKILL);
+    }
     const SweepResult swept = sweep_tree(id, 0, {}, Clock::now() + k_guardian_sweep_limit);
     return swept.complete ? 0 : 1;
 }

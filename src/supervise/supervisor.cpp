@@ -167,8 +167,9 @@ struct NurseryStart {
 
 // Messages on a parent <-> sub-supervisor channel: one JSON object per
 // SOCK_SEQPACKET datagram, so framing is the kernel's.
-//   up:   {"t":"spawned","path","kind","pid"}  {"t":"reaped","actor":{...}}  {"t":"exit"}
-//   down: {"t":"cancel","reason"}  {"t":"dump"}
+//   up:   {"t":"spawned","path","kind","pid","started_ms","start_ticks"}
+//         {"t":"reaped","actor":{...}}  {"t":"terminal","want"}  {"t":"exit","output_dropped"}
+//   down: {"t":"cancel","reason"}  {"t":"dump"}  {"t":"terminal","lent"}
 constexpr std::size_t k_max_message = 256 * 1024;
 // An error that quotes what the spec gave (a 300,000-byte argv[0]) is cut to
 // this, so that every report message stays far below what a datagram holds.
@@ -304,7 +305,16 @@ class Supervisor {
         std::string path;
         std::string kind;
         double started_ms = 0;
+        // When it started (process_start_ticks, read by its supervisor
+        // while it held it unreaped): the pid is this actor's only while a
+        // process with that pid has that start. Its "reaped" may never come
+        // (its supervisor was killed between the reap and the message), and
+        // the pid may then be given to any process.
+        std::uint64_t start_ticks = 0;
     };
+    bool remote_is(pid_t pid, const Remote& r) const {
+        return r.start_ticks != 0 && process_start_ticks(pid) == r.start_ticks;
+    }
     std::unordered_map<pid_t, Remote> m_remote;
 
     void add_slots(const spec::Actor& nursery) {
@@ -1071,8 +1081,11 @@ class Supervisor {
                 continue;
             }
             if (auto it = m_remote.find(info.si_pid); it != m_remote.end()) {
-                reap_remote(info.si_pid, it->second);
-                continue;
+                if (remote_is(info.si_pid, it->second)) {
+                    reap_remote(info.si_pid, it->second);
+                    continue;
+                }
+                m_remote.erase(it); // reaped below, and its pid given to this one
             }
             if (m_backend && info.si_pid == m_backend->helper_pid()) {
                 ::waitid(P_PID, static_cast<id_t>(info.si_pid), &info, WEXITED | WNOHANG);
@@ -1129,8 +1142,9 @@ class Supervisor {
                 guardian_notify(m_guardian_fd, '+', a.pid);
                 ++groups;
             }
-        for (const auto& entry : m_remote) {
-            guardian_notify(m_guardian_fd, '+', entry.first);
+        for (const auto& [pid, remote] : m_remote) {
+            if (remote.start_ticks == 0) continue; // not provably that actor's
+            guardian_notify(m_guardian_fd, '+', pid, remote.start_ticks);
             ++groups;
         }
         log(1, fmt::format("the guardian process died; started a new one (pid {}) and told it "
@@ -1196,7 +1210,8 @@ class Supervisor {
                                        {"path", path},
                                        {"kind", kind},
                                        {"pid", pid},
-                                       {"started_ms", started_ms}});
+                                       {"started_ms", started_ms},
+                                       {"start_ticks", process_start_ticks(pid)}});
         }
     }
 
@@ -1275,9 +1290,12 @@ class Supervisor {
             } else if (t == "spawned") {
                 const pid_t pid = j.value("pid", 0);
                 if (pid > 0) {
-                    m_remote[pid] = {j.value("path", ""), j.value("kind", "cmd"),
-                                     j.value("started_ms", 0.0)};
-                    if (m_guardian_restarts > 0) guardian_notify(m_guardian_fd, '+', pid);
+                    const Remote r{j.value("path", ""), j.value("kind", "cmd"),
+                                   j.value("started_ms", 0.0),
+                                   j.value("start_ticks", std::uint64_t{0})};
+                    if (m_guardian_restarts > 0 && r.start_ticks != 0)
+                        guardian_notify(m_guardian_fd, '+', pid, r.start_ticks);
+                    m_remote[pid] = r;
                 }
                 if (root())
                     publish_spawned(j.value("path", ""), j.value("kind", "cmd"), pid,
@@ -1355,6 +1373,12 @@ class Supervisor {
         a.phase = Phase::done;
         a.ended = now;
         release_terminal(i);
+        if (a.nursery() && a.said_exit) {
+            // It reported every actor below it before it said goodbye: an
+            // entry still here lost its "reaped", and its pid is free.
+            const std::string below = a.spec->path + "/";
+            std::erase_if(m_remote, [&](const auto& e) { return e.second.path.starts_with(below); });
+        }
         if (a.spawn_error) {
             a.outcome = Outcome::spawn_failed;
             a.failed = true;

@@ -63,6 +63,24 @@ bool alive(const UniqueFd& pidfd) {
 
 } // namespace
 
+std::uint64_t process_start_ticks(pid_t pid) {
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    UniqueFd fd(::open(path, O_RDONLY | O_CLOEXEC));
+    if (!fd) return 0;
+    char buf[1024];
+    const ssize_t n = sys::retry_eintr([&] { return ::read(fd.get(), buf, sizeof buf - 1); });
+    if (n <= 0) return 0;
+    buf[n] = '\0';
+    const char* field = std::strrchr(buf, ')'); // the name may hold spaces and parens
+    // Fields 3 to 21 (state to itrealvalue) come first.
+    for (int skip = 0; field && skip < 20; ++skip)
+        field = std::strchr(field + 1, ' ');
+    if (!field) return 0;
+    unsigned long long ticks = 0;
+    return std::sscanf(field, " %llu", &ticks) == 1 ? ticks : 0;
+}
+
 bool tree_value_has(std::string_view value, std::string_view id) {
     bool found = false;
     for_each_id(value, [&](std::string_view token) { found = found || token == id; });

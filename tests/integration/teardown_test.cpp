@@ -21,6 +21,7 @@
 #include <string>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 using namespace forkspawn::test;
@@ -315,6 +316,74 @@ TEST_CASE("teardown: after the guardian is killed, actors still run and a new gu
     CHECK(r.term_signal == SIGKILL);
     CHECK(wait_tagged_gone(r.tag, 10s));
     check_nothing_left(r.tag);
+}
+
+// A child of the test process whose pid is `pid`, in a process group of
+// its own, outside every tree (no FORKSPAWN_TREE): made by setting the pid
+// namespace's last pid (root only) and forking, a few tries as other
+// processes may take it first. 0 when it could not be had.
+pid_t stranger_with_pid(pid_t pid) {
+    for (int attempt = 0; attempt < 50; ++attempt) {
+        {
+            std::ofstream last("/proc/sys/kernel/ns_last_pid");
+            last << pid - 1;
+            if (!last.flush()) return 0;
+        }
+        const pid_t child = ::fork();
+        if (child == 0) {
+            ::setpgid(0, 0);
+            for (;;)
+                ::pause();
+        }
+        if (child == pid) {
+            ::setpgid(child, child);
+            return child;
+        }
+        if (child > 0) {
+            ::kill(child, SIGKILL);
+            ::waitpid(child, nullptr, 0);
+        }
+    }
+    return 0;
+}
+
+TEST_CASE("teardown: a nested actor's pid taken by a stranger after its reap is never killed") {
+    if (::geteuid() != 0) {
+        MESSAGE("skipped: needs root to choose a pid (ns_last_pid)");
+        return;
+    }
+    // n's reports of its reaped actors are lost (as when it is killed
+    // between a reap and its message): the root still lists x's pid after
+    // x is gone. A stranger gets that pid; the guardian is killed, so the
+    // root tells a new one every group it knows; then forkspawn is killed.
+    // Before: the new guardian killed the stranger's group as x's.
+    const json nursery = {{"name", "n"},
+                          {"actors", {sh("x", "exit 0"), sh("y", "echo ready; exec sleep 1000")}}};
+    auto options = run_opts({nursery});
+    options.env = shim_env("FORKSPAWN_FAULT_DROP_SEND", "\"t\":\"reaped\"");
+    Process p(options);
+    REQUIRE(wait_ready(p, {"root/n/y"}));
+    REQUIRE(p.wait_for_stderr("root/n/x completed", k_ready));
+    const pid_t x = spawned_pid(p.err_so_far(), "root/n/x");
+    REQUIRE(x > 0);
+    const pid_t stranger = stranger_with_pid(x);
+    if (stranger == 0) {
+        MESSAGE("skipped: pid ", x, " could not be had");
+        return;
+    }
+    pid_t guardian = 0;
+    REQUIRE(eventually([&] { return (guardian = guardian_of(p.pid())) > 0; }, 20s));
+    REQUIRE(::kill(guardian, SIGKILL) == 0);
+    REQUIRE(p.wait_for_stderr("the guardian process died; started a new one", k_ready));
+    p.signal(SIGKILL);
+    const auto r = p.wait();
+    CHECK(r.term_signal == SIGKILL);
+    CHECK(wait_tagged_gone(r.tag, 10s));
+    check_nothing_left(r.tag);
+    // The new guardian has swept (the tree is gone): the stranger lives.
+    CHECK_FALSE(dead(stranger));
+    ::kill(stranger, SIGKILL);
+    ::waitpid(stranger, nullptr, 0);
 }
 
 TEST_CASE("teardown: a cancelled child stuck before its execve is killed on time") {

@@ -26,6 +26,11 @@
 // or a sub-supervisor, between its fork and its execve — waits
 // until PATH exists (at most 30 s; async-signal-safe calls only), so a test
 // can change the world between the forks and what the children do next.
+//
+// FORKSPAWN_FAULT_DROP_SEND=TEXT (any process): a send() whose bytes
+// contain TEXT is dropped and reported as sent, e.g. '"t":"reaped"': a
+// sub-supervisor's reports of its reaped actors are lost, as they are when
+// it is killed between a reap and its message.
 #include <cerrno>
 #include <csignal>
 #include <cstdarg>
@@ -36,6 +41,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sys/socket.h>
 #include <sys/epoll.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -178,4 +184,21 @@ extern "C" int setpgid(pid_t pid, pid_t pgid) {
             ::nanosleep(&pause, nullptr);
         }
     return g_real_setpgid(pid, pgid);
+}
+
+namespace {
+using SendFn = ssize_t (*)(int, const void*, size_t, int);
+SendFn g_real_send = nullptr;
+const char* g_drop = nullptr;
+__attribute__((constructor)) void resolve_send() {
+    g_real_send = reinterpret_cast<SendFn>(dlsym(RTLD_NEXT, "send"));
+    g_drop = std::getenv("FORKSPAWN_FAULT_DROP_SEND");
+    if (g_drop && !*g_drop) g_drop = nullptr;
+}
+} // namespace
+
+extern "C" ssize_t send(int fd, const void* buf, size_t len, int flags) {
+    if (g_drop && buf && ::memmem(buf, len, g_drop, std::strlen(g_drop)) != nullptr)
+        return static_cast<ssize_t>(len);
+    return g_real_send(fd, buf, len, flags);
 }

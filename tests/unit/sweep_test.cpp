@@ -9,7 +9,10 @@
 #include <csignal>
 #include <doctest/doctest.h>
 #include <fcntl.h>
+#include <fstream>
 #include <poll.h>
+#include <sstream>
+#include <sys/prctl.h>
 #include <string>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -105,4 +108,38 @@ TEST_CASE("sweep_tree: a leader of the tree takes its whole process group down")
     CHECK(leader_gone);
     CHECK(WIFSIGNALED(status));
     CHECK(WTERMSIG(status) == SIGKILL);
+}
+
+TEST_CASE("process_start_ticks: field 22 of /proc/PID/stat, whatever the name holds") {
+    // A child whose name has spaces and parens, as a hostile one could.
+    int named[2];
+    REQUIRE(::pipe(named) == 0);
+    const pid_t child = ::fork();
+    if (child == 0) {
+        ::prctl(PR_SET_NAME, ") 1 2 (x");
+        [[maybe_unused]] auto n = ::write(named[1], "n", 1);
+        for (;;)
+            ::pause();
+    }
+    REQUIRE(child > 0);
+    ::close(named[1]);
+    char byte = 0;
+    REQUIRE(::read(named[0], &byte, 1) == 1); // named now
+    ::close(named[0]);
+    std::string stat;
+    std::getline(std::ifstream("/proc/" + std::to_string(child) + "/stat"), stat);
+    REQUIRE(stat.find(") 1 2 (x)") != std::string::npos);
+    std::istringstream fields(stat.substr(stat.rfind(')') + 2));
+    std::string field;
+    for (int n = 3; n <= 22; ++n)
+        fields >> field; // the 22nd is last
+    const std::uint64_t expected = std::stoull(field);
+    CHECK(process_start_ticks(child) == expected);
+    // Still readable as a zombie; 0 once reaped.
+    ::kill(child, SIGKILL);
+    siginfo_t info{};
+    REQUIRE(::waitid(P_PID, static_cast<id_t>(child), &info, WEXITED | WNOWAIT) == 0);
+    CHECK(process_start_ticks(child) == expected);
+    ::waitpid(child, nullptr, 0);
+    CHECK(process_start_ticks(child) == 0);
 }
