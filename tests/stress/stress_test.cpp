@@ -4,10 +4,12 @@
 // A case is one seed. The seed builds a tree (width, depth, daemons, timeouts
 // and actors that exit 0, fail, cannot be spawned, ignore SIGTERM or every
 // signal, stop themselves with SIGSTOP, fork grandchildren, leave their
-// group or session, flood output with or without newlines, close their
-// stdio, exit between stop signals) and a plan: let it end on its own, a
-// --timeout, SIGINT/SIGTERM/SIGHUP, a second SIGINT during the escalation,
-// or SIGKILL of forkspawn itself, at a moment taken from forkspawn's own log
+// group or session, leave a fork bomb of constant size running when they
+// exit, run a forkspawn of their own, flood output with or without
+// newlines, close their stdio, exit between stop signals) and a plan: let it
+// end on its own, a --timeout, SIGINT/SIGTERM/SIGHUP, a second SIGINT
+// during the escalation, SIGKILL of forkspawn itself, or SIGKILL of its
+// guardian and then of forkspawn, at a moment taken from forkspawn's own log
 // (right away, after the k-th spawn, once a teardown has begun). Timing
 // varies from run to run; the checks do not depend on it.
 //
@@ -79,6 +81,11 @@ enum class Kind {
     fd_probe,          // lists its open fds (ls -l /proc/self/fd), exit 0
     exit_on_term,      // exits 0 on SIGTERM
     slow_exit_on_term, // exits 5, 200 ms after SIGTERM
+    runners,           // three chains in sessions of their own, each process
+                       // forking its successor and exiting every 2 ms (a
+                       // fork bomb of constant size); it exits 0
+    nested,            // another forkspawn whose tree (a sleeper, a setsid
+                       // daemon) runs until it is cancelled
     nursery,
 };
 
@@ -103,7 +110,9 @@ constexpr Kind k_command_kinds[] = {Kind::ok,
                                     Kind::closer_forever,
                                     Kind::fd_probe,
                                     Kind::exit_on_term,
-                                    Kind::slow_exit_on_term};
+                                    Kind::slow_exit_on_term,
+                                    Kind::runners,
+                                    Kind::nested};
 
 // Weights: ordinary actors are common, each hostile one less so.
 int weight(Kind k) {
@@ -116,6 +125,9 @@ int weight(Kind k) {
     case Kind::fail_slow:
     case Kind::fd_probe:
         return 3;
+    case Kind::runners:
+    case Kind::nested:
+        return 1;
     default:
         return 2;
     }
@@ -167,6 +179,10 @@ const char* kind_name(Kind k) {
         return "termexit";
     case Kind::slow_exit_on_term:
         return "termslow";
+    case Kind::runners:
+        return "runners";
+    case Kind::nested:
+        return "nested";
     case Kind::nursery:
         return "n";
     }
@@ -178,6 +194,26 @@ std::string ignore_everything() {
     for (int signo = 1; signo <= 64; ++signo)
         if (signo != SIGKILL && signo != SIGSTOP) trap += " " + std::to_string(signo);
     return trap + "; ";
+}
+
+// The spec a nested forkspawn runs: written once per test process.
+std::string inner_spec_path() {
+    static const std::string path = [] {
+        const std::string p = (std::filesystem::temp_directory_path() /
+                               fmt::format("forkspawn-stress-inner-{}.json", ::getpid()))
+                                  .string();
+        std::ofstream(p) << json{{"actors",
+                                  {{{"name", "s"}, {"cmd", {"sleep", "100"}}},
+                                   {{"name", "d"},
+                                    {"cmd", {"sh", "-c", "setsid sleep 100 & wait"}}}}}}
+                                .dump();
+        std::atexit([] {
+            std::error_code ec;
+            std::filesystem::remove(inner_spec_path(), ec);
+        });
+        return p;
+    }();
+    return path;
 }
 
 std::vector<std::string> argv_of(Kind k, int ms) {
@@ -231,6 +267,13 @@ std::vector<std::string> argv_of(Kind k, int ms) {
         return sh("trap 'exit 0' TERM; while :; do sleep 0.05; done");
     case Kind::slow_exit_on_term:
         return sh("trap 'sleep 0.2; exit 5' TERM; while :; do sleep 0.05; done");
+    case Kind::runners:
+        return {"perl", "-e",
+                "use POSIX; for (1 .. 3) { my $c = fork; next if !defined $c || $c; setsid(); "
+                "while (1) { my $p = fork; exit 0 if $p; select(undef, undef, undef, 0.002) } } "
+                "exit 0"};
+    case Kind::nested:
+        return {binary(), "run", "--report=none", inner_spec_path()};
     case Kind::nursery:
         break;
     }
@@ -252,6 +295,7 @@ bool ends_on_its_own(Kind k) {
     case Kind::flood_nonl:
     case Kind::closer_ok:
     case Kind::fd_probe:
+    case Kind::runners:
         return true;
     default:
         return false;
@@ -401,7 +445,9 @@ void pad_tree(Node& root) {
 
 // ---- the plan -----------------------------------------------------------------
 
-enum class Plan { none, tree_timeout, signal, second_sigint, hard_kill };
+// guardian_kill: the guardian is SIGKILLed, then, once forkspawn has
+// started a new one, forkspawn itself.
+enum class Plan { none, tree_timeout, signal, second_sigint, hard_kill, guardian_kill };
 enum class Moment { start, after_spawns, teardown };
 
 struct Case {
@@ -415,7 +461,8 @@ struct Case {
     int tree_timeout_ms = 0;
 
     std::string describe() const {
-        const char* plans[] = {"none", "--timeout", "signal", "second SIGINT", "kill -9"};
+        const char* plans[] = {"none",    "--timeout", "signal", "second SIGINT",
+                               "kill -9", "kill -9 of the guardian, then of forkspawn"};
         const char* moments[] = {"at once", "after spawns", "in a teardown"};
         return fmt::format("plan {} {} (signal {}, after {} spawns, timeout {}ms), root stop {}",
                            plans[static_cast<int>(plan)], moments[static_cast<int>(moment)], signo,
@@ -439,19 +486,20 @@ Case make_case(std::uint64_t seed) {
     }
     walk(c.root, [&](const Node&) { ++actors; });
     c.root_stop = g.random_stop();
-    // The plan and moment follow the seed, so any five consecutive seeds
-    // cover every plan (and fifteen every plan at every moment).
-    const Plan plans[] = {Plan::none, Plan::tree_timeout, Plan::signal, Plan::second_sigint,
-                          Plan::hard_kill};
-    c.plan = plans[seed % 5];
-    // FORKSPAWN_STRESS_PLAN=none|timeout|signal|second_sigint|kill: every
-    // case with this plan (to hunt one kind of failure).
+    // The plan and moment follow the seed, so any six consecutive seeds
+    // cover every plan (and eighteen every plan at every moment).
+    const Plan plans[] = {Plan::none,          Plan::tree_timeout, Plan::signal,
+                          Plan::second_sigint, Plan::hard_kill,    Plan::guardian_kill};
+    c.plan = plans[seed % 6];
+    // FORKSPAWN_STRESS_PLAN=none|timeout|signal|second_sigint|kill|guardian:
+    // every case with this plan (to hunt one kind of failure).
     if (const char* only = std::getenv("FORKSPAWN_STRESS_PLAN")) {
         const std::map<std::string, Plan> plans = {{"none", Plan::none},
                                                    {"timeout", Plan::tree_timeout},
                                                    {"signal", Plan::signal},
                                                    {"second_sigint", Plan::second_sigint},
-                                                   {"kill", Plan::hard_kill}};
+                                                   {"kill", Plan::hard_kill},
+                                                   {"guardian", Plan::guardian_kill}};
         if (plans.count(only)) c.plan = plans.at(only);
     }
     if (c.plan == Plan::none && !c.root.finishes()) c.plan = Plan::tree_timeout;
@@ -466,7 +514,7 @@ Case make_case(std::uint64_t seed) {
         c.root_stop = {"SIGTERM", "30s", "SIGKILL"};
     }
     const Moment moments[] = {Moment::start, Moment::after_spawns, Moment::teardown};
-    c.moment = moments[seed / 5 % 3];
+    c.moment = moments[seed / 6 % 3];
     if (c.moment == Moment::teardown && !root_failure) c.moment = Moment::after_spawns;
     c.spawns_before = g.uniform(1, static_cast<int>(actors - 1));
     return c;
@@ -534,13 +582,16 @@ void check_probe_output(const std::string& err, const std::string& path) {
 // some outcome or exit code shows it.
 struct Checked {
     int fd_probes = 0;
+    int guardians_replaced = 0; // guardian_kill: forkspawn started a new one
     std::map<std::string, int> outcomes;
     std::map<std::string, int> exits; // "rc=N" or "signal=N"
     double longest_ms = 0;
 
     std::string summary() const {
         std::string out =
-            fmt::format("{} fd probe(s); longest case {:.0f}ms; exits:", fd_probes, longest_ms);
+            fmt::format("{} fd probe(s); {} guardian(s) killed and replaced; longest case "
+                        "{:.0f}ms; exits:",
+                        fd_probes, guardians_replaced, longest_ms);
         for (const auto& [e, n] : exits)
             out += fmt::format(" {} x{}", e, n);
         out += "; outcomes:";
@@ -746,6 +797,21 @@ bool wait_signals_blocked(pid_t pid) {
     return false;
 }
 
+// forkspawn's guardian: its child named forkspawn-guard (0: none).
+pid_t guardian_of(pid_t forkspawn) {
+    std::error_code ec;
+    for (const auto& task :
+         std::filesystem::directory_iterator(fmt::format("/proc/{}/task", forkspawn), ec)) {
+        std::ifstream children(task.path() / "children");
+        for (pid_t pid = 0; children >> pid;) {
+            std::ifstream comm(fmt::format("/proc/{}/comm", pid));
+            std::string name;
+            if (std::getline(comm, name) && name == "forkspawn-guard") return pid;
+        }
+    }
+    return 0;
+}
+
 // Waits for the plan's moment in forkspawn's stderr (its -v log), never
 // reading stdout: false if forkspawn got to its report first.
 bool reach_moment(Process& p, const Case& c) {
@@ -792,6 +858,23 @@ void run_case(const Case& c, Checked& checked) {
     };
 
     std::optional<std::chrono::steady_clock::time_point> last_signal;
+    if (c.plan == Plan::guardian_kill) {
+        reach_moment(p, c);
+        // At the first moment it may not be started yet (forkspawn may be
+        // reading its spec, which is fed while this reads its stderr).
+        pid_t guardian = 0;
+        p.read_stderr_until([&](const std::string&) { return (guardian = guardian_of(p.pid())) > 0; },
+                            20s);
+        // Until forkspawn noticed (or it ended first, say at once).
+        if (guardian > 0 && ::kill(guardian, SIGKILL) == 0 &&
+            p.read_stderr_until(
+                [](const std::string& err) {
+                    return err.find("the guardian process died") != std::string::npos;
+                },
+                20s))
+            ++checked.guardians_replaced;
+        p.signal(SIGKILL);
+    }
     if (c.plan == Plan::signal || c.plan == Plan::second_sigint || c.plan == Plan::hard_kill) {
         reach_moment(p, c);
         p.signal(c.plan == Plan::hard_kill ? SIGKILL : c.signo);
@@ -806,7 +889,7 @@ void run_case(const Case& c, Checked& checked) {
         }
     }
 
-    if (c.plan == Plan::hard_kill) {
+    if (c.plan == Plan::hard_kill || c.plan == Plan::guardian_kill) {
         const auto r = p.wait();
         record(r);
         INFO(log_of(r.err));
