@@ -81,9 +81,20 @@ class Backend {
     // The guardian's pipe (guardian_protocol.hpp): every process group is
     // registered there by whoever forks its leader, right after the fork.
     virtual void set_guardian_fd(int fd) { m_guardian_fd = fd; }
+    // The tree's page of started pids (SpawnArgs::started_slot): its memfd
+    // and this process's mapping of its `count` entries. A backend whose
+    // children are forked in another process maps it there too.
+    void set_started_page(int fd, std::int32_t* base, std::size_t count) {
+        m_page_fd = fd;
+        m_page = base;
+        m_page_count = count;
+    }
 
   protected:
     int m_guardian_fd = -1;
+    int m_page_fd = -1;
+    std::int32_t* m_page = nullptr;
+    std::size_t m_page_count = 0;
 };
 
 struct BackendInfo {

@@ -8,6 +8,7 @@
 // (close-on-exec) means execve succeeded.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <sys/types.h>
 #include <type_traits>
@@ -27,6 +28,7 @@ struct SpawnArgs {
     int fd3 = -1;                // passed to the program as fd 3 (-1: none)
     int fd4 = -1;                // as fd 4
     int fd5 = -1;                // as fd 5
+    int fd6 = -1;                // as fd 6
     int guardian_fd = -1;        // the guardian's pipe: the child registers its own group
     // Make the child's new process group the foreground group of the
     // terminal on fd 0 (tcsetpgrp), before anything of the program runs:
@@ -35,6 +37,11 @@ struct SpawnArgs {
     // (SIGTTIN would stop it); allowed there because every signal is still
     // blocked (SIGTTOU included).
     bool take_terminal = false;
+    // The actor's entry in the tree's page of started pids (StartedPage):
+    // the child writes its pid there before anything else, so a supervisor
+    // above learns that it started even if the one that forked it is killed
+    // before it could say so. Null: none.
+    std::int32_t* started_slot = nullptr;
 };
 static_assert(std::is_trivially_destructible_v<SpawnArgs>);
 static_assert(std::is_trivially_copyable_v<SpawnArgs>);

@@ -145,6 +145,7 @@ FORKSPAWN_CHILD_SIDE void restore_fd_limit() noexcept {
 FORKSPAWN_CHILD_SIDE void exec_child(const SpawnArgs& a) noexcept {
     // Own process group: a terminal's Ctrl-C reaches forkspawn only, and stop
     // signals sent to the group reach the actor's own children.
+    if (a.started_slot) __atomic_store_n(a.started_slot, ::getpid(), __ATOMIC_RELEASE);
     if (::setpgid(0, 0) < 0) report_and_exit(a.error_fd, ChildStage::process_group, errno);
     if (a.take_terminal && ::tcsetpgrp(0, ::getpid()) < 0)
         report_and_exit(a.error_fd, ChildStage::terminal, errno);
@@ -189,12 +190,12 @@ FORKSPAWN_CHILD_SIDE void exec_child(const SpawnArgs& a) noexcept {
     // (F_DUPFD_CLOEXEC): with F_DUPFD they reached the program as 10, 11, 12
     // (or wherever they landed), duplicates of its channel, spec and the
     // guardian's pipe.
-    const int pass[3] = {a.fd3, a.fd4, a.fd5};
-    int high[3] = {-1, -1, -1};
-    for (int k = 0; k < 3; ++k)
+    const int pass[4] = {a.fd3, a.fd4, a.fd5, a.fd6};
+    int high[4] = {-1, -1, -1, -1};
+    for (int k = 0; k < 4; ++k)
         if (pass[k] >= 0 && (high[k] = ::fcntl(pass[k], F_DUPFD_CLOEXEC, 10)) < 0)
             report_and_exit(a.error_fd, ChildStage::pass_fds, errno);
-    for (int k = 0; k < 3; ++k)
+    for (int k = 0; k < 4; ++k)
         if (high[k] >= 0 && ::dup2(high[k], 3 + k) < 0)
             report_and_exit(a.error_fd, ChildStage::pass_fds, errno);
 

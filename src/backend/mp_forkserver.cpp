@@ -31,6 +31,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -42,7 +43,7 @@ namespace forkspawn::backend {
 namespace {
 
 constexpr std::size_t k_max_message = 1u << 20;
-constexpr int k_max_fds = 7; // stdin, stdout, stderr, fd3, fd4, fd5, a payload memfd
+constexpr int k_max_fds = 8; // stdin, stdout, stderr, fd3 to fd6, a payload memfd
 // A request larger than this (argv and environment up to the kernel's own
 // ARG_MAX) travels in a memfd: a datagram this size always fits the socket.
 constexpr std::size_t k_inline_limit = 64 * 1024;
@@ -179,13 +180,26 @@ enum FdBit : std::uint8_t {
     k_stderr = 4,
     k_fd3 = 8,
     k_fd4 = 16,
-    k_fd5 = 32
+    k_fd5 = 32,
+    k_fd6 = 64
 };
 
 // A request's flags byte.
 enum FlagBit : std::uint8_t { k_has_cwd = 1, k_take_terminal = 2 };
 
-[[noreturn]] void serve(int sock, int guardian) {
+// The tree's page of started pids, mapped from `fd` (-1: none); its
+// entries, and how many.
+std::pair<std::int32_t*, std::size_t> map_page(int fd) {
+    struct stat st;
+    if (fd < 0 || ::fstat(fd, &st) < 0 || st.st_size <= 0) return {nullptr, 0};
+    void* p = ::mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_READ | PROT_WRITE,
+                     MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) return {nullptr, 0};
+    return {static_cast<std::int32_t*>(p), static_cast<std::size_t>(st.st_size) / sizeof(std::int32_t)};
+}
+
+[[noreturn]] void serve(int sock, int guardian, int page_fd) {
+    const auto [page, page_count] = map_page(page_fd);
     std::vector<char> data(k_max_message); // once: requests arrive one at a time
     for (;;) {
         std::vector<UniqueFd> fds;
@@ -202,11 +216,12 @@ enum FlagBit : std::uint8_t { k_has_cwd = 1, k_take_terminal = 2 };
         std::uint64_t id = 0;
         std::int32_t parent_pid = 0;
         std::uint8_t which = 0, flags = 0;
+        std::int32_t slot = -1;
         std::string path, cwd;
         std::vector<std::string> argv, envp;
         Reply reply{0, -1, EPROTO};
         if (in.get(id) && in.get(parent_pid) && in.get(which) && in.get_string(path) &&
-            in.get(flags) && in.get_string(cwd) && in.get_strings(argv) && in.get_strings(envp)) {
+            in.get(flags) && in.get(slot) && in.get_string(cwd) && in.get_strings(argv) && in.get_strings(envp)) {
             reply.id = id;
             std::vector<char*> argv_ptrs, envp_ptrs;
             for (auto& s : argv)
@@ -221,6 +236,8 @@ enum FlagBit : std::uint8_t { k_has_cwd = 1, k_take_terminal = 2 };
             args.envp = envp_ptrs.data();
             args.cwd = (flags & k_has_cwd) ? cwd.c_str() : nullptr;
             args.take_terminal = (flags & k_take_terminal) != 0;
+            if (page && slot >= 0 && static_cast<std::size_t>(slot) < page_count)
+                args.started_slot = page + slot;
             args.parent_pid = parent_pid;
             args.guardian_fd = guardian; // the child registers its own group
             std::size_t next = 0;
@@ -233,6 +250,7 @@ enum FlagBit : std::uint8_t { k_has_cwd = 1, k_take_terminal = 2 };
             args.fd3 = take(k_fd3);
             args.fd4 = take(k_fd4);
             args.fd5 = take(k_fd5);
+            args.fd6 = take(k_fd6);
             int pipe_fds[2];
             if (::pipe2(pipe_fds, O_CLOEXEC) < 0) {
                 reply.error = errno;
@@ -391,9 +409,14 @@ class MpForkServer final : public Backend {
             const int sock = ::fcntl(theirs.get(), F_DUPFD_CLOEXEC, 10);
             const int guardian =
                 m_guardian_fd >= 0 ? ::fcntl(m_guardian_fd, F_DUPFD_CLOEXEC, 10) : -1;
+            // The page of started pids as fd 5.
+            const int page = m_page_fd >= 0 ? ::fcntl(m_page_fd, F_DUPFD_CLOEXEC, 10) : -1;
             ::dup2(sock, 3);
             if (guardian >= 0) ::dup2(guardian, 4);
-            close_fds_from(guardian >= 0 ? 5U : 4U);
+            else ::close(4);
+            if (page >= 0) ::dup2(page, 5);
+            else ::close(5);
+            close_fds_from(6);
             sigset_t all;
             sigfillset(&all);
             ::sigprocmask(SIG_SETMASK, &all, nullptr);
@@ -404,7 +427,7 @@ class MpForkServer final : public Backend {
             char* args[] = {name, mode, nullptr};
             restore_fd_limit(); // the fresh image records and raises it again
             ::execve("/proc/self/exe", args, environ);
-            serve(3, guardian >= 0 ? 4 : -1); // no fresh image: serve from this one
+            serve(3, guardian >= 0 ? 4 : -1, page >= 0 ? 5 : -1); // no fresh image: serve from this one
         }
         m_pid = pid;
         m_sock = std::move(mine);
@@ -415,7 +438,7 @@ class MpForkServer final : public Backend {
         return true;
     }
 
-    static Outgoing encode(const SpawnRequest& r) {
+    Outgoing encode(const SpawnRequest& r) const {
         const SpawnArgs& a = r.args;
         Outgoing out{r.id, {}, {}, 0};
         Writer w;
@@ -424,7 +447,8 @@ class MpForkServer final : public Backend {
         std::uint8_t which = 0;
         for (auto [fd, bit] : {std::pair{a.stdin_fd, k_stdin}, std::pair{a.stdout_fd, k_stdout},
                                std::pair{a.stderr_fd, k_stderr}, std::pair{a.fd3, k_fd3},
-                               std::pair{a.fd4, k_fd4}, std::pair{a.fd5, k_fd5}}) {
+                               std::pair{a.fd4, k_fd4}, std::pair{a.fd5, k_fd5},
+                               std::pair{a.fd6, k_fd6}}) {
             if (fd < 0) continue;
             which |= bit;
             out.fds[out.nfds++] = fd;
@@ -433,6 +457,7 @@ class MpForkServer final : public Backend {
         w.put_string(a.path);
         w.put(static_cast<std::uint8_t>((a.cwd ? k_has_cwd : 0) |
                                         (a.take_terminal ? k_take_terminal : 0)));
+        w.put(static_cast<std::int32_t>(m_page && a.started_slot ? a.started_slot - m_page : -1));
         w.put_string(a.cwd);
         w.put_strings(a.argv);
         w.put_strings(a.envp);
@@ -552,7 +577,7 @@ std::unique_ptr<Backend> make_mp_forkserver() {
 int mp_forkserver_main() {
     ::prctl(PR_SET_NAME, "forkspawn-mpfs");
     raise_fd_limit();
-    serve(3, ::fcntl(4, F_GETFD) >= 0 ? 4 : -1);
+    serve(3, ::fcntl(4, F_GETFD) >= 0 ? 4 : -1, ::fcntl(5, F_GETFD) >= 0 ? 5 : -1);
 }
 
 } // namespace forkspawn::backend

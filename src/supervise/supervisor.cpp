@@ -50,6 +50,28 @@ sigset_t supervised_signals() {
     return set;
 }
 
+// A page of started pids for `count` actors (StartedPage): -1 in the
+// UniqueFd when none could be made (the tree runs without it).
+UniqueFd make_started_page(std::size_t count) {
+    if (count == 0) return UniqueFd();
+    UniqueFd fd(::memfd_create("forkspawn-started", MFD_CLOEXEC));
+    if (fd && ::ftruncate(fd.get(), static_cast<off_t>(count * sizeof(std::int32_t))) < 0)
+        fd.reset();
+    return fd;
+}
+
+// This process's mapping of the page on `fd` (none when -1 or unmappable).
+// It stays mapped until the process exits.
+StartedPage map_started_page(int fd) {
+    struct stat st;
+    if (fd < 0 || ::fstat(fd, &st) < 0 || st.st_size <= 0) return {};
+    void* p = ::mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_READ | PROT_WRITE,
+                     MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) return {};
+    return {fd, static_cast<std::int32_t*>(p),
+            static_cast<std::size_t>(st.st_size) / sizeof(std::int32_t)};
+}
+
 // forkspawn's own process group when its stdin is its controlling terminal
 // and it is in the terminal's foreground; 0 otherwise.
 pid_t foreground_terminal_group() {
@@ -163,6 +185,7 @@ struct NurseryStart {
     pid_t parent_pid = 0;
     TimePoint t0;
     sigset_t signal_mask{}; // the child's mask: the supervised signals blocked
+    std::int32_t* started_slot = nullptr; // its entry in the page of started pids
 };
 
 // Messages on a parent <-> sub-supervisor channel: one JSON object per
@@ -243,6 +266,7 @@ class Supervisor {
         for (const auto& child : nursery.actors)
             m_actors.emplace_back(child);
         add_slots(nursery);
+        number_children();
     }
 
     // A sub-supervisor: reports and lifecycle events go up `parent`.
@@ -252,6 +276,7 @@ class Supervisor {
           m_t0(t0), m_guardian_fd(guardian_fd) {
         for (const auto& child : nursery.actors)
             m_actors.emplace_back(child);
+        number_children();
     }
 
     // Runs the nursery to its end; an internal error (any exception) kills
@@ -304,7 +329,7 @@ class Supervisor {
     struct Remote {
         std::string path;
         std::string kind;
-        double started_ms = 0;
+        std::optional<double> started_ms; // unknown when found in the page of started pids
         // When it started (process_start_ticks, read by its supervisor
         // while it held it unreaped): the pid is this actor's only while a
         // process with that pid has that start. Its "reaped" may never come
@@ -329,6 +354,61 @@ class Supervisor {
             add_slots(a);
         }
     }
+    // ---- the page of started pids (StartedPage) -------------------------
+    std::vector<std::size_t> m_slot; // each child's entry, ascending
+    std::size_t m_slots_end = 0;     // one past the last entry of our subtree
+
+    static std::size_t count_below(const spec::Actor& a) {
+        std::size_t n = 0;
+        for (const auto& c : a.actors)
+            n += 1 + count_below(c);
+        return n;
+    }
+    void number_children() {
+        std::size_t next = m_options.first_slot;
+        for (const auto& child : m_nursery.actors) {
+            m_slot.push_back(next);
+            next += 1 + count_below(child);
+        }
+        m_slots_end = next;
+    }
+    std::int32_t* started_slot(std::size_t i) const {
+        const StartedPage& page = m_options.page;
+        return page.slots && m_slot[i] < page.count ? page.slots + m_slot[i] : nullptr;
+    }
+    // The actor of entry k below `actors` (whose first entry is `first`).
+    static const spec::Actor* actor_at(const std::vector<spec::Actor>& actors, std::size_t first,
+                                       std::size_t k) {
+        for (const auto& a : actors) {
+            if (k == first) return &a;
+            const std::size_t end = first + 1 + count_below(a);
+            if (k < end) return actor_at(a.actors, first + 1, k);
+            first = end;
+        }
+        return nullptr;
+    }
+    // An adopted process that is an actor deeper in our subtree, forked by a
+    // sub-supervisor that was killed before it reported it: its entry in the
+    // page still holds its pid (nobody reaped it; it is our zombie now, so
+    // the pid cannot have been given to anyone else). Our own children's
+    // entries are not looked at: they are ours to know.
+    std::optional<Remote> started_below(pid_t pid) {
+        const StartedPage& page = m_options.page;
+        if (!page.slots || m_slot.empty()) return std::nullopt;
+        const std::size_t end = std::min(m_slots_end, page.count);
+        for (std::size_t k = m_slot.front(); k < end; ++k) {
+            if (__atomic_load_n(page.slots + k, __ATOMIC_ACQUIRE) != pid ||
+                std::binary_search(m_slot.begin(), m_slot.end(), k))
+                continue;
+            const spec::Actor* a = actor_at(m_nursery.actors, m_slot.front(), k);
+            if (!a) return std::nullopt;
+            __atomic_store_n(page.slots + k, 0, __ATOMIC_RELEASE);
+            return Remote{a->path, a->kind == spec::Kind::command ? "cmd" : "nursery",
+                          std::nullopt, 0};
+        }
+        return std::nullopt;
+    }
+
     std::vector<ActorRun> m_actors;
     Guardian m_guardian;
     std::unique_ptr<backend::Backend> m_backend;
@@ -388,6 +468,7 @@ class Supervisor {
         if (!m_backend) throw Error("unknown spawn backend " + m_options.backend);
         if (root()) m_guardian_fd = m_guardian.fd();
         m_backend->set_guardian_fd(m_guardian_fd);
+        m_backend->set_started_page(m_options.page.fd, m_options.page.slots, m_options.page.count);
         if (m_parent) watch(m_parent.get(), make_tag(Tag::parent), EPOLLIN);
         watch(m_signalfd.get(), make_tag(Tag::signal), EPOLLIN);
         watch(m_timerfd.get(), make_tag(Tag::timer), EPOLLIN);
@@ -598,6 +679,7 @@ class Supervisor {
         ++m_in_flight;
         backend::SpawnRequest request{i, a.prepared->args()};
         request.args.take_terminal = terminal;
+        request.args.started_slot = started_slot(i);
         if (terminal) m_terminal_holder = i;
         m_backend->submit(request);
     }
@@ -672,6 +754,8 @@ class Supervisor {
         a.start->parent_pid = ::getpid();
         a.start->t0 = m_t0;
         a.start->signal_mask = supervised_signals();
+        a.start->options.first_slot = m_slot[i] + 1;
+        a.start->started_slot = started_slot(i);
         sys::set_nonblocking(mine.get());
         a.channel = std::move(mine);
         a.phase = Phase::spawning;
@@ -699,6 +783,7 @@ class Supervisor {
                                                      {"verbosity", m_options.verbosity},
                                                      {"colour", m_options.colour},
                                                      {"terminal_home", m_options.terminal_home},
+                                                     {"first_slot", m_slot[i] + 1},
                                                      {"t0_ns", m_t0.time_since_epoch().count()}}
                                           .dump()};
             for (auto& arg : a.reexec->argv_storage)
@@ -711,6 +796,8 @@ class Supervisor {
             request.args.fd3 = theirs.get();
             request.args.fd4 = spec_fd.get();
             request.args.fd5 = m_guardian_fd;
+            request.args.fd6 = m_options.page.fd;
+            request.args.started_slot = started_slot(i);
         }
         auto done = m_backend->spawn_parked(request);
         theirs.reset(); // the child has its copy
@@ -1087,6 +1174,10 @@ class Supervisor {
                 }
                 m_remote.erase(it); // reaped below, and its pid given to this one
             }
+            if (auto remote = started_below(info.si_pid)) {
+                reap_remote(info.si_pid, *remote);
+                continue;
+            }
             if (m_backend && info.si_pid == m_backend->helper_pid()) {
                 ::waitid(P_PID, static_cast<id_t>(info.si_pid), &info, WEXITED | WNOHANG);
                 m_backend->helper_reaped();
@@ -1178,7 +1269,7 @@ class Supervisor {
         r.cancel_reason = "supervisor_killed";
         r.started_ms = remote.started_ms;
         r.ended_ms = ms_since_start(Clock::now());
-        r.runtime_ms = *r.ended_ms - remote.started_ms;
+        if (remote.started_ms) r.runtime_ms = *r.ended_ms - *remote.started_ms;
         m_remote.erase(pid);
         log(1, fmt::format("{} was orphaned by its supervisor; reaped ({})", r.path, *r.status));
         publish(r);
@@ -1372,6 +1463,8 @@ class Supervisor {
         ActorRun& a = m_actors[i];
         a.phase = Phase::done;
         a.ended = now;
+        // Reaped (or never forked): the entry no longer names a process.
+        if (std::int32_t* slot = started_slot(i)) __atomic_store_n(slot, 0, __ATOMIC_RELEASE);
         release_terminal(i);
         if (a.nursery() && a.said_exit) {
             // It reported every actor below it before it said goodbye: an
@@ -2094,17 +2187,24 @@ void Supervisor::flush_parent(std::chrono::milliseconds limit) {
     // mask, then blocking them again), a SIGTERM to the group would kill it
     // by the default action instead of cancelling its subtree.
     ::pthread_sigmask(SIG_SETMASK, &start.signal_mask, nullptr);
+    if (start.started_slot) __atomic_store_n(start.started_slot, ::getpid(), __ATOMIC_RELEASE);
     ::setpgid(0, 0);
     if (::prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || ::getppid() != start.parent_pid) ::_exit(1);
-    // Keep stdio, the channel (as fd 3) and the guardian's pipe (as fd 4);
+    // Keep stdio, the channel (as fd 3), the guardian's pipe (as fd 4) and
+    // the page of started pids (as fd 5, its mapping is inherited);
     // nothing else of the parent's.
     const int channel = ::fcntl(start.channel, F_DUPFD_CLOEXEC, 10);
     const int guardian = start.guardian >= 0 ? ::fcntl(start.guardian, F_DUPFD_CLOEXEC, 10) : -1;
+    const int page =
+        start.options.page.fd >= 0 ? ::fcntl(start.options.page.fd, F_DUPFD_CLOEXEC, 10) : -1;
     if (channel < 0 || ::dup3(channel, 3, O_CLOEXEC) < 0) ::_exit(1);
-    if (guardian >= 0 && ::dup3(guardian, 4, O_CLOEXEC) < 0) ::_exit(1);
-    backend::close_fds_from(guardian >= 0 ? 5U : 4U);
+    if (guardian >= 0 ? ::dup3(guardian, 4, O_CLOEXEC) < 0 : (::close(4), false)) ::_exit(1);
+    if (page >= 0 ? ::dup3(page, 5, O_CLOEXEC) < 0 : (::close(5), false)) ::_exit(1);
+    backend::close_fds_from(6);
     ::prctl(PR_SET_CHILD_SUBREAPER, 1);
-    ::_exit(run_sub_supervisor(*start.nursery, start.options, 3, guardian >= 0 ? 4 : -1, start.t0));
+    Options options = start.options;
+    options.page.fd = page >= 0 ? 5 : -1;
+    ::_exit(run_sub_supervisor(*start.nursery, options, 3, guardian >= 0 ? 4 : -1, start.t0));
 }
 
 int run_sub_supervisor(const spec::Actor& nursery, const Options& options, int channel,
@@ -2155,6 +2255,12 @@ int run_reexec_nursery(const char* options_json) {
     options.verbosity = j.value("verbosity", 1);
     options.colour = j.value("colour", false);
     options.terminal_home = j.value("terminal_home", pid_t{0});
+    options.first_slot = j.value("first_slot", std::size_t{0});
+    // fd 6 is the page of started pids when the parent had one.
+    if (::fcntl(6, F_GETFD) >= 0) {
+        ::fcntl(6, F_SETFD, FD_CLOEXEC);
+        options.page = map_started_page(6);
+    }
     if (options.terminal_home > 0) ignore_terminal_stops(); // exec_child reset them
     options.format = report::Format::none;
     const TimePoint t0{Clock::duration(j.value("t0_ns", std::int64_t{0}))};
@@ -2173,6 +2279,8 @@ Result run(const spec::Spec& spec, const Options& options, Sink& report_sink, Si
     if (::prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) sys::fail("prctl(PR_SET_CHILD_SUBREAPER)");
     Options root_options = options;
     root_options.terminal_home = foreground_terminal_group();
+    const UniqueFd page_fd = make_started_page(spec.actor_count);
+    root_options.page = map_started_page(page_fd.get());
     if (root_options.terminal_home > 0) ignore_terminal_stops();
     Supervisor supervisor(spec.root, root_options, report_sink, log_sink);
     return supervisor.run();

@@ -113,6 +113,11 @@ std::string fd_problems(pid_t root, const std::string& backend) {
                            [&](const auto& f) { return f.second == target; });
     };
 
+    // The tree's page of started pids (a memfd every supervisor maps).
+    const auto is_page = [](const std::string& target) {
+        return target.starts_with("/memfd:forkspawn-started");
+    };
+
     int actors = 0, servers = 0, subs = 0;
     for (const auto& p : tree) {
         const auto has = [&](int fd) { return p.fds.count(fd) == 1; };
@@ -127,11 +132,13 @@ std::string fd_problems(pid_t root, const std::string& backend) {
                 problem(p, "an actor holds more than 0, 1 and 2");
         } else if (p.comm == "forkspawn-mpfs") {
             ++servers;
-            // Stdio, its socket (3) and the guardian's socket (4).
-            if (p.fds.size() != 5 || !has(0) || !has(1) || !has(2) || !has(3) || !has(4) ||
-                kind(p.fds.at(3)) != "socket" || !is_guardian_socket(p.fds.at(4)))
-                problem(p, "the mp_forkserver server holds more than 0-2, its socket and the "
-                           "guardian's socket");
+            // Stdio, its socket (3), the guardian's socket (4) and the
+            // page of started pids (5).
+            if (p.fds.size() != 6 || !has(0) || !has(1) || !has(2) || !has(3) || !has(4) ||
+                !has(5) || kind(p.fds.at(3)) != "socket" || !is_guardian_socket(p.fds.at(4)) ||
+                !is_page(p.fds.at(5)))
+                problem(p, "the mp_forkserver server holds more than 0-2, its socket, the "
+                           "guardian's socket and the page of started pids");
         } else {
             ++subs;
             // A sub-supervisor running one command actor.
@@ -144,6 +151,8 @@ std::string fd_problems(pid_t root, const std::string& backend) {
                 if (fd <= 2 || !has(1) || !has(2)) continue;
                 if (is_guardian_socket(target))
                     seen.push_back("the guardian's socket");
+                else if (is_page(target))
+                    seen.push_back("the page of started pids");
                 else if (target == p.fds.at(1) || target == p.fds.at(2))
                     seen.push_back("stderr reopened"); // non-blocking, for its log
                 else if (std::find(outputs.begin(), outputs.end(), target) != outputs.end())
@@ -155,6 +164,7 @@ std::string fd_problems(pid_t root, const std::string& backend) {
                 "socket",                 // the channel to its parent
                 "stderr reopened",        //
                 "the guardian's socket",  //
+                "the page of started pids",
                 "anon_inode:[eventpoll]", // its event loop
                 "anon_inode:[signalfd]",  //
                 "anon_inode:[timerfd]",   //
