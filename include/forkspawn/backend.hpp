@@ -45,6 +45,23 @@ struct SpawnCompletion {
     std::chrono::steady_clock::time_point forked_at{};
 };
 
+// The tree's page of started pids: one int32 per actor below the root, in
+// depth-first order (the report's order), in a memfd every supervisor of
+// the tree maps. A child writes its pid into its entry before anything
+// else (SpawnArgs::started_slot); the supervisor that forked it clears the
+// entry once it reaped it. A supervisor that adopts an actor of a nursery
+// whose sub-supervisor was killed before it could report that actor finds
+// it there.
+struct StartedPage {
+    int fd = -1;
+    std::int32_t* slots = nullptr;
+    std::size_t count = 0;
+};
+
+// This process's mapping of the page on `fd` (none when -1 or unmappable);
+// it stays mapped until the process exits.
+StartedPage map_started_page(int fd);
+
 class Backend {
   public:
     virtual ~Backend() = default;
@@ -84,17 +101,11 @@ class Backend {
     // The tree's page of started pids (SpawnArgs::started_slot): its memfd
     // and this process's mapping of its `count` entries. A backend whose
     // children are forked in another process maps it there too.
-    void set_started_page(int fd, std::int32_t* base, std::size_t count) {
-        m_page_fd = fd;
-        m_page = base;
-        m_page_count = count;
-    }
+    void set_started_page(const StartedPage& page) { m_page = page; }
 
   protected:
     int m_guardian_fd = -1;
-    int m_page_fd = -1;
-    std::int32_t* m_page = nullptr;
-    std::size_t m_page_count = 0;
+    StartedPage m_page;
 };
 
 struct BackendInfo {

@@ -9,6 +9,7 @@
 // a deadline in the timer queue.
 #pragma once
 
+#include "forkspawn/backend.hpp"
 #include "forkspawn/report.hpp"
 #include "forkspawn/sink.hpp"
 #include "forkspawn/spec.hpp"
@@ -19,19 +20,6 @@
 #include <vector>
 
 namespace forkspawn::supervise {
-
-// The tree's page of started pids: one int32 per actor below the root, in
-// depth-first order (the report's order), in a memfd every supervisor of
-// the tree maps. A child writes its pid into its entry before anything
-// else (SpawnArgs::started_slot); the supervisor that forked it clears the
-// entry once it reaped it. A supervisor that adopts an actor of a nursery
-// whose sub-supervisor was killed before it could report that actor finds
-// it there.
-struct StartedPage {
-    int fd = -1;
-    std::int32_t* slots = nullptr;
-    std::size_t count = 0;
-};
 
 struct Options {
     std::string backend = "subint_forkserver";
@@ -46,7 +34,7 @@ struct Options {
     pid_t terminal_home = 0;
     // Set by forkspawn itself: the page of started pids, and the entry of
     // this nursery's first child in it.
-    StartedPage page;
+    backend::StartedPage page;
     std::size_t first_slot = 0;
 };
 

@@ -187,19 +187,10 @@ enum FdBit : std::uint8_t {
 // A request's flags byte.
 enum FlagBit : std::uint8_t { k_has_cwd = 1, k_take_terminal = 2 };
 
-// The tree's page of started pids, mapped from `fd` (-1: none); its
-// entries, and how many.
-std::pair<std::int32_t*, std::size_t> map_page(int fd) {
-    struct stat st;
-    if (fd < 0 || ::fstat(fd, &st) < 0 || st.st_size <= 0) return {nullptr, 0};
-    void* p = ::mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_READ | PROT_WRITE,
-                     MAP_SHARED, fd, 0);
-    if (p == MAP_FAILED) return {nullptr, 0};
-    return {static_cast<std::int32_t*>(p), static_cast<std::size_t>(st.st_size) / sizeof(std::int32_t)};
-}
-
 [[noreturn]] void serve(int sock, int guardian, int page_fd) {
-    const auto [page, page_count] = map_page(page_fd);
+    const StartedPage started = map_started_page(page_fd);
+    std::int32_t* const page = started.slots;
+    const std::size_t page_count = started.count;
     std::vector<char> data(k_max_message); // once: requests arrive one at a time
     for (;;) {
         std::vector<UniqueFd> fds;
@@ -410,7 +401,7 @@ class MpForkServer final : public Backend {
             const int guardian =
                 m_guardian_fd >= 0 ? ::fcntl(m_guardian_fd, F_DUPFD_CLOEXEC, 10) : -1;
             // The page of started pids as fd 5.
-            const int page = m_page_fd >= 0 ? ::fcntl(m_page_fd, F_DUPFD_CLOEXEC, 10) : -1;
+            const int page = m_page.fd >= 0 ? ::fcntl(m_page.fd, F_DUPFD_CLOEXEC, 10) : -1;
             ::dup2(sock, 3);
             if (guardian >= 0) ::dup2(guardian, 4);
             else ::close(4);
@@ -457,7 +448,8 @@ class MpForkServer final : public Backend {
         w.put_string(a.path);
         w.put(static_cast<std::uint8_t>((a.cwd ? k_has_cwd : 0) |
                                         (a.take_terminal ? k_take_terminal : 0)));
-        w.put(static_cast<std::int32_t>(m_page && a.started_slot ? a.started_slot - m_page : -1));
+        w.put(static_cast<std::int32_t>(m_page.slots && a.started_slot ? a.started_slot - m_page.slots
+                                                                       : -1));
         w.put_string(a.cwd);
         w.put_strings(a.argv);
         w.put_strings(a.envp);

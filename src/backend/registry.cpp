@@ -4,6 +4,8 @@
 #include <cerrno>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -78,6 +80,16 @@ std::unique_ptr<Backend> make_backend(std::string_view key) {
     if (key == "trio") return make_loop_spawn();
     if (key == "mp_forkserver") return make_mp_forkserver();
     return nullptr;
+}
+
+StartedPage map_started_page(int fd) {
+    struct stat st;
+    if (fd < 0 || ::fstat(fd, &st) < 0 || st.st_size <= 0) return {};
+    void* p = ::mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_READ | PROT_WRITE,
+                     MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) return {};
+    return {fd, static_cast<std::int32_t*>(p),
+            static_cast<std::size_t>(st.st_size) / sizeof(std::int32_t)};
 }
 
 } // namespace forkspawn::backend

@@ -60,18 +60,6 @@ UniqueFd make_started_page(std::size_t count) {
     return fd;
 }
 
-// This process's mapping of the page on `fd` (none when -1 or unmappable).
-// It stays mapped until the process exits.
-StartedPage map_started_page(int fd) {
-    struct stat st;
-    if (fd < 0 || ::fstat(fd, &st) < 0 || st.st_size <= 0) return {};
-    void* p = ::mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_READ | PROT_WRITE,
-                     MAP_SHARED, fd, 0);
-    if (p == MAP_FAILED) return {};
-    return {fd, static_cast<std::int32_t*>(p),
-            static_cast<std::size_t>(st.st_size) / sizeof(std::int32_t)};
-}
-
 // forkspawn's own process group when its stdin is its controlling terminal
 // and it is in the terminal's foreground; 0 otherwise.
 pid_t foreground_terminal_group() {
@@ -373,7 +361,7 @@ class Supervisor {
         m_slots_end = next;
     }
     std::int32_t* started_slot(std::size_t i) const {
-        const StartedPage& page = m_options.page;
+        const backend::StartedPage& page = m_options.page;
         return page.slots && m_slot[i] < page.count ? page.slots + m_slot[i] : nullptr;
     }
     // The actor of entry k below `actors` (whose first entry is `first`).
@@ -393,7 +381,7 @@ class Supervisor {
     // the pid cannot have been given to anyone else). Our own children's
     // entries are not looked at: they are ours to know.
     std::optional<Remote> started_below(pid_t pid) {
-        const StartedPage& page = m_options.page;
+        const backend::StartedPage& page = m_options.page;
         if (!page.slots || m_slot.empty()) return std::nullopt;
         const std::size_t end = std::min(m_slots_end, page.count);
         for (std::size_t k = m_slot.front(); k < end; ++k) {
@@ -468,7 +456,7 @@ class Supervisor {
         if (!m_backend) throw Error("unknown spawn backend " + m_options.backend);
         if (root()) m_guardian_fd = m_guardian.fd();
         m_backend->set_guardian_fd(m_guardian_fd);
-        m_backend->set_started_page(m_options.page.fd, m_options.page.slots, m_options.page.count);
+        m_backend->set_started_page(m_options.page);
         if (m_parent) watch(m_parent.get(), make_tag(Tag::parent), EPOLLIN);
         watch(m_signalfd.get(), make_tag(Tag::signal), EPOLLIN);
         watch(m_timerfd.get(), make_tag(Tag::timer), EPOLLIN);
@@ -2259,7 +2247,7 @@ int run_reexec_nursery(const char* options_json) {
     // fd 6 is the page of started pids when the parent had one.
     if (::fcntl(6, F_GETFD) >= 0) {
         ::fcntl(6, F_SETFD, FD_CLOEXEC);
-        options.page = map_started_page(6);
+        options.page = backend::map_started_page(6);
     }
     if (options.terminal_home > 0) ignore_terminal_stops(); // exec_child reset them
     options.format = report::Format::none;
@@ -2280,7 +2268,7 @@ Result run(const spec::Spec& spec, const Options& options, Sink& report_sink, Si
     Options root_options = options;
     root_options.terminal_home = foreground_terminal_group();
     const UniqueFd page_fd = make_started_page(spec.actor_count);
-    root_options.page = map_started_page(page_fd.get());
+    root_options.page = backend::map_started_page(page_fd.get());
     if (root_options.terminal_home > 0) ignore_terminal_stops();
     Supervisor supervisor(spec.root, root_options, report_sink, log_sink);
     return supervisor.run();

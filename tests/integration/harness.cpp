@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <doctest/doctest.h>
 #include <fcntl.h>
+#include <filesystem>
 #include <fstream>
 #include <grp.h>
 #include <poll.h>
@@ -521,6 +522,24 @@ std::map<std::string, nlohmann::json> by_path(const nlohmann::json& report) {
         out[path] = a;
     }
     return out;
+}
+
+TempDir::TempDir(const std::string& purpose) {
+    std::string templ =
+        (std::filesystem::temp_directory_path() / ("forkspawn-" + purpose + "-XXXXXX")).string();
+    REQUIRE(::mkdtemp(templ.data()) != nullptr);
+    m_path = templ;
+}
+
+TempDir::~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(m_path, ec);
+}
+
+std::string TempDir::fifo(const std::string& name) const {
+    const std::string p = *this / name;
+    REQUIRE(::mkfifo(p.c_str(), 0600) == 0);
+    return p;
 }
 
 } // namespace forkspawn::test

@@ -166,6 +166,23 @@ std::string fds_beyond_stdio(pid_t pid, const std::map<int, std::string>& inheri
 bool wait_tagged_gone(const std::string& tag, std::chrono::milliseconds deadline,
                       const std::function<bool(pid_t)>& keep = {});
 
+// A directory of its own under the system's temporary directory
+// (forkspawn-<purpose>-XXXXXX), removed with what is in it at the end.
+class TempDir {
+  public:
+    explicit TempDir(const std::string& purpose = "test");
+    ~TempDir();
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    std::string operator/(const std::string& name) const { return m_path + "/" + name; }
+    // A FIFO: a writer's open blocks until a reader opened it, and vice
+    // versa, which makes it a readiness handshake between two actors.
+    std::string fifo(const std::string& name) const;
+
+  private:
+    std::string m_path;
+};
+
 // The environment of a process (empty when it is gone or unreadable).
 std::vector<std::string> process_environ(pid_t pid);
 

@@ -76,31 +76,6 @@ std::vector<std::string> actor_lines(const std::string& err, const std::string& 
 
 // ---- files -------------------------------------------------------------------
 
-class TempDir {
-  public:
-    TempDir() {
-        std::string templ = (std::filesystem::temp_directory_path() / "forkspawn-run-XXXXXX");
-        REQUIRE(::mkdtemp(templ.data()) != nullptr);
-        m_path = templ;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        std::filesystem::remove_all(m_path, ec);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    std::string operator/(const std::string& name) const { return m_path + "/" + name; }
-    // A FIFO: a writer's open blocks until a reader opened it, and vice versa,
-    // which makes it a readiness handshake between two actors.
-    std::string fifo(const std::string& name) const {
-        const std::string p = *this / name;
-        REQUIRE(::mkfifo(p.c_str(), 0600) == 0);
-        return p;
-    }
-
-  private:
-    std::string m_path;
-};
 
 std::string slurp(const std::string& path) {
     std::ifstream in(path, std::ios::binary);

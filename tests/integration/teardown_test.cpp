@@ -55,24 +55,6 @@ pid_t spawned_pid(const std::string& err, const std::string& path) {
     return std::regex_search(err, m, re) ? std::stoi(m[1]) : -1;
 }
 
-class TempDir {
-  public:
-    TempDir() {
-        std::string templ = std::filesystem::temp_directory_path() / "forkspawn-teardown-XXXXXX";
-        REQUIRE(::mkdtemp(templ.data()) != nullptr);
-        m_path = templ;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        std::filesystem::remove_all(m_path, ec);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    std::string operator/(const std::string& name) const { return m_path + "/" + name; }
-
-  private:
-    std::string m_path;
-};
 
 // The environment that preloads the fault shim: epoll_wait fails in the
 // process whose pid the test writes into `trigger`. A sanitizer runtime
