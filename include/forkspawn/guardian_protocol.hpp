@@ -24,14 +24,22 @@ struct GuardianMessage {
     std::uint64_t start;
 };
 
-// Async-signal-safe; a failure (the guardian is gone) is ignored, and
-// never raises SIGPIPE (a child between fork and execve has its signals
-// blocked, and a pending SIGPIPE would kill it when they are unblocked).
-inline void guardian_notify(int fd, char op, pid_t pgid, std::uint64_t start = 0) noexcept {
-    if (fd < 0) return;
+// Async-signal-safe, and never waits: a guardian that stopped reading (a
+// SIGSTOPped one, its socket full) must not hold up a child before its
+// execve, the forkserver thread, or a supervisor's event loop. False when
+// the message was not sent: EAGAIN (full; the event loop queues it, see
+// Supervisor::tell_guardian), or the guardian is gone (EPIPE, never a
+// SIGPIPE: a child between fork and execve has its signals blocked, and a
+// pending SIGPIPE would kill it when they are unblocked). A child's or a
+// spawning thread's message that cannot go is dropped: the supervisor
+// registers every group it is told of again, from its event loop.
+inline bool guardian_notify(int fd, char op, pid_t pgid, std::uint64_t start = 0) noexcept {
+    if (fd < 0) return true;
     const GuardianMessage m{op, pgid, start};
-    while (::send(fd, &m, sizeof m, MSG_NOSIGNAL) < 0 && errno == EINTR) {
+    ssize_t n;
+    while ((n = ::send(fd, &m, sizeof m, MSG_NOSIGNAL | MSG_DONTWAIT)) < 0 && errno == EINTR) {
     }
+    return n == static_cast<ssize_t>(sizeof m);
 }
 
 } // namespace forkspawn

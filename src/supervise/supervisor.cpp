@@ -102,8 +102,9 @@ enum class Tag : std::uint32_t {
     error_pipe,
     output,
     sink,
-    channel, // to a nursery child (index: the actor)
-    parent,  // to this sub-supervisor's parent
+    channel,  // to a nursery child (index: the actor)
+    parent,   // to this sub-supervisor's parent
+    guardian, // the guardian's socket, while messages wait for room in it
 };
 
 std::uint64_t make_tag(Tag t, std::size_t index = 0) {
@@ -823,7 +824,7 @@ class Supervisor {
             // is reaped like an orphan when SIGCHLD says it died, so the
             // loop never waits for it here.
             ::kill(a.pid, SIGKILL);
-            guardian_notify(m_guardian_fd, '-', a.pid);
+            tell_guardian('-', a.pid);
             m_by_pid.erase(a.pid);
             a.pid = -1;
             spawn_failed(i, fmt::format("failed to track {} ({}): {}", a.spec->name,
@@ -832,9 +833,11 @@ class Supervisor {
         }
         a.pidfd = std::move(done.pidfd);
         a.error_pipe = std::move(done.error_pipe);
-        // A backend with a process of its own may hold a dead guardian's
-        // socket (see guardian_died): register the group from here too.
-        if (m_guardian_restarts > 0) guardian_notify(m_guardian_fd, '+', a.pid);
+        // Registered by the child and its forking thread already, unless
+        // the guardian's socket was full (they cannot wait) or a backend's
+        // process holds a dead guardian's socket (see guardian_died): from
+        // here too, where a message that does not fit waits its turn.
+        tell_guardian('+', a.pid);
         a.phase = Phase::running;
         // Its output is read only from now on: nothing it prints is
         // shown before its spawn is known (and its group guarded).
@@ -1136,7 +1139,7 @@ class Supervisor {
         m_by_pid.erase(a.pid);
         // Reaped: its pid (= its group id) may be reused from now on, so the
         // guardian must never kill that group.
-        guardian_notify(m_guardian_fd, '-', a.pid);
+        tell_guardian('-', a.pid);
         a.stop.exited(now);
         finish(i, now);
     }
@@ -1190,6 +1193,51 @@ class Supervisor {
         }
     }
 
+    // Messages to the guardian from the event loop, in order. One that finds
+    // the socket full waits here (and every later one behind it) until
+    // EPOLLOUT: the loop never blocks on a guardian that stopped reading.
+    std::deque<GuardianMessage> m_guardian_outbox;
+    bool m_guardian_watched = false;
+
+    void tell_guardian(char op, pid_t pgid, std::uint64_t start = 0) {
+        if (m_guardian_fd < 0) return;
+        m_guardian_outbox.push_back({op, pgid, start});
+        flush_guardian();
+    }
+    void flush_guardian() {
+        while (!m_guardian_outbox.empty()) {
+            const GuardianMessage& m = m_guardian_outbox.front();
+            if (!guardian_notify(m_guardian_fd, m.op, m.pgid, m.start)) {
+                if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                    m_guardian_outbox.clear(); // it is gone: guardian_died follows
+                    break;
+                }
+                if (!m_guardian_watched)
+                    watch(m_guardian_fd, make_tag(Tag::guardian), EPOLLOUT);
+                m_guardian_watched = true;
+                return;
+            }
+            m_guardian_outbox.pop_front();
+        }
+        if (m_guardian_watched) unwatch(m_guardian_fd);
+        m_guardian_watched = false;
+    }
+    // At the end: what waits goes out if the guardian takes it within
+    // `limit`. A registration that is lost is harmless then: every actor
+    // was reaped, and the guardian kills a group only while its leader is
+    // the process that was registered.
+    void drain_guardian(std::chrono::milliseconds limit) {
+        const TimePoint until = Clock::now() + limit;
+        flush_guardian();
+        while (!m_guardian_outbox.empty() && Clock::now() < until) {
+            pollfd p{m_guardian_fd, POLLOUT, 0};
+            const auto left =
+                std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
+            if (::poll(&p, 1, static_cast<int>(std::max<long>(left.count(), 1))) <= 0) break;
+            flush_guardian();
+        }
+    }
+
     // The guardian died (someone killed it): without one, a kill -9 of
     // forkspawn would leave the actors' own children alive. A new one takes
     // its fd number and is told every group we know of: our actors' and,
@@ -1207,6 +1255,10 @@ class Supervisor {
             return;
         }
         ++m_guardian_restarts;
+        // What waits was for the dead one; the new one is told everything.
+        if (m_guardian_watched) unwatch(m_guardian_fd);
+        m_guardian_watched = false;
+        m_guardian_outbox.clear();
         try {
             m_guardian.restart();
         } catch (const Error& e) {
@@ -1218,12 +1270,12 @@ class Supervisor {
         std::size_t groups = 0;
         for (const auto& a : m_actors)
             if (a.pidfd) {
-                guardian_notify(m_guardian_fd, '+', a.pid);
+                tell_guardian('+', a.pid);
                 ++groups;
             }
         for (const auto& [pid, remote] : m_remote) {
             if (remote.start_ticks == 0) continue; // not provably that actor's
-            guardian_notify(m_guardian_fd, '+', pid, remote.start_ticks);
+            tell_guardian('+', pid, remote.start_ticks);
             ++groups;
         }
         log(1, fmt::format("the guardian process died; started a new one (pid {}) and told it "
@@ -1238,7 +1290,7 @@ class Supervisor {
         ::kill(-pid, SIGKILL); // its group, while the zombie keeps the id ours
         siginfo_t info{};
         ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG);
-        guardian_notify(m_guardian_fd, '-', pid);
+        tell_guardian('-', pid);
         report::ActorReport r;
         r.path = remote.path;
         r.name = remote.path.substr(remote.path.rfind('/') + 1);
@@ -1373,7 +1425,7 @@ class Supervisor {
                                    j.value("started_ms", 0.0),
                                    j.value("start_ticks", std::uint64_t{0})};
                     if (m_guardian_restarts > 0 && r.start_ticks != 0)
-                        guardian_notify(m_guardian_fd, '+', pid, r.start_ticks);
+                        tell_guardian('+', pid, r.start_ticks);
                     m_remote[pid] = r;
                 }
                 if (root())
@@ -1395,7 +1447,7 @@ class Supervisor {
                     if (r->pid) {
                         m_remote.erase(static_cast<pid_t>(*r->pid));
                         if (m_guardian_restarts > 0)
-                            guardian_notify(m_guardian_fd, '-', static_cast<pid_t>(*r->pid));
+                            tell_guardian('-', static_cast<pid_t>(*r->pid));
                     }
                     publish(*r);
                 }
@@ -1847,7 +1899,7 @@ class Supervisor {
                         a.exit_code = info.si_status;
                     else
                         a.term_signal = info.si_status;
-                    guardian_notify(m_guardian_fd, '-', a.pid);
+                    guardian_notify(m_guardian_fd, '-', a.pid); // no allocation here
                 }
                 a.pidfd.reset();
             }
@@ -2082,6 +2134,9 @@ void Supervisor::supervise() {
             case Tag::parent:
                 on_parent(events[k].events);
                 break;
+            case Tag::guardian:
+                flush_guardian();
+                break;
             }
         }
     }
@@ -2090,6 +2145,7 @@ void Supervisor::supervise() {
 void Supervisor::end_of_run() {
     const bool clean = kill_orphans(root() ? k_root_kill_budget : k_nursery_kill_budget);
     drain_outputs();
+    drain_guardian(std::chrono::seconds(1));
     m_backend.reset(); // joins the forkserver thread: every child is reaped
     reap_orphans();    // what that thread had adopted
     if (clean) {

@@ -421,6 +421,32 @@ TEST_CASE("teardown: an actor that ran is never reported not_started when its su
     check_nothing_left(r.tag);
 }
 
+TEST_CASE("teardown: a guardian that stops reading never holds the run up") {
+    // The guardian is SIGSTOPped while 600 actors start and end: its socket
+    // fills with their registrations. Before, a child blocked in its send
+    // before execve, and so did the event loop: the run never ended.
+    TempDir dir;
+    std::vector<json> actors;
+    for (int i = 0; i < 600; ++i)
+        actors.push_back({{"name", "a" + std::to_string(i)}, {"cmd", {"true"}}});
+    const std::string spec = dir / "spec.json";
+    write_file(spec, json{{"actors", actors}}.dump());
+    Process p({.args = {"run", "--report=json", spec}, .deadline = 90s});
+    pid_t guardian = 0;
+    REQUIRE(eventually([&] { return (guardian = guardian_of(p.pid())) > 0; }, 20s));
+    REQUIRE(::kill(guardian, SIGSTOP) == 0);
+    const auto r = p.wait();
+    ::kill(guardian, SIGCONT); // (forkspawn killed it when it did not go)
+    INFO(log_of_forkspawn(r.err));
+    CHECK_FALSE(r.timed_out);
+    CHECK(r.exit_code == 0);
+    const json report = parse_report(r.out);
+    CHECK(report["actors"].size() == 600);
+    for (const auto& a : report["actors"])
+        CHECK(a["outcome"] == "completed");
+    check_nothing_left(r.tag);
+}
+
 TEST_CASE("teardown: a cancelled child stuck before its execve is killed on time") {
     if (backend() == "trio") {
         // Its event loop waits in the vfork-style clone until the child
