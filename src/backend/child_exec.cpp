@@ -143,9 +143,10 @@ FORKSPAWN_CHILD_SIDE void restore_fd_limit() noexcept {
 }
 
 FORKSPAWN_CHILD_SIDE void exec_child(const SpawnArgs& a) noexcept {
+    // First of all: this pid started (see StartedPage).
+    if (a.started_slot) __atomic_store_n(a.started_slot, ::getpid(), __ATOMIC_RELEASE);
     // Own process group: a terminal's Ctrl-C reaches forkspawn only, and stop
     // signals sent to the group reach the actor's own children.
-    if (a.started_slot) __atomic_store_n(a.started_slot, ::getpid(), __ATOMIC_RELEASE);
     if (::setpgid(0, 0) < 0) report_and_exit(a.error_fd, ChildStage::process_group, errno);
     if (a.take_terminal && ::tcsetpgrp(0, ::getpid()) < 0)
         report_and_exit(a.error_fd, ChildStage::terminal, errno);

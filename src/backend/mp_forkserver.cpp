@@ -404,10 +404,9 @@ class MpForkServer final : public Backend {
             const int page = m_page.fd >= 0 ? ::fcntl(m_page.fd, F_DUPFD_CLOEXEC, 10) : -1;
             ::dup2(sock, 3);
             if (guardian >= 0) ::dup2(guardian, 4);
-            else ::close(4);
             if (page >= 0) ::dup2(page, 5);
-            else ::close(5);
-            close_fds_from(6);
+            if (guardian < 0) ::close(4); // nothing of the parent's in the gaps
+            close_fds_from(page >= 0 ? 6U : 5U);
             sigset_t all;
             sigfillset(&all);
             ::sigprocmask(SIG_SETMASK, &all, nullptr);

@@ -2242,9 +2242,10 @@ void Supervisor::flush_parent(std::chrono::milliseconds limit) {
     const int page =
         start.options.page.fd >= 0 ? ::fcntl(start.options.page.fd, F_DUPFD_CLOEXEC, 10) : -1;
     if (channel < 0 || ::dup3(channel, 3, O_CLOEXEC) < 0) ::_exit(1);
-    if (guardian >= 0 ? ::dup3(guardian, 4, O_CLOEXEC) < 0 : (::close(4), false)) ::_exit(1);
-    if (page >= 0 ? ::dup3(page, 5, O_CLOEXEC) < 0 : (::close(5), false)) ::_exit(1);
-    backend::close_fds_from(6);
+    if (guardian >= 0 && ::dup3(guardian, 4, O_CLOEXEC) < 0) ::_exit(1);
+    if (page >= 0 && ::dup3(page, 5, O_CLOEXEC) < 0) ::_exit(1);
+    if (guardian < 0) ::close(4); // nothing of the parent's in the gaps
+    backend::close_fds_from(page >= 0 ? 6U : 5U);
     ::prctl(PR_SET_CHILD_SUBREAPER, 1);
     Options options = start.options;
     options.page.fd = page >= 0 ? 5 : -1;

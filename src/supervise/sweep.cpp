@@ -33,12 +33,13 @@ template <typename F> void for_each_id(std::string_view value, F&& f) {
     }
 }
 
-// State, parent and process group of a process, from /proc/PID/stat;
-// state 0 when gone.
+// State, parent, process group and start (field 22, clock ticks since
+// boot) of a process, from /proc/PID/stat; state 0 when gone.
 struct Stat {
     char state = 0;
     pid_t ppid = 0;
     pid_t pgrp = 0;
+    unsigned long long start = 0;
 };
 
 Stat read_stat(pid_t pid) {
@@ -46,13 +47,19 @@ Stat read_stat(pid_t pid) {
     std::snprintf(path, sizeof path, "/proc/%d/stat", pid);
     UniqueFd fd(::open(path, O_RDONLY | O_CLOEXEC));
     if (!fd) return {};
-    char buf[512];
+    char buf[1024];
     const ssize_t n = sys::retry_eintr([&] { return ::read(fd.get(), buf, sizeof buf - 1); });
     if (n <= 0) return {};
     buf[n] = '\0';
     const char* paren = std::strrchr(buf, ')'); // the name may hold spaces and parens
     Stat s;
-    if (!paren || std::sscanf(paren + 1, " %c %d %d", &s.state, &s.ppid, &s.pgrp) != 3) return {};
+    // Fields 3-5, then 6-21 skipped (session to itrealvalue), then 22.
+    if (!paren ||
+        std::sscanf(paren + 1,
+                    " %c %d %d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d"
+                    " %llu",
+                    &s.state, &s.ppid, &s.pgrp, &s.start) != 4)
+        return {};
     return s;
 }
 
@@ -64,21 +71,7 @@ bool alive(const UniqueFd& pidfd) {
 } // namespace
 
 std::uint64_t process_start_ticks(pid_t pid) {
-    char path[64];
-    std::snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    UniqueFd fd(::open(path, O_RDONLY | O_CLOEXEC));
-    if (!fd) return 0;
-    char buf[1024];
-    const ssize_t n = sys::retry_eintr([&] { return ::read(fd.get(), buf, sizeof buf - 1); });
-    if (n <= 0) return 0;
-    buf[n] = '\0';
-    const char* field = std::strrchr(buf, ')'); // the name may hold spaces and parens
-    // Fields 3 to 21 (state to itrealvalue) come first.
-    for (int skip = 0; field && skip < 20; ++skip)
-        field = std::strchr(field + 1, ' ');
-    if (!field) return 0;
-    unsigned long long ticks = 0;
-    return std::sscanf(field, " %llu", &ticks) == 1 ? ticks : 0;
+    return read_stat(pid).start;
 }
 
 bool tree_value_has(std::string_view value, std::string_view id) {

@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <string>
@@ -361,6 +362,12 @@ TEST_CASE("teardown: a nested actor's pid taken by a stranger after its reap is 
         MESSAGE("skipped: pid ", x, " could not be had");
         return;
     }
+    // Killed and reaped however the test ends.
+    const std::unique_ptr<const pid_t, void (*)(const pid_t*)> reap_stranger(
+        &stranger, [](const pid_t* pid) {
+            ::kill(*pid, SIGKILL);
+            ::waitpid(*pid, nullptr, 0);
+        });
     pid_t guardian = 0;
     REQUIRE(eventually([&] { return (guardian = guardian_of(p.pid())) > 0; }, 20s));
     REQUIRE(::kill(guardian, SIGKILL) == 0);
@@ -372,8 +379,6 @@ TEST_CASE("teardown: a nested actor's pid taken by a stranger after its reap is 
     check_nothing_left(r.tag);
     // The new guardian has swept (the tree is gone): the stranger lives.
     CHECK_FALSE(dead(stranger));
-    ::kill(stranger, SIGKILL);
-    ::waitpid(stranger, nullptr, 0);
 }
 
 TEST_CASE("teardown: an actor that ran is never reported not_started when its sub-supervisor is "
