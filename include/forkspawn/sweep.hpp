@@ -47,9 +47,15 @@ bool tree_value_has(std::string_view value, std::string_view id);
 // of the trees around it.
 std::string tree_value(std::string_view id, const char* inherited);
 
-// Whether the environment of `pid` (/proc/PID/environ) marks it as part of
-// tree `id`. False when it is gone or unreadable.
+// Whether the environment of `pid` (/proc/PID/environ, or a living
+// thread's when its main thread has exited) marks it as part of tree `id`.
+// False when it is gone or unreadable.
 bool process_in_tree(pid_t pid, std::string_view id);
+
+// Whether process `pid` has exited as a whole (or is gone). Not the state
+// letter of /proc/PID/stat: a leader whose main thread exited shows 'Z'
+// while its other threads run on.
+bool exited(pid_t pid);
 
 // When process `pid` started (field 22 of /proc/PID/stat, clock ticks
 // since boot), zombies included: with the pid, it names one process for

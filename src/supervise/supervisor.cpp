@@ -1827,8 +1827,8 @@ class Supervisor {
             auto children = living_children();
             for (pid_t pid : spare)
                 std::erase(children, pid);
-            // A zombie listed between its death and its reap is no survivor.
-            std::erase_if(children, [](pid_t pid) { return is_zombie(pid); });
+            // A child that exited, listed before its reap, is no survivor.
+            std::erase_if(children, [](pid_t pid) { return exited(pid); });
             empty_reads = children.empty() ? empty_reads + 1 : 0;
             if (empty_reads == 2) return true;
             if (Clock::now() >= until) return false;
@@ -1925,19 +1925,6 @@ class Supervisor {
             drain_outputs();
         } catch (...) {
         }
-    }
-
-    static bool is_zombie(pid_t pid) {
-        char path[64];
-        std::snprintf(path, sizeof path, "/proc/%d/stat", pid);
-        UniqueFd fd(::open(path, O_RDONLY | O_CLOEXEC));
-        if (!fd) return true; // gone
-        char buf[512];
-        const ssize_t n = ::read(fd.get(), buf, sizeof buf - 1);
-        if (n <= 0) return true;
-        buf[n] = '\0';
-        const char* paren = std::strrchr(buf, ')');
-        return paren && (paren[2] == 'Z' || paren[2] == 'X');
     }
 
     // Our children from /proc/self/task/*/children (every thread's: the

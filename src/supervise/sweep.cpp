@@ -94,13 +94,13 @@ std::string tree_value(std::string_view id, const char* inherited) {
     return out;
 }
 
-bool process_in_tree(pid_t pid, std::string_view id) {
-    if (id.empty()) return false;
-    char path[64];
-    std::snprintf(path, sizeof path, "/proc/%d/environ", pid);
+namespace {
+
+bool environ_has_tree(const char* path, std::string_view id, bool& read_any) {
     UniqueFd fd(::open(path, O_RDONLY | O_CLOEXEC));
     if (!fd) return false; // gone, or not ours to read
     const std::string text = sys::read_all(fd.get());
+    read_any = read_any || !text.empty();
     const std::string_view prefix = "FORKSPAWN_TREE=";
     std::string_view rest(text);
     while (!rest.empty()) {
@@ -112,6 +112,37 @@ bool process_in_tree(pid_t pid, std::string_view id) {
         rest.remove_prefix(nul + 1);
     }
     return false;
+}
+
+} // namespace
+
+bool process_in_tree(pid_t pid, std::string_view id) {
+    if (id.empty()) return false;
+    char path[96];
+    std::snprintf(path, sizeof path, "/proc/%d/environ", pid);
+    bool read_any = false;
+    if (environ_has_tree(path, id, read_any)) return true;
+    if (read_any) return false;
+    // Nothing to read: a process whose main thread has exited while others
+    // run on (its leader has no memory any more). A living thread shows the
+    // environment they share.
+    std::snprintf(path, sizeof path, "/proc/%d/task", pid);
+    DIR* tasks = ::opendir(path);
+    if (!tasks) return false;
+    bool found = false;
+    while (const dirent* t = ::readdir(tasks)) {
+        if (t->d_name[0] == '.' || std::atoi(t->d_name) == pid) continue;
+        std::snprintf(path, sizeof path, "/proc/%d/task/%.20s/environ", pid, t->d_name);
+        found = environ_has_tree(path, id, read_any);
+        if (read_any) break;
+    }
+    ::closedir(tasks);
+    return found;
+}
+
+bool exited(pid_t pid) {
+    const UniqueFd pidfd = sys::pidfd_open(pid);
+    return !pidfd || !alive(pidfd);
 }
 
 SweepResult sweep_tree(std::string_view id, pid_t parent, const std::vector<pid_t>& spare,
@@ -145,7 +176,9 @@ SweepResult sweep_tree(std::string_view id, pid_t parent, const std::vector<pid_
         UniqueFd pidfd = sys::pidfd_open(pid);
         if (!pidfd) return false;
         const Stat st = read_stat(pid);
-        if (st.state == 0 || st.state == 'Z' || st.state == 'X') return false;
+        // A leader shown as 'Z' may still have living threads: only the
+        // pidfd says whether the process as a whole has exited.
+        if (st.state == 0 || !alive(pidfd)) return false;
         if (!(parent > 0 && st.ppid == parent) && !process_in_tree(pid, id)) return false;
         if (sys::pidfd_send_signal(pidfd.get(), SIGSTOP) != 0) return false;
         stopped.emplace(pid, std::move(pidfd));
@@ -167,9 +200,15 @@ SweepResult sweep_tree(std::string_view id, pid_t parent, const std::vector<pid_
             const auto it = stopped.find(pid);
             if (leader.done || it == stopped.end() || !(leader.ours || alive(it->second)))
                 continue;
-            if (!leader.ours && read_stat(pid).state != 'T') { // not stopped yet: next pass
-                leaders_pending = true;
-                continue;
+            if (!leader.ours) {
+                const char state = read_stat(pid).state;
+                // Not stopped yet: next pass. A leader whose main thread
+                // has exited never shows 'T': its group is not signalled
+                // by id, its members are found one by one.
+                if (state != 'T') {
+                    leaders_pending = leaders_pending || state != 'Z';
+                    continue;
+                }
             }
             if (std::any_of(spare.begin(), spare.end(),
                             [&](pid_t s) { return s > 0 && read_stat(s).pgrp == pid; }))

@@ -314,11 +314,32 @@ RunResult run(const RunOptions& options) {
     return p.wait();
 }
 
-std::vector<std::string> process_environ(pid_t pid) {
-    std::ifstream environ_file("/proc/" + std::to_string(pid) + "/environ", std::ios::binary);
+namespace {
+
+std::vector<std::string> environ_file(const std::string& path) {
+    std::ifstream file(path, std::ios::binary);
     std::vector<std::string> vars;
-    for (std::string var; std::getline(environ_file, var, '\0');)
+    for (std::string var; std::getline(file, var, '\0');)
         vars.push_back(var);
+    return vars;
+}
+
+} // namespace
+
+std::vector<std::string> process_environ(pid_t pid) {
+    const std::string dir = "/proc/" + std::to_string(pid);
+    auto vars = environ_file(dir + "/environ");
+    if (!vars.empty()) return vars;
+    // A process whose main thread exited while others run: its leader's
+    // file is empty, a living thread's shows the environment they share.
+    DIR* tasks = ::opendir((dir + "/task").c_str());
+    if (!tasks) return vars;
+    while (dirent* t = ::readdir(tasks)) {
+        if (t->d_name[0] == '.') continue;
+        vars = environ_file(dir + "/task/" + t->d_name + "/environ");
+        if (!vars.empty()) break;
+    }
+    ::closedir(tasks);
     return vars;
 }
 

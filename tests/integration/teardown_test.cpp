@@ -195,6 +195,42 @@ TEST_CASE("teardown: a setsid fork bomb left running when the work is done is ki
     check_nothing_left(r.tag);
 }
 
+namespace {
+
+// An actor that leaves a process behind whose main thread has exited while
+// another thread runs on (see helpers/main_thread_exits.cpp), says "ready"
+// once /proc shows that process as a zombie, then runs `then`.
+json leaves_zombie_leader(const std::string& name, const std::string& then) {
+    return sh(name, std::string(FORKSPAWN_MAIN_THREAD_EXITS) +
+                        " & p=$!; until grep -q ') Z' /proc/$p/stat; do sleep 0.01; done; "
+                        "echo ready; " +
+                        then);
+}
+
+} // namespace
+
+TEST_CASE("teardown: an escaped process whose main thread exited is killed at the end of the run") {
+    // /proc shows it as a zombie with an empty environment: it must not
+    // pass for one that is only waiting for its reap.
+    const auto r = run(run_opts({leaves_zombie_leader("a", "exit 0")}));
+    INFO(r.err);
+    CHECK_FALSE(r.timed_out);
+    CHECK(r.exit_code == 0);
+    CHECK(entry(parse_report(r.out), "root/a")["outcome"] == "completed");
+    CHECK(tagged_processes(r.tag).empty()); // gone when forkspawn exits, not later
+    check_nothing_left(r.tag);
+}
+
+TEST_CASE("teardown: kill -9 of forkspawn: the guardian kills a process whose main thread exited") {
+    Process p(run_opts({leaves_zombie_leader("a", "exec sleep 1000")}));
+    REQUIRE(wait_ready(p, {"root/a"}));
+    p.signal(SIGKILL);
+    const auto r = p.wait();
+    CHECK(r.term_signal == SIGKILL);
+    CHECK(wait_tagged_gone(p.tag(), 10s));
+    check_nothing_left(p.tag());
+}
+
 TEST_CASE("teardown: kill -9 of a forkspawn that runs another one leaves neither tree's daemons") {
     // The outer guardian's sweep may kill the inner guardian before it swept
     // (its environment shows the outer tree's id): the inner tree's
