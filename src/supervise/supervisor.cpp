@@ -5,6 +5,7 @@
 #include "forkspawn/error.hpp"
 #include "forkspawn/guardian.hpp"
 #include "forkspawn/guardian_protocol.hpp"
+#include "forkspawn/lifecycle.hpp"
 #include "forkspawn/signals.hpp"
 #include "forkspawn/stop_machine.hpp"
 #include "forkspawn/sweep.hpp"
@@ -89,6 +90,8 @@ void block_supervised_signals() {
 namespace {
 
 using report::Outcome;
+using lifecycle::Event;
+using lifecycle::State;
 
 [[noreturn]] void nursery_child_main(void* arg);
 int run_sub_supervisor(const spec::Actor& nursery, const Options& options, int channel,
@@ -112,15 +115,11 @@ std::uint64_t make_tag(Tag t, std::size_t index = 0) {
 }
 
 enum class TimerKind : std::uint32_t {
-    stop_step = 1,
+    deadline = 1, // one its lifecycle armed (a stop step, a start that was cancelled)
     actor_timeout,
     tree_timeout,
     deaf_nursery,
-    exec_wait, // a cancelled child that has not reached execve yet
 };
-
-// How often a cancelled child that is being created is looked for again.
-constexpr Duration k_exec_wait_retry = std::chrono::milliseconds(20);
 
 // How long a sub-supervisor that closed its channel may take to die.
 constexpr Duration k_deaf_grace = std::chrono::milliseconds(500);
@@ -140,7 +139,6 @@ constexpr Duration k_output_drain_limit = std::chrono::seconds(2);
 constexpr const char* k_prefix_colours[] = {"\x1b[36m", "\x1b[33m", "\x1b[35m", "\x1b[32m",
                                             "\x1b[34m", "\x1b[96m", "\x1b[93m", "\x1b[95m"};
 
-enum class Phase { pending, spawning, running, done };
 
 // Time a sub-supervisor gets, after the cancel message, before its parent
 // SIGKILLs it: its children are stopped in parallel, so the longest stop
@@ -208,7 +206,7 @@ struct Reexec {
 
 struct ActorRun {
     const spec::Actor* spec = nullptr;
-    Phase phase = Phase::pending;
+    lifecycle::Lifecycle life; // its state: see lifecycle.hpp
     std::unique_ptr<backend::PreparedCommand> prepared;
     pid_t pid = -1;
     UniqueFd pidfd;
@@ -217,7 +215,6 @@ struct ActorRun {
     bool output_live = false;    // read from its spawn on
     bool output_watched = false; // in the epoll set (not while output is paused)
     std::string partial;
-    StopMachine stop;
     std::optional<std::string> cancel_reason;
     std::optional<std::string> spawn_error;
     bool failed = false; // counts as a failure of the nursery
@@ -230,13 +227,16 @@ struct ActorRun {
     UniqueFd channel;
     std::deque<std::string> outbox;
     bool said_exit = false;         // it said goodbye before closing the channel
-    bool stop_after_exec = false;   // cancelled before its execve was confirmed
     std::unique_ptr<Reexec> reexec; // a re-executed sub-supervisor's argv
 
     bool nursery() const { return spec->kind == spec::Kind::nursery; }
 
     explicit ActorRun(const spec::Actor& a)
-        : spec(&a), stop(a.kind == spec::Kind::nursery ? nursery_stop(a) : a.stop) {}
+        : spec(&a), life(a.kind == spec::Kind::nursery ? nursery_stop(a) : a.stop) {}
+
+    lifecycle::State state() const { return life.state(); }
+    bool done() const { return life.state() == lifecycle::State::ended; }
+    const StopMachine& stop() const { return life.stop(); }
 };
 
 std::string status_text(const ActorRun& a) {
@@ -517,23 +517,19 @@ class Supervisor {
             const auto kind = static_cast<TimerKind>(token >> 32);
             const std::size_t index = token & 0xffffffffu;
             switch (kind) {
-            case TimerKind::stop_step:
+            case TimerKind::deadline:
                 // Its own clock reading: a batch of due actors takes a while
                 // to signal, and the time each signal went out is reported.
-                stop_deadline(index, Clock::now());
+                apply(index, Event::deadline, Clock::now());
                 break;
             case TimerKind::actor_timeout:
                 actor_timeout(index);
                 break;
             case TimerKind::deaf_nursery:
-                if (m_actors[index].phase == Phase::running) {
-                    ActorRun& a = m_actors[index];
+                if (ActorRun& a = m_actors[index]; a.life.has_process()) {
                     if (!a.cancel_reason) a.cancel_reason = "channel_closed";
-                    if (auto k = a.stop.kill_now(now)) signal_actor(a, *k);
+                    apply(index, Event::kill, now);
                 }
-                break;
-            case TimerKind::exec_wait:
-                exec_wait_over(index, now);
                 break;
             case TimerKind::tree_timeout:
                 reap_exited();
@@ -565,8 +561,19 @@ class Supervisor {
         while (m_next_start < m_actors.size() && m_in_flight < k_spawn_window) {
             if (m_cancel_cause) return; // a failure while starting: the rest never start
             const std::size_t i = m_next_start++;
-            if (m_actors[i].phase == Phase::pending) submit(i);
+            if (m_actors[i].state() == State::waiting) begin_start(i);
         }
+    }
+
+    // Its start slot came: it starts now, or waits in line for the terminal.
+    void begin_start(std::size_t i) {
+        ActorRun& a = m_actors[i];
+        if (wants_terminal(a) && (m_terminal_holder || !m_terminal_lease)) {
+            log(2, fmt::format("{} waits for the terminal", a.spec->path));
+            wait_for_terminal(i);
+            return; // stays waiting: started when the terminal is free
+        }
+        apply(i, Event::start); // submit()
     }
 
     UniqueFd dup_fd(int fd) { return UniqueFd(::fcntl(fd, F_DUPFD_CLOEXEC, 3)); }
@@ -613,11 +620,6 @@ class Supervisor {
             return;
         }
         const bool terminal = wants_terminal(a);
-        if (terminal && (m_terminal_holder || !m_terminal_lease)) {
-            log(2, fmt::format("{} waits for the terminal", s.path));
-            wait_for_terminal(i);
-            return; // stays pending: started when the terminal is free
-        }
         // Out of fds (EMFILE, ENFILE) is a spawn failure of this actor, not
         // a fatal error of the supervisor: the tree is torn down as usual.
         const auto setup_failed = [&](const char* what) {
@@ -664,7 +666,6 @@ class Supervisor {
                                errno_text(ENOENT)));
             return;
         }
-        a.phase = Phase::spawning;
         ++m_in_flight;
         backend::SpawnRequest request{i, a.prepared->args()};
         request.args.take_terminal = terminal;
@@ -690,11 +691,11 @@ class Supervisor {
             m_terminal_waiting.pop_front();
             ActorRun& a = m_actors[next];
             if (a.nursery()) {
-                if (a.phase != Phase::running || !a.channel) continue;
+                if (!a.life.has_process() || !a.channel) continue;
                 m_terminal_holder = next;
                 send_child(a, nlohmann::json{{"t", "terminal"}, {"lent", true}});
-            } else if (a.phase == Phase::pending && !m_cancel_cause) {
-                submit(next); // takes the terminal as it starts
+            } else if (a.state() == State::waiting && !m_cancel_cause) {
+                begin_start(next); // takes the terminal as it starts
             }
         }
         if (!root() && m_terminal_lease && !m_terminal_holder && m_terminal_waiting.empty()) {
@@ -747,7 +748,6 @@ class Supervisor {
         a.start->started_slot = started_slot(i);
         sys::set_nonblocking(mine.get());
         a.channel = std::move(mine);
-        a.phase = Phase::spawning;
         backend::SpawnRequest request;
         request.id = i;
         UniqueFd spec_fd;
@@ -838,7 +838,6 @@ class Supervisor {
         // process holds a dead guardian's socket (see guardian_died): from
         // here too, where a message that does not fit waits its turn.
         tell_guardian('+', a.pid);
-        a.phase = Phase::running;
         // Its output is read only from now on: nothing it prints is
         // shown before its spawn is known (and its group guarded).
         a.output_live = true;
@@ -849,7 +848,10 @@ class Supervisor {
         if (a.error_pipe) watch(a.error_pipe.get(), make_tag(Tag::error_pipe, i), EPOLLIN);
         log(2, fmt::format("{} spawned, pid {}", a.spec->path, a.pid));
         if (a.spec->timeout) add_timer(*a.started + *a.spec->timeout, TimerKind::actor_timeout, i);
-        if (a.cancel_reason) begin_stop(i); // cancelled while it was being forked
+        // Until the exec-error pipe answers, whether execve succeeds is not
+        // known (a sub-supervisor has nothing to exec, or is a fresh image
+        // of forkspawn that reports its own failures).
+        apply(i, Event::spawned, Clock::now(), a.error_pipe && !a.nursery());
     }
 
     // The exec-error pipe: EOF means execve succeeded; a ChildError means
@@ -877,14 +879,16 @@ class Supervisor {
                 k_error_limit);
         }
         a.error_pipe.reset();
-        if (a.stop_after_exec && !a.spawn_error) begin_stop(i);
+        // Read after its reap (on_pidfd): its end is what counts.
+        if (a.exit_code || a.term_signal) return;
+        apply(i, a.spawn_error ? Event::exec_failed : Event::exec_confirmed);
     }
 
     void spawn_failed(std::size_t i, std::string error) {
         ActorRun& a = m_actors[i];
         a.spawn_error = cut_text(std::move(error), k_error_limit);
         close_output(a);
-        finish(i, Clock::now());
+        apply(i, Event::spawn_failed);
     }
 
     // ---- stopping ----------------------------------------------------------
@@ -929,7 +933,7 @@ class Supervisor {
         if (!m_group_guests_fresh) {
             m_group_guests.clear();
             for (const auto& b : m_actors) {
-                if (b.phase != Phase::running || !b.pidfd) continue;
+                if (!b.pidfd) continue;
                 const pid_t g = ::getpgid(b.pid);
                 if (g > 0 && g != b.pid) ++m_group_guests[g];
             }
@@ -938,78 +942,61 @@ class Supervisor {
         return m_group_guests.count(pgid) > 0;
     }
 
-    void begin_stop(std::size_t i) {
+    // ---- the lifecycle: events in, actions out -----------------------------
+    // Applies an event to actor i's lifecycle and carries out what it asks
+    // for (lifecycle.hpp has the table). Every stop signal, deadline, spawn
+    // and end of an actor goes through here.
+    void apply(std::size_t i, Event e, TimePoint now = Clock::now(), bool exec_pending = false) {
         ActorRun& a = m_actors[i];
-        // Nothing to stop: not running, stopping already, or no cancel (it
-        // was found to have ended on its own).
-        if (a.phase != Phase::running || a.stop.started() || !a.cancel_reason) return;
-        if (a.exit_code || a.term_signal) {
-            // Reaped already (on_pidfd reads the exec-error pipe after the
-            // reap, and that comes here): it ended on its own, before any
-            // stop, so no cancel happened and it has no cancel reason.
-            a.cancel_reason.reset();
+        const auto before = a.life.deadline();
+        const lifecycle::Transition t = a.life.apply(e, now, exec_pending);
+        if (t.ignored) return;
+        const lifecycle::Actions& act = t.actions;
+        if (act.withdraw && m_backend->withdraw(i)) {
+            --m_in_flight;
+            a.prepared.reset();
+            close_output(a);
+            apply(i, Event::withdrawn, now);
             return;
         }
-        if (a.error_pipe && !a.nursery() && m_sigint_count < 2) {
-            // Not known yet whether execve succeeded: a signal now would hit
-            // the child's setup, not the program, and turn a spawn failure
-            // into a cancel. The stop begins when the exec-error pipe answers,
-            // or, for a child stuck before execve (a chdir on a dead mount,
-            // a stop signal before its setpgid), with SIGKILL once its whole
-            // stop sequence's time has passed: that wait has a deadline too.
-            if (!a.stop_after_exec)
-                add_timer(Clock::now() + a.stop.sequence().grace(), TimerKind::exec_wait, i);
-            a.stop_after_exec = true;
-            return;
-        }
-        if (exited_unreaped(a)) {
-            // It ended on its own: its reap (already due) reports that, and
-            // no cancel happened, so it has no cancel reason either.
-            a.cancel_reason.reset();
-            return;
-        }
-        const TimePoint now = Clock::now();
-        const int signo = m_sigint_count >= 2 ? *a.stop.kill_now(now) : a.stop.begin(now);
-        log(2, fmt::format("{} stopping ({}): {}", a.spec->path, *a.cancel_reason,
-                           stop_signal_name(signo)));
-        signal_actor(a, signo);
-        if (auto d = a.stop.deadline()) add_timer(*d, TimerKind::stop_step, i);
-    }
-
-    void exec_wait_over(std::size_t i, TimePoint now) {
-        ActorRun& a = m_actors[i];
-        if (a.phase == Phase::spawning && a.stop_after_exec && !a.stop.started()) {
-            if (m_backend->kill_starting(i)) {
-                log(1, fmt::format("{} was cancelled before its execve and has not reached it "
-                                   "within {}; sent SIGKILL",
-                                   a.spec->path, format_duration(a.stop.sequence().grace())));
-                a.stop.kill_now(now); // its report comes once it died
-            } else {
+        if (act.kill_starting) {
+            if (!m_backend->kill_starting(i)) {
                 // Not in the backend's hands for a moment (just taken from
                 // its queue, or reported and not taken yet): look again.
-                add_timer(now + k_exec_wait_retry, TimerKind::exec_wait, i);
+                apply(i, Event::kill_missed, now);
+                return;
             }
-            return;
+            log(1, fmt::format("{} was cancelled before its execve and has not reached it "
+                               "within {}; sent SIGKILL",
+                               a.spec->path, format_duration(a.stop().sequence().grace())));
         }
-        if (a.phase != Phase::running || !a.stop_after_exec || !a.error_pipe || a.stop.started())
-            return;
-        log(1, fmt::format("{} was cancelled before its execve and has not reached it within {}; "
-                           "sent SIGKILL",
-                           a.spec->path, format_duration(a.stop.sequence().grace())));
-        if (auto k = a.stop.kill_now(now)) signal_actor(a, *k);
+        if (act.signal) {
+            const int signo = *act.signal;
+            signal_actor(a, signo); // first: the message can wait, the deadline cannot
+            if (t.from == State::stopping) {
+                if (signo == SIGKILL && e == Event::deadline)
+                    log(1, fmt::format("{} did not {} within {}; sent SIGKILL", a.spec->path,
+                                       a.nursery() ? "finish its teardown" : "stop",
+                                       format_duration(a.stop().sequence().grace())));
+            } else if (t.from == State::cancelling_start && e == Event::deadline)
+                log(1, fmt::format("{} was cancelled before its execve and has not reached it "
+                                   "within {}; sent SIGKILL",
+                                   a.spec->path, format_duration(a.stop().sequence().grace())));
+            else if (e != Event::kill && a.cancel_reason)
+                log(2, fmt::format("{} stopping ({}): {}", a.spec->path, *a.cancel_reason,
+                                   stop_signal_name(signo)));
+        }
+        if (const auto d = a.life.deadline(); d && d != before)
+            add_timer(*d, TimerKind::deadline, i);
+        if (act.submit) submit(i);
+        if (act.finish) finish(i, now);
     }
 
-    void stop_deadline(std::size_t i, TimePoint now) {
-        ActorRun& a = m_actors[i];
-        if (a.phase != Phase::running) return;
-        const auto signo = a.stop.on_deadline(now);
-        if (!signo) return;
-        signal_actor(a, *signo); // first: the message can wait, the deadline cannot
-        if (*signo == SIGKILL)
-            log(1, fmt::format("{} did not {} within {}; sent SIGKILL", a.spec->path,
-                               a.nursery() ? "finish its teardown" : "stop",
-                               format_duration(a.stop.sequence().grace())));
-        if (auto d = a.stop.deadline()) add_timer(*d, TimerKind::stop_step, i);
+    // Stops actor i for `reason`: its stop sequence, or SIGKILL at once
+    // after a second SIGINT.
+    void stop_actor(std::size_t i, const std::string& reason) {
+        m_actors[i].cancel_reason = reason;
+        apply(i, m_sigint_count >= 2 ? Event::kill : Event::cancel);
     }
 
     // Takes every exit that happened before now, ahead of a signal or a
@@ -1017,7 +1004,7 @@ class Supervisor {
     // to cancel, and must not be reported as having cancelled the tree.
     void reap_exited() {
         for (std::size_t i = 0; i < m_actors.size(); ++i)
-            if (m_actors[i].phase == Phase::running && has_exited(m_actors[i])) on_pidfd(i);
+            if (m_actors[i].life.has_process() && has_exited(m_actors[i])) on_pidfd(i);
     }
 
     // Exited and waitable, not reaped yet.
@@ -1035,39 +1022,21 @@ class Supervisor {
     void actor_timeout(std::size_t i) {
         ActorRun& a = m_actors[i];
         // Ended just as its time ran out: it did not run past it.
-        if (a.phase != Phase::running || a.cancel_reason || exited_unreaped(a)) return;
+        if (!a.life.has_process() || a.life.cancelled() || exited_unreaped(a)) return;
         log(1, fmt::format("{} ran past its timeout of {}; cancelling it", a.spec->path,
                            format_duration(*a.spec->timeout)));
-        a.cancel_reason = "timeout";
         a.failed = true; // like timeout(1): running out of time is a failure
-        begin_stop(i);
+        stop_actor(i, "timeout");
         nursery_failed(i);
     }
 
     void cancel_actor(std::size_t i, const std::string& reason) {
         ActorRun& a = m_actors[i];
-        if (a.phase == Phase::done || a.cancel_reason) return;
-        a.cancel_reason = reason;
-        if (a.phase == Phase::pending) {
-            finish(i, Clock::now());
-        } else if (a.phase == Phase::spawning) {
-            if (m_backend->withdraw(i)) {
-                --m_in_flight;
-                a.prepared.reset();
-                close_output(a);
-                finish(i, Clock::now());
-            }
-            // else: being created right now; begin_stop runs when it is
-            // reported. A backend that reports a command only once it
-            // reached execve may wait for ever on one stuck before it: that
-            // wait gets the deadline begin_stop would give it.
-            else if (!a.nursery() && !a.stop_after_exec) {
-                a.stop_after_exec = true;
-                add_timer(Clock::now() + a.stop.sequence().grace(), TimerKind::exec_wait, i);
-            }
-        } else {
-            begin_stop(i);
-        }
+        if (a.done() || a.life.cancelled()) return;
+        // It ended on its own: its reap (already due) reports that, and no
+        // cancel happened, so it has no cancel reason either.
+        if (a.life.has_process() && exited_unreaped(a)) return;
+        stop_actor(i, reason);
     }
 
     void cancel_all(const std::string& reason) {
@@ -1091,7 +1060,7 @@ class Supervisor {
         send_parent(nlohmann::json{{"t", "failing"}});
         std::size_t running = 0;
         for (std::size_t i = 0; i < m_actors.size(); ++i)
-            if (i != culprit && m_actors[i].phase != Phase::done) ++running;
+            if (i != culprit && !m_actors[i].done()) ++running;
         if (running > 0)
             log(1, fmt::format("{} failed; cancelling {} sibling{} (one_for_all)",
                                m_actors[culprit].spec->path, running, running == 1 ? "" : "s"));
@@ -1102,7 +1071,7 @@ class Supervisor {
     // ---- reaping -----------------------------------------------------------
     void on_pidfd(std::size_t i) {
         ActorRun& a = m_actors[i];
-        if (a.phase != Phase::running) return;
+        if (!a.pidfd) return;
         // Take down what the actor left in its group before the group id can
         // be reused (the leader is a zombie until the waitid below); not when
         // another actor joined the group: what the actor left there is
@@ -1140,8 +1109,13 @@ class Supervisor {
         // Reaped: its pid (= its group id) may be reused from now on, so the
         // guardian must never kill that group.
         tell_guardian('-', a.pid);
-        a.stop.exited(now);
-        finish(i, now);
+        // Cancelled while its execve was pending, it ended on its own before
+        // any stop signal: no cancel happened, so it has no cancel reason.
+        if (!a.stop().started()) a.cancel_reason.reset();
+        apply(i, Event::exited, now);
+        if (!a.done() && a.state() != State::restarting)
+            throw std::logic_error(fmt::format("{} was reaped in lifecycle state {}", a.spec->path,
+                                               lifecycle::state_name(a.state())));
     }
 
     // Reaps orphans adopted as subreaper. Actors forked by a forkserver
@@ -1414,7 +1388,7 @@ class Supervisor {
                 a.said_exit = true;
                 m_output_dropped += j.value("output_dropped", std::size_t{0});
             } else if (t == "failing") {
-                if (!a.failed && !a.stop.started()) {
+                if (!a.failed && !a.stop().started()) {
                     a.failed = true;
                     nursery_failed(i);
                 }
@@ -1457,7 +1431,7 @@ class Supervisor {
         unwatch(a.channel.get());
         a.channel.reset();
         a.outbox.clear();
-        if (!a.said_exit && a.phase == Phase::running && !a.stop.started()) {
+        if (!a.said_exit && a.pidfd && !a.stop().started()) {
             // The sub-supervisor went away without a word: it crashed or was
             // killed, and its subtree is orphaned to us. The nursery failed.
             log(1, fmt::format("{}: its sub-supervisor process closed the channel early",
@@ -1501,7 +1475,6 @@ class Supervisor {
 
     void finish(std::size_t i, TimePoint now) {
         ActorRun& a = m_actors[i];
-        a.phase = Phase::done;
         a.ended = now;
         // Reaped (or never forked): the entry no longer names a process.
         if (std::int32_t* slot = started_slot(i)) __atomic_store_n(slot, 0, __ATOMIC_RELEASE);
@@ -1517,8 +1490,8 @@ class Supervisor {
             a.failed = true;
         } else if (!a.started) {
             a.outcome = Outcome::not_started;
-        } else if (a.stop.started()) {
-            const bool took_kill = a.term_signal == SIGKILL && a.stop.escalated();
+        } else if (a.stop().started()) {
+            const bool took_kill = a.term_signal == SIGKILL && a.stop().escalated();
             a.outcome = took_kill ? Outcome::killed : Outcome::cancelled;
         } else if (a.exit_code == 0) {
             a.outcome = Outcome::completed;
@@ -1550,12 +1523,12 @@ class Supervisor {
         for (const auto& a : m_actors) {
             if (a.spec->daemon) continue;
             any_work = true;
-            if (a.phase != Phase::done) return;
+            if (!a.done()) return;
         }
         if (!any_work) return;
         bool daemons = false;
         for (std::size_t i = 0; i < m_actors.size(); ++i)
-            if (m_actors[i].spec->daemon && m_actors[i].phase != Phase::done) daemons = true;
+            if (m_actors[i].spec->daemon && !m_actors[i].done()) daemons = true;
         if (daemons) log(2, "work done; cancelling daemons");
         m_work_done = true;
         for (std::size_t i = 0; i < m_actors.size(); ++i)
@@ -1564,7 +1537,7 @@ class Supervisor {
 
     bool all_done() const {
         return std::all_of(m_actors.begin(), m_actors.end(),
-                           [](const ActorRun& a) { return a.phase == Phase::done; });
+                           [](const ActorRun& a) { return a.done(); });
     }
 
     // ---- output ------------------------------------------------------------
@@ -1739,10 +1712,11 @@ class Supervisor {
                 if (signo == SIGINT && m_sigint_count >= 2) {
                     log(1, "second SIGINT: killing now");
                     const TimePoint now = Clock::now();
-                    for (auto& a : m_actors) {
-                        if (a.phase != Phase::running) continue;
+                    for (std::size_t i = 0; i < m_actors.size(); ++i) {
+                        ActorRun& a = m_actors[i];
+                        if (!a.life.has_process() || a.done()) continue;
                         if (!a.cancel_reason) a.cancel_reason = reason;
-                        if (auto k = a.stop.kill_now(now)) signal_actor(a, *k);
+                        apply(i, Event::kill, now);
                     }
                     if (cancels_work) set_cause(reason, 128 + signo, "cancelled");
                     cancel_all(reason);
@@ -1768,33 +1742,38 @@ class Supervisor {
         std::string out = fmt::format("forkspawn: live tree of {} (pid {}) at {:.1f}ms\n",
                                       m_nursery.path, ::getpid(), ms_since_start(now));
         for (const auto& a : m_actors) {
-            std::string state;
-            switch (a.phase) {
-            case Phase::pending:
-                state = std::find(m_terminal_waiting.begin(), m_terminal_waiting.end(),
-                                  static_cast<std::size_t>(&a - m_actors.data())) !=
-                                m_terminal_waiting.end()
-                            ? "waiting for the terminal"
-                            : "pending";
+            std::string state(lifecycle::public_name(a.state()));
+            switch (a.state()) {
+            case State::waiting:
+                if (std::find(m_terminal_waiting.begin(), m_terminal_waiting.end(),
+                              static_cast<std::size_t>(&a - m_actors.data())) !=
+                    m_terminal_waiting.end())
+                    state = "waiting for the terminal";
                 break;
-            case Phase::spawning:
-                state = "spawning";
+            case State::cancelling_start:
+                if (!a.stop().started()) state = "stopping (before its execve)";
                 break;
-            case Phase::running:
-                state = a.stop.started() ? fmt::format("stopping (sent {})",
-                                                       stop_signal_name(a.stop.sent().back()))
-                                         : "running";
+            case State::stopping:
+            case State::killed:
+                if (a.stop().started())
+                    state += fmt::format(" (sent {})", stop_signal_name(a.stop().sent().back()));
                 break;
-            case Phase::done:
+            case State::ended:
                 state = std::string(report::outcome_name(a.outcome));
+                break;
+            default:
                 break;
             }
             out +=
                 fmt::format("  {}  {}  pid {}  {}", a.spec->path, a.nursery() ? "nursery" : "cmd",
                             a.pid > 0 ? std::to_string(a.pid) : "-", state);
-            if (auto d = a.stop.deadline())
+            const auto d = a.life.deadline();
+            if (d && a.state() == State::stopping)
                 out += fmt::format("  next signal in {:.1f}ms", to_ms(*d - now));
-            else if (a.phase == Phase::running && a.spec->timeout && a.started && !a.stop.started())
+            else if (d)
+                out += fmt::format("  SIGKILL in {:.1f}ms", to_ms(*d - now));
+            else if ((a.state() == State::running || a.state() == State::ready) &&
+                     a.spec->timeout && a.started)
                 out += fmt::format("  timeout in {:.1f}ms",
                                    to_ms(*a.started + *a.spec->timeout - now));
             out += '\n';
@@ -1803,7 +1782,7 @@ class Supervisor {
         after_write();
         // Each sub-supervisor prints its own part.
         for (auto& a : m_actors)
-            if (a.nursery() && a.phase == Phase::running)
+            if (a.nursery() && a.life.has_process())
                 send_child(a, nlohmann::json{{"t", "dump"}});
     }
 
@@ -1885,7 +1864,7 @@ class Supervisor {
         if (root()) m_guardian.kill_tree(Clock::now() + k_guardian_sweep_limit);
         const TimePoint until = Clock::now() + std::chrono::seconds(5);
         for (auto& a : m_actors) {
-            if (a.phase == Phase::done) continue;
+            if (a.done()) continue;
             if (a.pidfd) {
                 const auto left =
                     std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
@@ -1903,7 +1882,7 @@ class Supervisor {
                 }
                 a.pidfd.reset();
             }
-            a.phase = Phase::done;
+            a.life.abandon();
             a.ended = Clock::now();
             if (!a.started)
                 a.outcome = Outcome::not_started;
@@ -2049,14 +2028,14 @@ class Supervisor {
         if (a.started) r.started_ms = ms_since_start(*a.started);
         if (a.ended) r.ended_ms = ms_since_start(*a.ended);
         if (a.started && a.ended) r.runtime_ms = to_ms(*a.ended - *a.started);
-        if (a.stop.started()) {
+        if (a.stop().started()) {
             report::StopReport s;
-            for (int signo : a.stop.sent())
+            for (int signo : a.stop().sent())
                 s.sent.push_back(stop_signal_name(signo));
-            for (TimePoint at : a.stop.sent_at())
+            for (TimePoint at : a.stop().sent_at())
                 s.sent_ms.push_back(ms_since_start(at));
-            s.escalated = a.stop.escalated();
-            if (auto after = a.stop.exit_after()) s.exit_after_ms = to_ms(*after);
+            s.escalated = a.stop().escalated();
+            if (auto after = a.stop().exit_after()) s.exit_after_ms = to_ms(*after);
             r.stop = s;
         }
         return r;
