@@ -3,9 +3,11 @@
 #include "forkspawn/backend.hpp"
 #include "forkspawn/command.hpp"
 #include "forkspawn/error.hpp"
+#include "forkspawn/event_loop.hpp"
 #include "forkspawn/guardian.hpp"
 #include "forkspawn/guardian_protocol.hpp"
 #include "forkspawn/lifecycle.hpp"
+#include "forkspawn/line_splitter.hpp"
 #include "forkspawn/signals.hpp"
 #include "forkspawn/stop_machine.hpp"
 #include "forkspawn/sweep.hpp"
@@ -214,7 +216,7 @@ struct ActorRun {
     UniqueFd output; // read end of the prefix pipe
     bool output_live = false;    // read from its spawn on
     bool output_watched = false; // in the epoll set (not while output is paused)
-    std::string partial;
+    LineSplitter lines{k_line_limit}; // its output, cut into lines
     std::optional<std::string> cancel_reason;
     std::optional<std::string> spawn_error;
     bool failed = false; // counts as a failure of the nursery
@@ -401,10 +403,8 @@ class Supervisor {
     std::vector<ActorRun> m_actors;
     Guardian m_guardian;
     std::unique_ptr<backend::Backend> m_backend;
-    UniqueFd m_epoll, m_signalfd, m_timerfd, m_dev_null;
-    using TimerEntry = std::pair<TimePoint, std::uint64_t>;
-    std::priority_queue<TimerEntry, std::vector<TimerEntry>, std::greater<>> m_timers;
-    std::optional<TimePoint> m_armed;
+    EventLoop m_loop;
+    UniqueFd m_signalfd, m_dev_null;
     std::unordered_map<pid_t, std::size_t> m_by_pid;
 
     // Why the root nursery was cancelled: the first cause decides the exit.
@@ -438,15 +438,13 @@ class Supervisor {
 
     // ---- setup ---------------------------------------------------------
     void setup() {
-        m_epoll = sys::make_epoll();
+        m_loop.open(make_tag(Tag::timer));
         sigset_t set;
         sigemptyset(&set);
         for (int signo : {SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGCHLD})
             sigaddset(&set, signo);
         m_signalfd = UniqueFd(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
         if (!m_signalfd) sys::fail("signalfd");
-        m_timerfd = UniqueFd(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
-        if (!m_timerfd) sys::fail("timerfd_create");
         m_dev_null = UniqueFd(::open("/dev/null", O_RDWR | O_CLOEXEC));
         if (!m_dev_null) sys::fail("open /dev/null");
         // The guardian first: it sets FORKSPAWN_TREE, which every process
@@ -460,7 +458,6 @@ class Supervisor {
         m_backend->set_started_page(m_options.page);
         if (m_parent) watch(m_parent.get(), make_tag(Tag::parent), EPOLLIN);
         watch(m_signalfd.get(), make_tag(Tag::signal), EPOLLIN);
-        watch(m_timerfd.get(), make_tag(Tag::timer), EPOLLIN);
         watch(m_backend->ready_fd(), make_tag(Tag::backend), EPOLLIN);
         if (m_log_sink.pollable()) {
             watch(m_log_sink.fd(), make_tag(Tag::sink, 0), 0);
@@ -472,48 +469,19 @@ class Supervisor {
         }
     }
 
-    void watch(int fd, std::uint64_t tag, std::uint32_t events) {
-        epoll_event ev{};
-        ev.events = events;
-        ev.data.u64 = tag;
-        if (::epoll_ctl(m_epoll.get(), EPOLL_CTL_ADD, fd, &ev) < 0) sys::fail("epoll_ctl(ADD)");
-    }
+    void watch(int fd, std::uint64_t tag, std::uint32_t events) { m_loop.watch(fd, tag, events); }
     void rewatch(int fd, std::uint64_t tag, std::uint32_t events) {
-        epoll_event ev{};
-        ev.events = events;
-        ev.data.u64 = tag;
-        ::epoll_ctl(m_epoll.get(), EPOLL_CTL_MOD, fd, &ev);
+        m_loop.rewatch(fd, tag, events);
     }
-    void unwatch(int fd) { ::epoll_ctl(m_epoll.get(), EPOLL_CTL_DEL, fd, nullptr); }
+    void unwatch(int fd) { m_loop.unwatch(fd); }
 
     // ---- timers ------------------------------------------------------------
     void add_timer(TimePoint when, TimerKind kind, std::size_t index = 0) {
-        m_timers.emplace(when, (static_cast<std::uint64_t>(kind) << 32) | index);
-        arm_timer();
-    }
-    void arm_timer() {
-        if (m_timers.empty()) return;
-        const TimePoint next = m_timers.top().first;
-        if (m_armed && *m_armed == next) return;
-        m_armed = next;
-        itimerspec spec{};
-        const auto ns =
-            std::chrono::duration_cast<std::chrono::nanoseconds>(next.time_since_epoch()).count();
-        // steady_clock is CLOCK_MONOTONIC on Linux; an absolute deadline has
-        // no drift from the time spent computing it. 0 would disarm: use 1ns.
-        spec.it_value.tv_sec = ns / 1'000'000'000;
-        spec.it_value.tv_nsec = std::max<long>(ns % 1'000'000'000, spec.it_value.tv_sec ? 0 : 1);
-        ::timerfd_settime(m_timerfd.get(), TFD_TIMER_ABSTIME, &spec, nullptr);
+        m_loop.add_timer(when, (static_cast<std::uint64_t>(kind) << 32) | index);
     }
     void on_timer() {
-        std::uint64_t expirations;
-        while (::read(m_timerfd.get(), &expirations, sizeof expirations) > 0) {
-        }
-        m_armed.reset();
         const TimePoint now = Clock::now();
-        while (!m_timers.empty() && m_timers.top().first <= now) {
-            const auto [when, token] = m_timers.top();
-            m_timers.pop();
+        for (const std::uint64_t token : m_loop.take_due(now)) {
             const auto kind = static_cast<TimerKind>(token >> 32);
             const std::size_t index = token & 0xffffffffu;
             switch (kind) {
@@ -544,7 +512,6 @@ class Supervisor {
                 break;
             }
         }
-        arm_timer();
     }
 
     // ---- spawning ----------------------------------------------------------
@@ -1555,15 +1522,12 @@ class Supervisor {
     // one budget for all actors: past it, each is printed as it is.
     bool on_output(std::size_t i) {
         ActorRun& a = m_actors[i];
-        m_partial_bytes -= a.partial.size();
+        m_partial_bytes -= a.lines.held();
         const bool open = read_output(i);
-        m_partial_bytes += a.partial.size();
+        m_partial_bytes += a.lines.held();
         if (m_partial_bytes > k_partial_budget) {
-            for (std::size_t k = 0; k < m_actors.size(); ++k) {
-                if (m_actors[k].partial.empty()) continue;
-                emit_line(k, m_actors[k].partial);
-                m_actors[k].partial.clear();
-            }
+            for (std::size_t k = 0; k < m_actors.size(); ++k)
+                m_actors[k].lines.flush([&](std::string_view line) { emit_line(k, line); });
             m_partial_bytes = 0;
         }
         after_write();
@@ -1597,36 +1561,13 @@ class Supervisor {
             const ssize_t n = ::read(a.output.get(), buf, sizeof buf);
             if (n < 0 && errno == EINTR) continue;
             if (n < 0 && errno == EAGAIN) break;
+            const auto emit = [&](std::string_view line) { emit_line(i, line); };
             if (n <= 0) {
-                if (!a.partial.empty()) emit_line(i, a.partial);
-                a.partial.clear();
+                a.lines.flush(emit);
                 close_output(a);
                 return false;
             }
-            std::string_view chunk(buf, static_cast<std::size_t>(n));
-            while (!chunk.empty()) {
-                const std::size_t nl = chunk.find('\n');
-                if (nl == std::string_view::npos) {
-                    a.partial.append(chunk);
-                    // A line without end is printed in pieces of exactly the limit.
-                    std::size_t done = 0;
-                    while (a.partial.size() - done >= k_line_limit) {
-                        emit_line(i, std::string_view(a.partial).substr(done, k_line_limit));
-                        done += k_line_limit;
-                    }
-                    a.partial.erase(0, done);
-                    break;
-                }
-                a.partial.append(chunk.substr(0, nl));
-                std::size_t done = 0;
-                while (a.partial.size() - done > k_line_limit) {
-                    emit_line(i, std::string_view(a.partial).substr(done, k_line_limit));
-                    done += k_line_limit;
-                }
-                emit_line(i, std::string_view(a.partial).substr(done));
-                a.partial.clear();
-                chunk.remove_prefix(nl + 1);
-            }
+            a.lines.feed(std::string_view(buf, static_cast<std::size_t>(n)), emit);
             if (static_cast<std::size_t>(n) < sizeof buf) break;
         }
         return true;
@@ -1990,8 +1931,7 @@ class Supervisor {
             if (m_log_sink.buffered() < before || m_log_sink.buffered() <= k_log_high_water)
                 stalled_at = now + k_output_stall;
             if (now > until || now > stalled_at) break;
-            epoll_event events[16];
-            ::epoll_wait(m_epoll.get(), events, 16, 10);
+            m_loop.wait(10); // anything ready, or 10 ms
         }
         for (auto& a : m_actors) {
             if (!a.output) continue;
@@ -2002,9 +1942,9 @@ class Supervisor {
                 if (n <= 0) break;
                 m_output_dropped += static_cast<std::size_t>(n);
             }
-            m_output_dropped += a.partial.size();
-            m_partial_bytes -= a.partial.size();
-            a.partial.clear();
+            m_output_dropped += a.lines.held();
+            m_partial_bytes -= a.lines.held();
+            a.lines.drop();
             close_output(a);
         }
     }
@@ -2059,16 +1999,11 @@ void Supervisor::supervise() {
     if (m_options.tree_timeout) add_timer(m_t0 + *m_options.tree_timeout, TimerKind::tree_timeout);
     start_more();
     check_work_done();
-    epoll_event events[64];
     while (!all_done()) {
-        const int n = ::epoll_wait(m_epoll.get(), events, 64, -1);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            sys::fail("epoll_wait");
-        }
+        const auto events = m_loop.wait();
         m_group_guests_fresh = false; // time has passed: groups may have changed
-        for (int k = 0; k < n; ++k) {
-            const std::uint64_t tag = events[k].data.u64;
+        for (const epoll_event& event : events) {
+            const std::uint64_t tag = event.data.u64;
             const auto kind = static_cast<Tag>(tag >> 32);
             const std::size_t index = tag & 0xffffffffu;
             switch (kind) {
@@ -2092,13 +2027,13 @@ void Supervisor::supervise() {
                 if (!m_output_paused) on_output(index);
                 break;
             case Tag::sink:
-                on_sink(index, events[k].events);
+                on_sink(index, event.events);
                 break;
             case Tag::channel:
-                on_channel(index, events[k].events);
+                on_channel(index, event.events);
                 break;
             case Tag::parent:
-                on_parent(events[k].events);
+                on_parent(event.events);
                 break;
             case Tag::guardian:
                 flush_guardian();
