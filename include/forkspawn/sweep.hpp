@@ -25,6 +25,7 @@
 
 #include "forkspawn/duration.hpp"
 
+#include <functional>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -74,5 +75,18 @@ struct SweepResult {
 // over /proc. Does not reap: a caller that is the parent (or subreaper) reaps.
 SweepResult sweep_tree(std::string_view id, pid_t parent, const std::vector<pid_t>& spare,
                        TimePoint until, const std::vector<pid_t>& first = {});
+
+// Our children (every thread's), living or not reaped yet.
+std::vector<pid_t> living_children();
+
+// The end of a run: every child of ours but those in `spare` escaped its
+// actor (a double fork, setsid) and was adopted. Calls `reap`, then stops
+// and kills what is left and what it started (by tree `id` when not empty,
+// as the guardian would), waits for the deaths, and repeats until two reads
+// in a row find nothing. `killed` hears how many each round killed. Never
+// waits past `until`; false when something was still alive then.
+bool kill_escaped(std::string_view id, const std::vector<pid_t>& spare, TimePoint until,
+                  const std::function<void()>& reap,
+                  const std::function<void(std::size_t)>& killed);
 
 } // namespace forkspawn::supervise
