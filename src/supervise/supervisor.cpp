@@ -7,6 +7,7 @@
 #include "forkspawn/guardian.hpp"
 #include "forkspawn/guardian_protocol.hpp"
 #include "forkspawn/lifecycle.hpp"
+#include "forkspawn/process_handle.hpp"
 #include "forkspawn/line_splitter.hpp"
 #include "forkspawn/signals.hpp"
 #include "forkspawn/stop_machine.hpp"
@@ -210,8 +211,8 @@ struct ActorRun {
     const spec::Actor* spec = nullptr;
     lifecycle::Lifecycle life; // its state: see lifecycle.hpp
     std::unique_ptr<backend::PreparedCommand> prepared;
-    pid_t pid = -1;
-    UniqueFd pidfd;
+    pid_t pid = -1;     // of its last process, kept for the report
+    ProcessHandle proc; // that process, until it is reaped
     UniqueFd error_pipe;
     UniqueFd output; // read end of the prefix pipe
     bool output_live = false;    // read from its spawn on
@@ -798,7 +799,7 @@ class Supervisor {
                                         done.failed_call, errno_text(done.error)));
             return;
         }
-        a.pidfd = std::move(done.pidfd);
+        a.proc = ProcessHandle(a.pid, std::move(done.pidfd));
         a.error_pipe = std::move(done.error_pipe);
         // Registered by the child and its forking thread already, unless
         // the guardian's socket was full (they cannot wait) or a backend's
@@ -811,7 +812,7 @@ class Supervisor {
         watch_output(i);
         publish_spawned(a.spec->path, a.nursery() ? "nursery" : "cmd", a.pid,
                         ms_since_start(*a.started));
-        watch(a.pidfd.get(), make_tag(Tag::pidfd, i), EPOLLIN);
+        watch(a.proc.fd(), make_tag(Tag::pidfd, i), EPOLLIN);
         if (a.error_pipe) watch(a.error_pipe.get(), make_tag(Tag::error_pipe, i), EPOLLIN);
         log(2, fmt::format("{} spawned, pid {}", a.spec->path, a.pid));
         if (a.spec->timeout) add_timer(*a.started + *a.spec->timeout, TimerKind::actor_timeout, i);
@@ -866,25 +867,23 @@ class Supervisor {
             if (signo == 0) {
                 send_child(a, nlohmann::json{{"t", "cancel"}, {"reason", *a.cancel_reason}});
             } else {
-                sys::pidfd_send_signal(a.pidfd.get(), signo);
+                a.proc.signal(signo);
             }
             return;
         }
-        // The group reaches the actor's own children; the leader is unreaped,
-        // so its pid (= the group id) cannot have been reused. If the actor
-        // left its group (its children may still be in it), the pidfd still
-        // reaches the actor itself.
-        // A group that another actor joined is not signalled as a whole:
-        // the signal is this actor's, not its sibling's.
-        const bool leader_in_group = ::getpgid(a.pid) == a.pid;
+        // The group reaches the actor's own children. If the actor left its
+        // group (its children may still be in it), the signal through its
+        // handle still reaches the actor itself. A group that another actor
+        // joined is not signalled as a whole: the signal is this actor's,
+        // not its sibling's.
+        const bool leader_in_group = a.proc.leads_group();
         const bool shared = hosts_other_actors(a.pid);
-        const bool group_ok = !shared && ::kill(-a.pid, signo) == 0;
-        if (!group_ok || !leader_in_group || signo == SIGKILL)
-            sys::pidfd_send_signal(a.pidfd.get(), signo);
+        const bool group_ok = !shared && a.proc.signal_group(signo) == 0;
+        if (!group_ok || !leader_in_group || signo == SIGKILL) a.proc.signal(signo);
         if (signo != SIGKILL && signo != SIGCONT && signo != SIGSTOP) {
             // A stopped actor cannot act on the signal until it continues.
-            if (shared || ::kill(-a.pid, SIGCONT) != 0 || !leader_in_group)
-                sys::pidfd_send_signal(a.pidfd.get(), SIGCONT);
+            if (shared || a.proc.signal_group(SIGCONT) != 0 || !leader_in_group)
+                a.proc.signal(SIGCONT);
         }
     }
 
@@ -900,8 +899,7 @@ class Supervisor {
         if (!m_group_guests_fresh) {
             m_group_guests.clear();
             for (const auto& b : m_actors) {
-                if (!b.pidfd) continue;
-                const pid_t g = ::getpgid(b.pid);
+                const pid_t g = b.proc.group();
                 if (g > 0 && g != b.pid) ++m_group_guests[g];
             }
             m_group_guests_fresh = true;
@@ -975,13 +973,7 @@ class Supervisor {
     }
 
     // Exited and waitable, not reaped yet.
-    static bool has_exited(const ActorRun& a) {
-        if (!a.pidfd) return false;
-        siginfo_t info{};
-        return ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(a.pidfd.get()), &info,
-                        WEXITED | WNOHANG | WNOWAIT) == 0 &&
-               info.si_pid != 0;
-    }
+    static bool has_exited(const ActorRun& a) { return a.proc.exited(); }
 
     // A command actor that exited already and is only not reaped yet.
     static bool exited_unreaped(const ActorRun& a) { return !a.nursery() && has_exited(a); }
@@ -1038,40 +1030,28 @@ class Supervisor {
     // ---- reaping -----------------------------------------------------------
     void on_pidfd(std::size_t i) {
         ActorRun& a = m_actors[i];
-        if (!a.pidfd) return;
+        if (!a.proc) return;
         // Take down what the actor left in its group before the group id can
-        // be reused (the leader is a zombie until the waitid below); not when
+        // be reused (the leader is a zombie until the reap below); not when
         // another actor joined the group: what the actor left there is
         // adopted by us and killed at the end instead.
         if (!hosts_other_actors(a.pid))
-            ::kill(-a.pid, SIGKILL);
+            a.proc.signal_group(SIGKILL);
         else
             log(2, fmt::format("{}: another actor is in its process group; the group is left "
                                "alone",
                                a.spec->path));
-        siginfo_t info{};
-        const int rc = sys::retry_eintr([&] {
-            return ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(a.pidfd.get()), &info,
-                            WEXITED | WNOHANG);
-        });
-        if (rc < 0 && errno == ECHILD) {
-            // Reaped by someone else: a bug, but never a reason to spin.
+        bool lost = false;
+        const auto status = a.proc.reap(&lost); // closes its pidfd, and so its epoll entry
+        if (!status) return;                    // not yet waitable
+        if (lost) // reaped by someone else: a bug, but never a reason to spin
             log(0, fmt::format("{}: pid {} was reaped elsewhere; its status is lost", a.spec->path,
                                a.pid));
-            info.si_code = CLD_KILLED;
-            info.si_status = SIGKILL;
-        } else if (rc < 0 || info.si_pid == 0) {
-            return; // not yet waitable
-        }
         const TimePoint now = Clock::now();
-        if (info.si_code == CLD_EXITED)
-            a.exit_code = info.si_status;
-        else
-            a.term_signal = info.si_status;
+        a.exit_code = status->exit_code;
+        a.term_signal = status->signal;
         on_error_pipe(i);             // the child is gone: its report, if any, is complete
         if (a.channel) on_channel(i); // and so is everything it sent us
-        unwatch(a.pidfd.get());
-        a.pidfd.reset();
         m_by_pid.erase(a.pid);
         // Reaped: its pid (= its group id) may be reused from now on, so the
         // guardian must never kill that group.
@@ -1210,7 +1190,7 @@ class Supervisor {
         }
         std::size_t groups = 0;
         for (const auto& a : m_actors)
-            if (a.pidfd) {
+            if (a.proc) {
                 tell_guardian('+', a.pid);
                 ++groups;
             }
@@ -1398,7 +1378,7 @@ class Supervisor {
         unwatch(a.channel.get());
         a.channel.reset();
         a.outbox.clear();
-        if (!a.said_exit && a.pidfd && !a.stop().started()) {
+        if (!a.said_exit && a.life.has_process() && !a.stop().started()) {
             // The sub-supervisor went away without a word: it crashed or was
             // killed, and its subtree is orphaned to us. The nursery failed.
             log(1, fmt::format("{}: its sub-supervisor process closed the channel early",
@@ -1472,7 +1452,7 @@ class Supervisor {
             log(a.outcome == Outcome::completed ? 2 : 1,
                 fmt::format("{} {} ({})", a.spec->path, report::outcome_name(a.outcome), what));
         }
-        if (a.channel && !a.pidfd) {
+        if (a.channel && !a.proc) {
             unwatch(a.channel.get());
             a.channel.reset();
         }
@@ -1765,30 +1745,25 @@ class Supervisor {
         } catch (...) {
         }
         for (auto& a : m_actors) {
-            if (!a.pidfd) continue;
-            ::kill(-a.pid, SIGKILL); // the unreaped leader keeps the group id ours
-            sys::pidfd_send_signal(a.pidfd.get(), SIGKILL);
+            if (!a.proc) continue;
+            a.proc.signal_group(SIGKILL); // the unreaped leader keeps the group id ours
+            a.proc.signal(SIGKILL);
         }
         if (root()) m_guardian.kill_tree(Clock::now() + k_guardian_sweep_limit);
         const TimePoint until = Clock::now() + std::chrono::seconds(5);
         for (auto& a : m_actors) {
             if (a.done()) continue;
-            if (a.pidfd) {
+            if (a.proc) {
                 const auto left =
                     std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
-                pollfd p{a.pidfd.get(), POLLIN, 0};
+                pollfd p{a.proc.fd(), POLLIN, 0};
                 ::poll(&p, 1, static_cast<int>(std::max<long>(left.count(), 0)));
-                siginfo_t info{};
-                if (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(a.pidfd.get()),
-                             &info, WEXITED | WNOHANG) == 0 &&
-                    info.si_pid != 0) {
-                    if (info.si_code == CLD_EXITED)
-                        a.exit_code = info.si_status;
-                    else
-                        a.term_signal = info.si_status;
+                if (const auto status = a.proc.reap()) {
+                    a.exit_code = status->exit_code;
+                    a.term_signal = status->signal;
                     guardian_notify(m_guardian_fd, '-', a.pid); // no allocation here
                 }
-                a.pidfd.reset();
+                a.proc.release();
             }
             a.life.abandon();
             a.ended = Clock::now();
