@@ -3,6 +3,7 @@
 // returns text and never writes anywhere itself.
 #pragma once
 
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -53,6 +54,8 @@ std::string actor_json(const ActorReport& a);
 // The inverse of actor_json, for reports that travel from sub-supervisors;
 // nullopt if `text` is not such an object.
 std::optional<ActorReport> parse_actor_json(std::string_view text);
+// The same from a parsed value (a message that carries a report).
+std::optional<ActorReport> actor_from_json(const nlohmann::json& j);
 // One jsonl line: {"event": "reaped", ...actor fields} with a newline.
 std::string jsonl_reaped(const ActorReport& a);
 // {"event": "summary", ...summary fields} with a newline.

@@ -362,7 +362,10 @@ std::string render_table(const Summary& s, const std::vector<ActorReport>& actor
 }
 
 std::optional<ActorReport> parse_actor_json(std::string_view text) {
-    const auto j = nlohmann::json::parse(text, nullptr, false);
+    return actor_from_json(nlohmann::json::parse(text, nullptr, false));
+}
+
+std::optional<ActorReport> actor_from_json(const nlohmann::json& j) {
     if (!j.is_object() || !j.contains("path") || !j["path"].is_string()) return std::nullopt;
     ActorReport a;
     auto str = [&](const char* key) -> std::optional<std::string> {

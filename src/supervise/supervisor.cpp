@@ -1,6 +1,7 @@
 #include "forkspawn/supervisor.hpp"
 
 #include "forkspawn/backend.hpp"
+#include "forkspawn/channel.hpp"
 #include "forkspawn/command.hpp"
 #include "forkspawn/error.hpp"
 #include "forkspawn/event_loop.hpp"
@@ -178,11 +179,7 @@ struct NurseryStart {
     std::int32_t* started_slot = nullptr; // its entry in the page of started pids
 };
 
-// Messages on a parent <-> sub-supervisor channel: one JSON object per
-// SOCK_SEQPACKET datagram, so framing is the kernel's.
-//   up:   {"t":"spawned","path","kind","pid","started_ms","start_ticks"}
-//         {"t":"reaped","actor":{...}}  {"t":"terminal","want"}  {"t":"exit","output_dropped"}
-//   down: {"t":"cancel","reason"}  {"t":"dump"}  {"t":"terminal","lent"}
+// The largest message on a parent <-> sub-supervisor channel (channel.hpp).
 constexpr std::size_t k_max_message = 256 * 1024;
 // An error that quotes what the spec gave (a 300,000-byte argv[0]) is cut to
 // this, so that every report message stays far below what a datagram holds.
@@ -285,7 +282,7 @@ class Supervisor {
         if (!m_log_sink.drain(duration_cast<milliseconds>(k_output_drain_limit),
                               duration_cast<milliseconds>(k_output_stall)))
             m_output_dropped += m_log_sink.discard();
-        send_parent(nlohmann::json{{"t", "exit"}, {"output_dropped", m_output_dropped}});
+        send_parent(channel::Exit{m_output_dropped});
         flush_parent(std::chrono::seconds(5));
     }
 
@@ -646,7 +643,7 @@ class Supervisor {
         m_terminal_waiting.push_back(i);
         if (!m_terminal_lease && !m_terminal_asked) {
             m_terminal_asked = true;
-            send_parent(nlohmann::json{{"t", "terminal"}, {"want", true}});
+            send_parent(channel::TerminalWant{true});
         }
         pass_terminal_on();
     }
@@ -661,7 +658,7 @@ class Supervisor {
             if (a.nursery()) {
                 if (!a.life.has_process() || !a.channel) continue;
                 m_terminal_holder = next;
-                send_child(a, nlohmann::json{{"t", "terminal"}, {"lent", true}});
+                send_child(a, channel::TerminalLent{});
             } else if (a.state() == State::waiting && !m_cancel_cause) {
                 begin_start(next); // takes the terminal as it starts
             }
@@ -669,7 +666,7 @@ class Supervisor {
         if (!root() && m_terminal_lease && !m_terminal_holder && m_terminal_waiting.empty()) {
             m_terminal_lease = false;
             m_terminal_asked = false;
-            send_parent(nlohmann::json{{"t", "terminal"}, {"want", false}});
+            send_parent(channel::TerminalWant{false});
         }
     }
 
@@ -865,7 +862,7 @@ class Supervisor {
             // A sub-supervisor is cancelled by message; SIGKILL is the
             // fallback when it does not finish in time.
             if (signo == 0) {
-                send_child(a, nlohmann::json{{"t", "cancel"}, {"reason", *a.cancel_reason}});
+                send_child(a, channel::Cancel{*a.cancel_reason});
             } else {
                 a.proc.signal(signo);
             }
@@ -1016,7 +1013,7 @@ class Supervisor {
         set_cause("sibling_failed", k_exit_failed, "failed");
         // Tell the parent now, not when our teardown is over: it cancels
         // our siblings in parallel with it (one_for_all all the way up).
-        send_parent(nlohmann::json{{"t", "failing"}});
+        send_parent(channel::Failing{});
         std::size_t running = 0;
         for (std::size_t i = 0; i < m_actors.size(); ++i)
             if (i != culprit && !m_actors[i].done()) ++running;
@@ -1239,8 +1236,7 @@ class Supervisor {
     // ---- reports and events, up the tree -------------------------------
     void publish(const report::ActorReport& r) {
         if (!root()) {
-            send_parent(nlohmann::json{{"t", "reaped"},
-                                       {"actor", nlohmann::json::parse(report::actor_json(r))}});
+            send_parent(channel::Reaped{r});
             return;
         }
         if (auto it = m_slot_of.find(r.path); it != m_slot_of.end()) m_slots[it->second] = r;
@@ -1258,28 +1254,20 @@ class Supervisor {
                 m_slots[it->second].started_ms = started_ms;
             }
         } else {
-            send_parent(nlohmann::json{{"t", "spawned"},
-                                       {"path", path},
-                                       {"kind", kind},
-                                       {"pid", pid},
-                                       {"started_ms", started_ms},
-                                       {"start_ticks", process_start_ticks(pid)}});
+            send_parent(
+                channel::Spawned{path, kind, pid, started_ms, process_start_ticks(pid)});
         }
     }
 
-    static std::string dump_message(const nlohmann::json& j) {
-        return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-    }
-
-    void send_parent(const nlohmann::json& message) {
+    void send_parent(const channel::Up& message) {
         if (!m_parent || m_parent_gone) return;
-        m_parent_outbox.push_back(dump_message(message));
+        m_parent_outbox.push_back(channel::encode(message));
         flush_outbox(m_parent.get(), m_parent_outbox, make_tag(Tag::parent));
     }
 
-    void send_child(ActorRun& a, const nlohmann::json& message) {
+    void send_child(ActorRun& a, const channel::Down& message) {
         if (!a.channel) return;
-        a.outbox.push_back(dump_message(message));
+        a.outbox.push_back(channel::encode(message));
         flush_outbox(a.channel.get(), a.outbox,
                      make_tag(Tag::channel, static_cast<std::size_t>(&a - m_actors.data())));
     }
@@ -1313,6 +1301,8 @@ class Supervisor {
     }
 
     // Reads every datagram waiting on `fd`; returns false at EOF.
+    // Reads every datagram there is now, handing each to `handle` as a
+    // string; false at EOF (or an error: the peer is gone either way).
     template <typename F> bool read_messages(int fd, F&& handle) {
         auto& buf = m_message_buf;
         for (;;) {
@@ -1320,8 +1310,7 @@ class Supervisor {
                 sys::retry_recv([&] { return ::recv(fd, buf.data(), buf.size(), MSG_DONTWAIT); });
             if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
             if (n <= 0) return false;
-            const auto j = nlohmann::json::parse(buf.begin(), buf.begin() + n, nullptr, false);
-            if (j.is_object()) handle(j);
+            handle(std::string_view(buf.data(), static_cast<std::size_t>(n)));
         }
     }
 
@@ -1329,50 +1318,47 @@ class Supervisor {
         ActorRun& a = m_actors[i];
         if (!a.channel) return;
         if (events & EPOLLOUT) flush_outbox(a.channel.get(), a.outbox, make_tag(Tag::channel, i));
-        const bool open = read_messages(a.channel.get(), [&](const nlohmann::json& j) {
-            const std::string t = j.value("t", "");
-            if (t == "exit") {
+        using namespace channel;
+        const auto handle = Overload{
+            [&](const Exit& m) {
                 a.said_exit = true;
-                m_output_dropped += j.value("output_dropped", std::size_t{0});
-            } else if (t == "failing") {
+                m_output_dropped += m.output_dropped;
+            },
+            [&](const Failing&) {
                 if (!a.failed && !a.stop().started()) {
                     a.failed = true;
                     nursery_failed(i);
                 }
-            } else if (t == "spawned") {
-                const pid_t pid = j.value("pid", 0);
-                if (pid > 0) {
-                    const Remote r{j.value("path", ""), j.value("kind", "cmd"),
-                                   j.value("started_ms", 0.0),
-                                   j.value("start_ticks", std::uint64_t{0})};
-                    if (m_guardian_restarts > 0 && r.start_ticks != 0)
-                        tell_guardian('+', pid, r.start_ticks);
-                    m_remote[pid] = r;
-                }
+            },
+            [&](const Spawned& m) {
+                const Remote r{m.path, m.kind, m.started_ms, m.start_ticks};
+                if (m_guardian_restarts > 0 && r.start_ticks != 0)
+                    tell_guardian('+', m.pid, r.start_ticks);
+                m_remote[m.pid] = r;
                 if (root())
-                    publish_spawned(j.value("path", ""), j.value("kind", "cmd"), pid,
-                                    j.value("started_ms", 0.0));
+                    publish_spawned(m.path, m.kind, m.pid, m.started_ms);
                 else
-                    send_parent(j);
-            } else if (t == "terminal") {
-                if (j.value("want", false)) {
-                    if (m_terminal_holder != i && std::find(m_terminal_waiting.begin(),
-                                                            m_terminal_waiting.end(),
-                                                            i) == m_terminal_waiting.end())
-                        wait_for_terminal(i);
-                } else {
+                    send_parent(m);
+            },
+            [&](const TerminalWant& m) {
+                if (!m.want) {
                     release_terminal(i);
+                } else if (m_terminal_holder != i &&
+                           std::find(m_terminal_waiting.begin(), m_terminal_waiting.end(), i) ==
+                               m_terminal_waiting.end()) {
+                    wait_for_terminal(i);
                 }
-            } else if (t == "reaped" && j.contains("actor")) {
-                if (auto r = report::parse_actor_json(j["actor"].dump())) {
-                    if (r->pid) {
-                        m_remote.erase(static_cast<pid_t>(*r->pid));
-                        if (m_guardian_restarts > 0)
-                            tell_guardian('-', static_cast<pid_t>(*r->pid));
-                    }
-                    publish(*r);
+            },
+            [&](const Reaped& m) {
+                if (m.actor.pid) {
+                    m_remote.erase(static_cast<pid_t>(*m.actor.pid));
+                    if (m_guardian_restarts > 0) tell_guardian('-', static_cast<pid_t>(*m.actor.pid));
                 }
-            }
+                publish(m.actor);
+            },
+        };
+        const bool open = read_messages(a.channel.get(), [&](std::string_view datagram) {
+            if (auto message = decode_up(datagram)) std::visit(handle, *message);
         });
         if (open) return;
         unwatch(a.channel.get());
@@ -1395,19 +1381,22 @@ class Supervisor {
     void on_parent(std::uint32_t events) {
         if (!m_parent) return;
         if (events & EPOLLOUT) flush_outbox(m_parent.get(), m_parent_outbox, make_tag(Tag::parent));
-        const bool open = read_messages(m_parent.get(), [&](const nlohmann::json& j) {
-            const std::string t = j.value("t", "");
-            if (t == "cancel") {
-                const std::string reason = j.value("reason", "parent_cancelled");
-                log(2, fmt::format("{} cancelled ({})", m_nursery.path, reason));
-                set_cause(reason, k_exit_ok, "cancelled");
-                cancel_all(reason);
-            } else if (t == "dump") {
-                dump_tree();
-            } else if (t == "terminal" && j.value("lent", false) && m_terminal_asked) {
+        using namespace channel;
+        const auto handle = Overload{
+            [&](const Cancel& m) {
+                log(2, fmt::format("{} cancelled ({})", m_nursery.path, m.reason));
+                set_cause(m.reason, k_exit_ok, "cancelled");
+                cancel_all(m.reason);
+            },
+            [&](const Dump&) { dump_tree(); },
+            [&](const TerminalLent&) {
+                if (!m_terminal_asked) return;
                 m_terminal_lease = true;
                 pass_terminal_on();
-            }
+            },
+        };
+        const bool open = read_messages(m_parent.get(), [&](std::string_view datagram) {
+            if (auto message = decode_down(datagram)) std::visit(handle, *message);
         });
         if (open) return;
         // The parent is gone (EOF): nobody will cancel us or read our
@@ -1704,7 +1693,7 @@ class Supervisor {
         // Each sub-supervisor prints its own part.
         for (auto& a : m_actors)
             if (a.nursery() && a.life.has_process())
-                send_child(a, nlohmann::json{{"t", "dump"}});
+                send_child(a, channel::Dump{});
     }
 
     // ---- the end -----------------------------------------------------------

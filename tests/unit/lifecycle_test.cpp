@@ -215,6 +215,31 @@ TEST_CASE("lifecycle: kill while being created is due at once") {
     CHECK(l.apply(Event::deadline, t0).actions.kill_starting);
 }
 
+TEST_CASE("lifecycle: killed while being created, then reported: SIGKILL, no stop sequence") {
+    for (const bool exec_pending : {true, false}) {
+        CAPTURE(exec_pending);
+        Lifecycle l = term_then_kill();
+        l.apply(Event::start, t0);
+        l.apply(Event::kill, t0); // a second SIGINT: withdraw failed, it is being created
+        const auto t = l.apply(Event::spawned, t0 + 1ms, exec_pending);
+        CHECK(t.to == State::killed);
+        CHECK(t.actions.signal == SIGKILL);
+        CHECK(l.stop().sent() == std::vector<int>{SIGKILL});
+        CHECK(l.apply(Event::deadline, t0 + 1ms).ignored); // the kill's deadline is moot
+    }
+}
+
+TEST_CASE("lifecycle: a kill while a cancelled start waits for the backend is due at once") {
+    Lifecycle l = term_then_kill();
+    l.apply(Event::start, t0);
+    l.apply(Event::cancel, t0); // waits up to the grace for its execve
+    l.apply(Event::kill, t0 + 1ms);
+    CHECK(l.deadline() == t0 + 1ms);
+    const auto t = l.apply(Event::spawned, t0 + 2ms, true);
+    CHECK(t.to == State::killed);
+    CHECK(t.actions.signal == SIGKILL);
+}
+
 TEST_CASE("lifecycle: a second SIGINT escalates a start that waits for its execve") {
     Lifecycle l = term_then_kill();
     l.apply(Event::start, t0);
@@ -306,7 +331,7 @@ TEST_CASE("lifecycle: no reachable state can wait forever") {
                     // One node per distinct situation: the walk stays small.
                     const std::string key =
                         std::string(state_name(t.to)) + (n.life.has_process() ? "p" : "-") +
-                        (n.life.cancelled() ? "c" : "-") +
+                        (n.life.cancelled() ? "c" : "-") + (n.life.killing() ? "k" : "-") +
                         std::to_string(static_cast<int>(n.life.stop().state())) +
                         std::to_string(n.life.stop().sent().size());
                     if (keys.insert(key).second) next.push_back(std::move(n));

@@ -18,9 +18,10 @@ namespace {
 ProcessHandle start_child() {
     const pid_t pid = ::fork();
     if (pid == 0) {
+        // A fresh image: none of the test framework's signal handlers.
         ::setpgid(0, 0);
-        for (;;)
-            ::pause();
+        ::execl("/bin/sleep", "sleep", "1000", static_cast<char*>(nullptr));
+        ::_exit(127);
     }
     REQUIRE(pid > 0);
     ::setpgid(pid, pid); // both sides: no race with the child's own call

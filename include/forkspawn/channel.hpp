@@ -1,0 +1,66 @@
+// The messages between a supervisor and a sub-supervisor it started, on
+// their SOCK_SEQPACKET channel: one JSON object per datagram ("t" names the
+// type), so the kernel does the framing. Typed here: the supervisor sends
+// and handles structs, and only this file knows the wire form. A datagram
+// that is not a message (not JSON, unknown "t", a field of the wrong type)
+// decodes to nothing and is ignored.
+//   up (child to parent):  spawned, reaped, failing, terminal(want), exit
+//   down (parent to child): cancel, dump, terminal(lent)
+#pragma once
+
+#include "forkspawn/report.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <sys/types.h>
+#include <variant>
+
+namespace forkspawn::channel {
+
+// An actor below started: the parent keeps its pid to adopt and report it
+// if the sub-supervisor dies, and passes the message on up to the root.
+struct Spawned {
+    std::string path;
+    std::string kind; // "cmd" or "nursery"
+    pid_t pid = 0;
+    double started_ms = 0;
+    std::uint64_t start_ticks = 0; // process_start_ticks(pid) while unreaped; 0: unknown
+};
+// An actor below ended: its report.
+struct Reaped {
+    report::ActorReport actor;
+};
+// The sub-supervisor's nursery is failing: its siblings can be cancelled now.
+struct Failing {};
+// The sub-supervisor wants the terminal for one of its actors (or gives it back).
+struct TerminalWant {
+    bool want = false;
+};
+// The last message: everything before it arrived.
+struct Exit {
+    std::size_t output_dropped = 0;
+};
+using Up = std::variant<Spawned, Reaped, Failing, TerminalWant, Exit>;
+
+struct Cancel {
+    std::string reason;
+};
+struct Dump {};
+struct TerminalLent {};
+using Down = std::variant<Cancel, Dump, TerminalLent>;
+
+// For std::visit over a message: one lambda per type.
+template <class... F> struct Overload : F... {
+    using F::operator()...;
+};
+template <class... F> Overload(F...) -> Overload<F...>;
+
+std::string encode(const Up& message);
+std::string encode(const Down& message);
+std::optional<Up> decode_up(std::string_view datagram);
+std::optional<Down> decode_down(std::string_view datagram);
+
+} // namespace forkspawn::channel

@@ -1,0 +1,93 @@
+// The parent <-> sub-supervisor messages: every type survives the wire, and
+// a datagram that is not a message decodes to nothing (never a throw).
+#include "forkspawn/channel.hpp"
+
+#include <doctest/doctest.h>
+#include <string>
+
+using namespace forkspawn;
+using namespace forkspawn::channel;
+
+TEST_CASE("channel: every message up survives encode and decode") {
+    const auto spawned = decode_up(encode(Spawned{"root/n/a", "cmd", 4242, 12.5, 987654321}));
+    REQUIRE(spawned);
+    const auto& s = std::get<Spawned>(*spawned);
+    CHECK(s.path == "root/n/a");
+    CHECK(s.kind == "cmd");
+    CHECK(s.pid == 4242);
+    CHECK(s.started_ms == 12.5);
+    CHECK(s.start_ticks == 987654321);
+
+    report::ActorReport r;
+    r.path = "root/n/a";
+    r.name = "a";
+    r.pid = 4242;
+    r.exit_code = 3;
+    r.status = "rc=3";
+    r.outcome = report::Outcome::failed;
+    r.error = "quoted \"text\"\nwith a newline";
+    const auto reaped = decode_up(encode(Reaped{r}));
+    REQUIRE(reaped);
+    const auto& back = std::get<Reaped>(*reaped).actor;
+    CHECK(back.path == r.path);
+    CHECK(back.pid == r.pid);
+    CHECK(back.exit_code == 3);
+    CHECK(back.outcome == report::Outcome::failed);
+    CHECK(back.error == r.error);
+
+    CHECK(std::holds_alternative<Failing>(*decode_up(encode(Failing{}))));
+    CHECK(std::get<TerminalWant>(*decode_up(encode(TerminalWant{true}))).want);
+    CHECK_FALSE(std::get<TerminalWant>(*decode_up(encode(TerminalWant{false}))).want);
+    CHECK(std::get<Exit>(*decode_up(encode(Exit{77}))).output_dropped == 77);
+}
+
+TEST_CASE("channel: every message down survives encode and decode") {
+    CHECK(std::get<Cancel>(*decode_down(encode(Cancel{"sibling_failed"}))).reason ==
+          "sibling_failed");
+    CHECK(std::holds_alternative<Dump>(*decode_down(encode(Dump{}))));
+    CHECK(std::holds_alternative<TerminalLent>(*decode_down(encode(TerminalLent{}))));
+}
+
+TEST_CASE("channel: invalid UTF-8 in a path is replaced, the message still goes") {
+    const auto m = decode_up(encode(Spawned{"root/\xff\xfe", "cmd", 7, 0, 0}));
+    REQUIRE(m);
+    CHECK(std::get<Spawned>(*m).path.starts_with("root/"));
+}
+
+TEST_CASE("channel: what is not a message decodes to nothing") {
+    for (const std::string& bad : {
+             std::string(""),
+             std::string("not json"),
+             std::string("[1,2]"),
+             std::string("{}"),
+             std::string(R"({"t":5})"),
+             std::string(R"({"t":"unknown"})"),
+             std::string(R"({"t":"spawned"})"),
+             std::string(R"({"t":"spawned","path":"p","pid":"12"})"),
+             std::string(R"({"t":"spawned","path":"p","pid":-1})"),
+             std::string(R"({"t":"spawned","path":"p","pid":0})"),
+             std::string(R"({"t":"spawned","path":"p","pid":1e300})"),
+             std::string(R"({"t":"spawned","path":"p","pid":99999999999})"),
+             std::string(R"({"t":"reaped"})"),
+             std::string(R"({"t":"reaped","actor":{"name":"no path"}})"),
+             std::string(R"({"t":"reaped","actor":[]})"),
+             std::string("\x00\x01\x02\xff", 4),
+             std::string(R"({"t":"cancel"})"), // a down message is not an up one
+         }) {
+        CAPTURE(bad);
+        CHECK_FALSE(decode_up(bad));
+    }
+    for (const std::string& bad : {std::string("{"), std::string(R"({"t":"spawned"})"),
+                                  std::string(R"({"t":"terminal"})"),
+                                  std::string(R"({"t":"terminal","lent":"yes"})")}) {
+        CAPTURE(bad);
+        CHECK_FALSE(decode_down(bad));
+    }
+    // Fields of the wrong type fall back to their defaults, never throw.
+    const auto m = decode_up(R"({"t":"spawned","path":"p","pid":5,"kind":3,"start_ticks":-4})");
+    REQUIRE(m);
+    CHECK(std::get<Spawned>(*m).kind == "cmd");
+    CHECK(std::get<Spawned>(*m).start_ticks == 0);
+    CHECK(std::get<Cancel>(*decode_down(R"({"t":"cancel","reason":[]})")).reason ==
+          "parent_cancelled");
+}
