@@ -13,6 +13,7 @@
 #include "forkspawn/signals.hpp"
 #include "forkspawn/stop_machine.hpp"
 #include "forkspawn/sweep.hpp"
+#include "forkspawn/tree_report.hpp"
 #include "forkspawn/sys.hpp"
 
 #include <algorithm>
@@ -254,7 +255,7 @@ class Supervisor {
           m_t0(Clock::now()), m_terminal_lease(true) {
         for (const auto& child : nursery.actors)
             m_actors.emplace_back(child);
-        add_slots(nursery);
+        m_tree.emplace(nursery, options.backend);
         number_children();
     }
 
@@ -310,8 +311,7 @@ class Supervisor {
     bool root() const { return m_report_sink != nullptr; }
 
     // The root's report: one slot per actor of the whole tree, depth-first.
-    std::vector<report::ActorReport> m_slots;
-    std::unordered_map<std::string, std::size_t> m_slot_of;
+    std::optional<TreeReport> m_tree;
     // Actors below the nurseries we run, by pid, from their "spawned"
     // events: if their sub-supervisor dies they are adopted by us, and we
     // reap and report them.
@@ -331,18 +331,6 @@ class Supervisor {
     }
     std::unordered_map<pid_t, Remote> m_remote;
 
-    void add_slots(const spec::Actor& nursery) {
-        for (const auto& a : nursery.actors) {
-            report::ActorReport r;
-            r.path = a.path;
-            r.name = a.name;
-            r.kind = a.kind == spec::Kind::command ? "cmd" : "nursery";
-            r.backend = m_options.backend;
-            m_slot_of[r.path] = m_slots.size();
-            m_slots.push_back(std::move(r));
-            add_slots(a);
-        }
-    }
     // ---- the page of started pids (StartedPage) -------------------------
     std::vector<std::size_t> m_slot; // each child's entry, ascending
     std::size_t m_slots_end = 0;     // one past the last entry of our subtree
@@ -1239,7 +1227,7 @@ class Supervisor {
             send_parent(channel::Reaped{r});
             return;
         }
-        if (auto it = m_slot_of.find(r.path); it != m_slot_of.end()) m_slots[it->second] = r;
+        m_tree->reaped(r);
         if (m_options.format == report::Format::jsonl) {
             m_report_sink->write(report::jsonl_reaped(r));
             after_write();
@@ -1249,10 +1237,7 @@ class Supervisor {
     void publish_spawned(const std::string& path, const std::string& kind, pid_t pid,
                          double started_ms) {
         if (root()) {
-            if (auto it = m_slot_of.find(path); it != m_slot_of.end()) {
-                m_slots[it->second].pid = pid;
-                m_slots[it->second].started_ms = started_ms;
-            }
+            m_tree->spawned(path, pid, started_ms);
         } else {
             send_parent(
                 channel::Spawned{path, kind, pid, started_ms, process_start_ticks(pid)});
@@ -1945,31 +1930,7 @@ Result Supervisor::result() {
     result.output_dropped = m_output_dropped;
     result.summary = {FORKSPAWN_VERSION, m_options.backend, m_result, m_exit_code,
                       ms_since_start(Clock::now())};
-    if (root()) {
-        // An actor whose spawn was reported but whose end never was: its
-        // supervisor died and it ended somewhere we could not see.
-        for (auto& slot : m_slots) {
-            if (slot.ended_ms) continue;
-            const auto parent = m_slot_of.find(slot.path.substr(0, slot.path.rfind('/')));
-            const report::ActorReport* up =
-                parent == m_slot_of.end() ? nullptr : &m_slots[parent->second];
-            // Depth-first: its nursery's slot is final already.
-            const bool nursery_never_ran =
-                up && !up->pid && !(up->error && up->error->starts_with("unknown:"));
-            if (slot.pid) {
-                slot.outcome = Outcome::killed;
-                slot.cancel_reason = "supervisor_killed";
-                slot.error = "its supervisor died before reporting how it ended";
-            } else if (nursery_never_ran) {
-                // Never started because its nursery never was (cancelled
-                // before its spawn, or its spawn failed).
-                slot.cancel_reason = up->cancel_reason;
-            } else if (up) {
-                slot.error = "unknown: its supervisor died before reporting on it";
-            }
-        }
-        result.actors = m_slots;
-    }
+    if (root()) result.actors = m_tree->finish();
     if (m_orphans > 0) log(2, fmt::format("reaped {} escaped process(es)", m_orphans));
     return result;
 }
