@@ -8,6 +8,9 @@
 // (close-on-exec) means execve succeeded.
 #pragma once
 
+#include <csignal>
+#include <cstdint>
+
 #include <cstdint>
 #include <string>
 #include <sys/types.h>
@@ -98,5 +101,43 @@ FORKSPAWN_CHILD_SIDE int close_fds_from(unsigned first, int keep = -1) noexcept;
 // Whether this kernel has close_range(CLOSE_RANGE_CLOEXEC) (Linux 5.11);
 // without it cloexec_fds_from needs /proc/self/fd.
 bool close_range_cloexec_works() noexcept;
+
+// ---- the set-up every child forkspawn makes shares ------------------------
+// (async-signal-safe, on the child side of a fork; the guardian is spawned
+// as a fresh image and needs none of it)
+
+// One fd to put in place: `source` (-1: none) becomes fd `target` (< 10).
+struct FdMove {
+    int source = -1;
+    int target = -1;
+};
+// Puts every source at its target: each is copied above 9 first
+// (close-on-exec), then onto its target, so a source that is another's
+// target is never lost (libuv's two-step). The targets keep close-on-exec
+// with `keep_cloexec` (a child that runs on without exec), lose it without
+// (they are for the program exec'd). The copies above 9 stay open,
+// close-on-exec. False with errno on failure.
+FORKSPAWN_CHILD_SIDE bool place_fds(const FdMove* moves, int count, bool keep_cloexec) noexcept;
+// Dies with its parent (PR_SET_PDEATHSIG, SIGKILL; it fires when the thread
+// that forked exits) and checks the parent did not die before: false when
+// it did, or the call failed (errno 0 for the former).
+FORKSPAWN_CHILD_SIDE bool die_with_parent(pid_t parent) noexcept;
+
+// The whole set-up of a helper child forkspawn forks and that is not an
+// actor: a sub-supervisor forked without exec, the mp_forkserver server.
+// In order: its final signal mask (first, in one call: a supervised signal
+// unblocked for a moment would kill it by its default action), its pid in
+// its entry of the page of started pids, a process group of its own, death
+// with its parent, its fds at 3.. and nothing else of the parent's (every
+// other fd from 3 up is closed). _exit(1) when any step fails.
+struct ChildSetup {
+    const sigset_t* mask = nullptr;        // null: leave the mask as it is
+    std::int32_t* started_slot = nullptr;  // null: none
+    pid_t parent_pid = 0;
+    FdMove fds[4]{};                       // targets from 3 up
+    int fd_count = 0;
+    bool keep_cloexec = true;              // false: the fds are for an exec'd image
+};
+FORKSPAWN_CHILD_SIDE void setup_child(const ChildSetup& setup) noexcept;
 
 } // namespace forkspawn::backend

@@ -142,6 +142,51 @@ FORKSPAWN_CHILD_SIDE void restore_fd_limit() noexcept {
     if (g_restore_fd_limit) ::setrlimit(RLIMIT_NOFILE, &g_actor_fd_limit);
 }
 
+FORKSPAWN_CHILD_SIDE bool place_fds(const FdMove* moves, int count, bool keep_cloexec) noexcept {
+    int high[8];
+    if (count > 8) {
+        errno = EINVAL;
+        return false;
+    }
+    for (int k = 0; k < count; ++k) {
+        high[k] = -1;
+        if (moves[k].source >= 0 && (high[k] = ::fcntl(moves[k].source, F_DUPFD_CLOEXEC, 10)) < 0)
+            return false;
+    }
+    for (int k = 0; k < count; ++k)
+        if (high[k] >= 0 && ::dup3(high[k], moves[k].target, keep_cloexec ? O_CLOEXEC : 0) < 0)
+            return false;
+    return true;
+}
+
+FORKSPAWN_CHILD_SIDE bool die_with_parent(pid_t parent) noexcept {
+    if (::prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) return false;
+    if (::getppid() != parent) {
+        errno = 0;
+        return false;
+    }
+    return true;
+}
+
+FORKSPAWN_CHILD_SIDE void setup_child(const ChildSetup& c) noexcept {
+    if (c.mask && ::sigprocmask(SIG_SETMASK, c.mask, nullptr) < 0) ::_exit(1);
+    if (c.started_slot) __atomic_store_n(c.started_slot, ::getpid(), __ATOMIC_RELEASE);
+    if (::setpgid(0, 0) < 0) ::_exit(1);
+    if (!die_with_parent(c.parent_pid)) ::_exit(1);
+    if (!place_fds(c.fds, c.fd_count, c.keep_cloexec)) ::_exit(1);
+    // Nothing of the parent's in the gaps between the targets, nor above.
+    int top = 2;
+    for (int k = 0; k < c.fd_count; ++k)
+        if (c.fds[k].source >= 0 && c.fds[k].target > top) top = c.fds[k].target;
+    for (int fd = 3; fd < top; ++fd) {
+        bool placed = false;
+        for (int k = 0; k < c.fd_count; ++k)
+            placed = placed || (c.fds[k].source >= 0 && c.fds[k].target == fd);
+        if (!placed) ::close(fd);
+    }
+    if (close_fds_from(static_cast<unsigned>(top) + 1) < 0) ::_exit(1);
+}
+
 FORKSPAWN_CHILD_SIDE void exec_child(const SpawnArgs& a) noexcept {
     // First of all: this pid started (see StartedPage).
     if (a.started_slot) __atomic_store_n(a.started_slot, ::getpid(), __ATOMIC_RELEASE);
@@ -158,9 +203,10 @@ FORKSPAWN_CHILD_SIDE void exec_child(const SpawnArgs& a) noexcept {
     // Die with the supervisor. PDEATHSIG fires when the *thread* that forked
     // exits, which is why forks happen on a thread that lives as long as the
     // process. Re-check the parent: it may have died before the prctl.
-    if (::prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+    if (!die_with_parent(a.parent_pid)) {
+        if (errno == 0) ::_exit(127); // the supervisor is gone: nobody to tell
         report_and_exit(a.error_fd, ChildStage::parent_death_signal, errno);
-    if (::getppid() != a.parent_pid) ::_exit(127); // the supervisor is gone: nobody to tell
+    }
 
     // Default dispositions and an empty mask: the forking thread blocks every
     // signal, and an ignored SIGPIPE or a blocked SIGTERM would survive execve
@@ -191,14 +237,8 @@ FORKSPAWN_CHILD_SIDE void exec_child(const SpawnArgs& a) noexcept {
     // (F_DUPFD_CLOEXEC): with F_DUPFD they reached the program as 10, 11, 12
     // (or wherever they landed), duplicates of its channel, spec and the
     // guardian's pipe.
-    const int pass[4] = {a.fd3, a.fd4, a.fd5, a.fd6};
-    int high[4] = {-1, -1, -1, -1};
-    for (int k = 0; k < 4; ++k)
-        if (pass[k] >= 0 && (high[k] = ::fcntl(pass[k], F_DUPFD_CLOEXEC, 10)) < 0)
-            report_and_exit(a.error_fd, ChildStage::pass_fds, errno);
-    for (int k = 0; k < 4; ++k)
-        if (high[k] >= 0 && ::dup2(high[k], 3 + k) < 0)
-            report_and_exit(a.error_fd, ChildStage::pass_fds, errno);
+    const FdMove pass[4] = {{a.fd3, 3}, {a.fd4, 4}, {a.fd5, 5}, {a.fd6, 6}};
+    if (!place_fds(pass, 4, false)) report_and_exit(a.error_fd, ChildStage::pass_fds, errno);
 
     if (a.cwd && ::chdir(a.cwd) < 0) report_and_exit(a.error_fd, ChildStage::chdir, errno);
     restore_fd_limit();

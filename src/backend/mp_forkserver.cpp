@@ -389,27 +389,24 @@ class MpForkServer final : public Backend {
         if (pid < 0) return false;
         if (pid == 0) {
             // Own group (a terminal's Ctrl-C is forkspawn's alone), dies
-            // with the supervisor, keeps only stdio and its socket, and
-            // blocks every signal: it has nothing to handle.
-            ::setpgid(0, 0);
-            ::prctl(PR_SET_NAME, "forkspawn-mpfs");
-            if (::prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || ::getppid() != parent) ::_exit(1);
-            // Keep the socket as fd 3 and the guardian's pipe as fd 4 (dup2
-            // clears close-on-exec there); the copies on the way are
-            // close-on-exec, so nothing but 0-4 can reach the fresh image.
-            const int sock = ::fcntl(theirs.get(), F_DUPFD_CLOEXEC, 10);
-            const int guardian =
-                m_guardian_fd >= 0 ? ::fcntl(m_guardian_fd, F_DUPFD_CLOEXEC, 10) : -1;
-            // The page of started pids as fd 5.
-            const int page = m_page.fd >= 0 ? ::fcntl(m_page.fd, F_DUPFD_CLOEXEC, 10) : -1;
-            ::dup2(sock, 3);
-            if (guardian >= 0) ::dup2(guardian, 4);
-            if (page >= 0) ::dup2(page, 5);
-            if (guardian < 0) ::close(4); // nothing of the parent's in the gaps
-            close_fds_from(page >= 0 ? 6U : 5U);
-            sigset_t all;
+            // with the supervisor, keeps only stdio, its socket (3), the
+            // guardian's pipe (4) and the page of started pids (5), for the
+            // fresh image (no close-on-exec on them), and blocks every
+            // signal: it has nothing to handle.
+            ChildSetup setup;
+            setup.parent_pid = parent;
+            setup.fds[0] = {theirs.get(), 3};
+            setup.fds[1] = {m_guardian_fd, 4};
+            setup.fds[2] = {m_page.fd, 5};
+            setup.fd_count = 3;
+            setup.keep_cloexec = false;
+            setup_child(setup);
+            sigset_t all; // after its set-up, which runs with the caller's mask
             sigfillset(&all);
             ::sigprocmask(SIG_SETMASK, &all, nullptr);
+            ::prctl(PR_SET_NAME, "forkspawn-mpfs");
+            const int guardian = m_guardian_fd >= 0 ? 4 : -1;
+            const int page = m_page.fd >= 0 ? 5 : -1;
             // A fresh, small image: forks from it copy its page tables, not
             // those of a supervisor that has grown since.
             char name[] = "forkspawn-mpfs";

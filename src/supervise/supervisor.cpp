@@ -1961,22 +1961,18 @@ void Supervisor::flush_parent(std::chrono::milliseconds limit) {
     // signalfd this supervisor makes. Unblocked even for a moment (an empty
     // mask, then blocking them again), a SIGTERM to the group would kill it
     // by the default action instead of cancelling its subtree.
-    ::pthread_sigmask(SIG_SETMASK, &start.signal_mask, nullptr);
-    if (start.started_slot) __atomic_store_n(start.started_slot, ::getpid(), __ATOMIC_RELEASE);
-    ::setpgid(0, 0);
-    if (::prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || ::getppid() != start.parent_pid) ::_exit(1);
-    // Keep stdio, the channel (as fd 3), the guardian's pipe (as fd 4) and
-    // the page of started pids (as fd 5, its mapping is inherited);
-    // nothing else of the parent's.
-    const int channel = ::fcntl(start.channel, F_DUPFD_CLOEXEC, 10);
-    const int guardian = start.guardian >= 0 ? ::fcntl(start.guardian, F_DUPFD_CLOEXEC, 10) : -1;
-    const int page =
-        start.options.page.fd >= 0 ? ::fcntl(start.options.page.fd, F_DUPFD_CLOEXEC, 10) : -1;
-    if (channel < 0 || ::dup3(channel, 3, O_CLOEXEC) < 0) ::_exit(1);
-    if (guardian >= 0 && ::dup3(guardian, 4, O_CLOEXEC) < 0) ::_exit(1);
-    if (page >= 0 && ::dup3(page, 5, O_CLOEXEC) < 0) ::_exit(1);
-    if (guardian < 0) ::close(4); // nothing of the parent's in the gaps
-    backend::close_fds_from(page >= 0 ? 6U : 5U);
+    backend::ChildSetup setup;
+    setup.mask = &start.signal_mask;
+    setup.started_slot = start.started_slot;
+    setup.parent_pid = start.parent_pid;
+    setup.fds[0] = {start.channel, 3};
+    setup.fds[1] = {start.guardian, 4};
+    setup.fds[2] = {start.options.page.fd, 5};
+    setup.fd_count = 3;
+    setup.keep_cloexec = true; // it runs on without exec
+    backend::setup_child(setup);
+    const int guardian = start.guardian >= 0 ? 4 : -1;
+    const int page = start.options.page.fd >= 0 ? 5 : -1;
     ::prctl(PR_SET_CHILD_SUBREAPER, 1);
     Options options = start.options;
     options.page.fd = page >= 0 ? 5 : -1;
