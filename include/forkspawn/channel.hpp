@@ -24,7 +24,7 @@ namespace forkspawn::channel {
 // if the sub-supervisor dies, and passes the message on up to the root.
 struct Spawned {
     std::string path;
-    std::string kind; // "cmd" or "nursery"
+    report::Kind kind = report::Kind::cmd;
     pid_t pid = 0;
     double started_ms = 0;
     std::uint64_t start_ticks = 0; // process_start_ticks(pid) while unreaped; 0: unknown

@@ -14,6 +14,19 @@ namespace forkspawn::report {
 enum class Outcome { completed, failed, spawn_failed, cancelled, killed, not_started };
 std::string_view outcome_name(Outcome o);
 
+enum class Kind { cmd, nursery };
+std::string_view kind_name(Kind k);
+std::optional<Kind> parse_kind(std::string_view name);
+
+// How the run ended, as a whole.
+enum class Result { completed, failed, timeout, cancelled, internal_error };
+std::string_view result_name(Result r);
+
+// The one rendering of how a process ended: "rc=3" or "signal=SIGKILL";
+// none when neither is known (it never ran).
+std::optional<std::string> status_text(std::optional<int> exit_code,
+                                       const std::optional<std::string>& signal);
+
 struct StopReport {
     std::vector<std::string> sent; // signal names in the order sent, e.g. SIGTERM, SIGKILL
     bool escalated = false;        // SIGKILL was sent
@@ -24,7 +37,7 @@ struct StopReport {
 struct ActorReport {
     std::string path;    // root/etl/load
     std::string name;    // load
-    std::string kind;    // "cmd" or "nursery"
+    Kind kind = Kind::cmd;
     std::string backend; // spawn backend key
     std::optional<long> pid;
     std::optional<std::string> status; // "rc=3" or "signal=SIGKILL"; none if never ran
@@ -42,7 +55,7 @@ struct ActorReport {
 struct Summary {
     std::string version;
     std::string backend;
-    std::string result; // "completed", "failed", "timeout", "cancelled"
+    Result result = Result::completed;
     int exit_code = 0;
     double duration_ms = 0;
 };

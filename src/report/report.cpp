@@ -50,7 +50,7 @@ ordered_json ms_or_null(const std::optional<double>& ms) {
 void add_actor_fields(ordered_json& j, const ActorReport& a) {
     j["path"] = a.path;
     j["name"] = a.name;
-    j["kind"] = a.kind;
+    j["kind"] = kind_name(a.kind);
     j["pid"] = or_null(a.pid);
     j["backend"] = a.backend;
     j["status"] = or_null(a.status);
@@ -81,7 +81,7 @@ ordered_json summary_fields(const Summary& s) {
     ordered_json j;
     j["forkspawn_version"] = s.version;
     j["backend"] = s.backend;
-    j["result"] = s.result;
+    j["result"] = result_name(s.result);
     j["exit_code"] = s.exit_code;
     j["duration_ms"] = round_ms(s.duration_ms);
     return j;
@@ -212,7 +212,7 @@ Row table_row(const ActorReport& a) {
     };
     Row row;
     row[col_path] = printable(a.path);
-    row[col_kind] = printable(a.kind);
+    row[col_kind] = std::string(kind_name(a.kind));
     row[col_pid] = a.pid ? fmt::format("{}", *a.pid) : std::string(k_absent);
     row[col_status] = text_or_absent(a.status);
     row[col_outcome] = std::string(outcome_name(a.outcome));
@@ -257,7 +257,7 @@ std::string summary_line(const Summary& s, const std::vector<ActorReport>& actor
     for (const auto& a : actors)
         ++counts[static_cast<std::size_t>(a.outcome)];
     std::string line =
-        fmt::format("result: {} (exit {}) in {}, {} actor{}", printable(s.result), s.exit_code,
+        fmt::format("result: {} (exit {}) in {}, {} actor{}", result_name(s.result), s.exit_code,
                     format_runtime(s.duration_ms), actors.size(), actors.size() == 1 ? "" : "s");
     std::string_view sep = ": ";
     // Outcome declaration order, so the same kinds of run always read the same way.
@@ -279,6 +279,34 @@ std::string summary_line(const Summary& s, const std::vector<ActorReport>& actor
 }
 
 } // namespace
+
+std::string_view kind_name(Kind k) {
+    return k == Kind::nursery ? "nursery" : "cmd";
+}
+
+std::optional<Kind> parse_kind(std::string_view name) {
+    if (name == "cmd") return Kind::cmd;
+    if (name == "nursery") return Kind::nursery;
+    return std::nullopt;
+}
+
+std::string_view result_name(Result r) {
+    switch (r) {
+    case Result::completed: return "completed";
+    case Result::failed: return "failed";
+    case Result::timeout: return "timeout";
+    case Result::cancelled: return "cancelled";
+    case Result::internal_error: return "internal_error";
+    }
+    return "?";
+}
+
+std::optional<std::string> status_text(std::optional<int> exit_code,
+                                       const std::optional<std::string>& signal) {
+    if (exit_code) return "rc=" + std::to_string(*exit_code);
+    if (signal) return "signal=" + *signal;
+    return std::nullopt;
+}
 
 std::string_view outcome_name(Outcome o) {
     switch (o) {
@@ -380,7 +408,7 @@ std::optional<ActorReport> actor_from_json(const nlohmann::json& j) {
     };
     a.path = *str("path");
     a.name = str("name").value_or("");
-    a.kind = str("kind").value_or("cmd");
+    a.kind = parse_kind(str("kind").value_or("cmd")).value_or(Kind::cmd);
     a.backend = str("backend").value_or("");
     if (auto pid = num("pid")) a.pid = static_cast<long>(*pid);
     a.status = str("status");

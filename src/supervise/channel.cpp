@@ -46,7 +46,7 @@ std::string encode(const Up& message) {
             [](const Spawned& m) {
                 return dump(json{{"t", "spawned"},
                                  {"path", m.path},
-                                 {"kind", m.kind},
+                                 {"kind", report::kind_name(m.kind)},
                                  {"pid", m.pid},
                                  {"started_ms", m.started_ms},
                                  {"start_ticks", m.start_ticks}});
@@ -89,7 +89,8 @@ std::optional<Up> decode_up(std::string_view datagram) {
         if (!path || !pid || *pid <= 0 || *pid > INT32_MAX) return std::nullopt;
         m.path = *path;
         m.pid = static_cast<pid_t>(*pid);
-        m.kind = get<std::string>(j, "kind").value_or("cmd");
+        m.kind = report::parse_kind(get<std::string>(j, "kind").value_or("cmd"))
+                     .value_or(report::Kind::cmd);
         m.started_ms = get<double>(j, "started_ms").value_or(0);
         m.start_ticks = get<std::uint64_t>(j, "start_ticks").value_or(0);
         return m;

@@ -240,10 +240,13 @@ struct ActorRun {
     const StopMachine& stop() const { return life.stop(); }
 };
 
-std::string status_text(const ActorRun& a) {
-    if (a.exit_code) return fmt::format("rc={}", *a.exit_code);
-    if (a.term_signal) return "signal=" + signal_name(*a.term_signal);
-    return "";
+std::optional<std::string> status_text(const ActorRun& a) {
+    return report::status_text(a.exit_code, a.term_signal ? std::optional(signal_name(*a.term_signal))
+                                                          : std::nullopt);
+}
+
+report::Kind kind_of(const spec::Actor& a) {
+    return a.kind == spec::Kind::nursery ? report::Kind::nursery : report::Kind::cmd;
 }
 
 class Supervisor {
@@ -317,7 +320,7 @@ class Supervisor {
     // reap and report them.
     struct Remote {
         std::string path;
-        std::string kind;
+        report::Kind kind = report::Kind::cmd;
         std::optional<double> started_ms; // unknown when found in the page of started pids
         // When it started (process_start_ticks, read by its supervisor
         // while it held it unreaped): the pid is this actor's only while a
@@ -380,7 +383,7 @@ class Supervisor {
             const spec::Actor* a = actor_at(m_nursery.actors, m_slot.front(), k);
             if (!a) return std::nullopt;
             __atomic_store_n(page.slots + k, 0, __ATOMIC_RELEASE);
-            return Remote{a->path, a->kind == spec::Kind::command ? "cmd" : "nursery",
+            return Remote{a->path, kind_of(*a),
                           std::nullopt, 0};
         }
         return std::nullopt;
@@ -397,7 +400,7 @@ class Supervisor {
     std::optional<std::string> m_cancel_cause;
     bool m_work_done = false; // every non-daemon actor completed
     int m_exit_code = 0;
-    std::string m_result = "completed";
+    report::Result m_result = report::Result::completed;
     bool m_failed = false;
     int m_sigint_count = 0;
     bool m_output_paused = false;
@@ -492,7 +495,7 @@ class Supervisor {
                     // --timeout, or the root's own timeout in the spec.
                     log(1, fmt::format("the tree's timeout of {} ran out; cancelling the tree",
                                        format_duration(*m_options.tree_timeout)));
-                    set_cause("tree_timeout", k_exit_timeout, "timeout");
+                    set_cause("tree_timeout", k_exit_timeout, report::Result::timeout);
                     cancel_all("tree_timeout");
                 }
                 break;
@@ -795,7 +798,7 @@ class Supervisor {
         // shown before its spawn is known (and its group guarded).
         a.output_live = true;
         watch_output(i);
-        publish_spawned(a.spec->path, a.nursery() ? "nursery" : "cmd", a.pid,
+        publish_spawned(a.spec->path, kind_of(*a.spec), a.pid,
                         ms_since_start(*a.started));
         watch(a.proc.fd(), make_tag(Tag::pidfd, i), EPOLLIN);
         if (a.error_pipe) watch(a.error_pipe.get(), make_tag(Tag::error_pipe, i), EPOLLIN);
@@ -988,7 +991,7 @@ class Supervisor {
             cancel_actor(i, reason);
     }
 
-    void set_cause(const std::string& cause, int exit_code, const std::string& result) {
+    void set_cause(const std::string& cause, int exit_code, report::Result result) {
         if (m_cancel_cause) return;
         m_cancel_cause = cause;
         m_exit_code = exit_code;
@@ -998,7 +1001,7 @@ class Supervisor {
     void nursery_failed(std::size_t culprit) {
         m_failed = true;
         if (m_cancel_cause) return;
-        set_cause("sibling_failed", k_exit_failed, "failed");
+        set_cause("sibling_failed", k_exit_failed, report::Result::failed);
         // Tell the parent now, not when our teardown is over: it cancels
         // our siblings in parallel with it (one_for_all all the way up).
         send_parent(channel::Failing{});
@@ -1205,13 +1208,12 @@ class Supervisor {
         r.pid = pid;
         if (info.si_code == CLD_EXITED) {
             r.exit_code = info.si_status;
-            r.status = fmt::format("rc={}", info.si_status);
             r.outcome = info.si_status == 0 ? Outcome::completed : Outcome::failed;
         } else {
             r.signal = signal_name(info.si_status);
-            r.status = "signal=" + *r.signal;
             r.outcome = info.si_status == SIGKILL ? Outcome::killed : Outcome::failed;
         }
+        r.status = report::status_text(r.exit_code, r.signal);
         r.cancel_reason = "supervisor_killed";
         r.started_ms = remote.started_ms;
         r.ended_ms = ms_since_start(Clock::now());
@@ -1234,7 +1236,7 @@ class Supervisor {
         }
     }
 
-    void publish_spawned(const std::string& path, const std::string& kind, pid_t pid,
+    void publish_spawned(const std::string& path, report::Kind kind, pid_t pid,
                          double started_ms) {
         if (root()) {
             m_tree->spawned(path, pid, started_ms);
@@ -1370,7 +1372,7 @@ class Supervisor {
         const auto handle = Overload{
             [&](const Cancel& m) {
                 log(2, fmt::format("{} cancelled ({})", m_nursery.path, m.reason));
-                set_cause(m.reason, k_exit_ok, "cancelled");
+                set_cause(m.reason, k_exit_ok, report::Result::cancelled);
                 cancel_all(m.reason);
             },
             [&](const Dump&) { dump_tree(); },
@@ -1389,7 +1391,7 @@ class Supervisor {
         unwatch(m_parent.get());
         m_parent_gone = true;
         m_parent_outbox.clear();
-        set_cause("parent_gone", k_exit_failed, "cancelled");
+        set_cause("parent_gone", k_exit_failed, report::Result::cancelled);
         cancel_all("parent_gone");
     }
     std::vector<char> m_message_buf = std::vector<char>(k_max_message); // one, reused
@@ -1422,7 +1424,7 @@ class Supervisor {
         }
         if (a.outcome == Outcome::failed || a.outcome == Outcome::spawn_failed ||
             m_options.verbosity >= 2) {
-            std::string what = a.spawn_error ? *a.spawn_error : status_text(a);
+            std::string what = a.spawn_error ? *a.spawn_error : status_text(a).value_or("");
             log(a.outcome == Outcome::completed ? 2 : 1,
                 fmt::format("{} {} ({})", a.spec->path, report::outcome_name(a.outcome), what));
         }
@@ -1553,12 +1555,12 @@ class Supervisor {
             // the caller names it once the tree is down.
             if (m_report_sink->reader_gone()) {
                 log(1, "the report's reader went away; cancelling the tree");
-                set_cause("signal:SIGPIPE", 128 + SIGPIPE, "cancelled");
+                set_cause("signal:SIGPIPE", 128 + SIGPIPE, report::Result::cancelled);
                 cancel_all("signal:SIGPIPE");
             } else {
                 log(1, fmt::format("cannot write the report to {}: {}; cancelling the tree",
                                    m_report_sink->name(), errno_text(m_report_sink->error())));
-                set_cause("report_error", k_exit_io, "cancelled");
+                set_cause("report_error", k_exit_io, report::Result::cancelled);
                 cancel_all("report_error");
             }
         }
@@ -1613,7 +1615,7 @@ class Supervisor {
                         if (!a.cancel_reason) a.cancel_reason = reason;
                         apply(i, Event::kill, now);
                     }
-                    if (cancels_work) set_cause(reason, 128 + signo, "cancelled");
+                    if (cancels_work) set_cause(reason, 128 + signo, report::Result::cancelled);
                     cancel_all(reason);
                     break;
                 }
@@ -1622,7 +1624,7 @@ class Supervisor {
                            ? fmt::format("got {}; the tree is being torn down already",
                                          signal_name(signo))
                            : fmt::format("got {}; cancelling the tree", signal_name(signo)));
-                if (cancels_work) set_cause(reason, 128 + signo, "cancelled");
+                if (cancels_work) set_cause(reason, 128 + signo, report::Result::cancelled);
                 cancel_all(reason);
                 break;
             }
@@ -1660,7 +1662,7 @@ class Supervisor {
                 break;
             }
             out +=
-                fmt::format("  {}  {}  pid {}  {}", a.spec->path, a.nursery() ? "nursery" : "cmd",
+                fmt::format("  {}  {}  pid {}  {}", a.spec->path, report::kind_name(kind_of(*a.spec)),
                             a.pid > 0 ? std::to_string(a.pid) : "-", state);
             const auto d = a.life.deadline();
             if (d && a.state() == State::stopping)
@@ -1808,11 +1810,11 @@ class Supervisor {
         report::ActorReport r;
         r.path = a.spec->path;
         r.name = a.spec->name;
-        r.kind = a.nursery() ? "nursery" : "cmd";
+        r.kind = kind_of(*a.spec);
         r.backend = m_options.backend;
         if (a.pid > 0 && !a.spawn_error) r.pid = a.pid;
         if (!a.spawn_error) {
-            if (a.exit_code || a.term_signal) r.status = status_text(a);
+            r.status = status_text(a);
             r.exit_code = a.exit_code;
             if (a.term_signal) r.signal = signal_name(*a.term_signal);
         }
@@ -1921,10 +1923,10 @@ Result Supervisor::result() {
     Result result;
     if (m_internal_error[0] != '\0' || m_leftovers) {
         m_exit_code = k_exit_internal;
-        m_result = "internal_error";
+        m_result = report::Result::internal_error;
     } else if (!m_cancel_cause) {
         m_exit_code = m_failed ? k_exit_failed : k_exit_ok;
-        m_result = m_failed ? "failed" : "completed";
+        m_result = m_failed ? report::Result::failed : report::Result::completed;
     }
     result.exit_code = m_exit_code;
     result.output_dropped = m_output_dropped;

@@ -11,7 +11,7 @@ void TreeReport::add(const spec::Actor& nursery, const std::string& backend) {
         report::ActorReport r;
         r.path = a.path;
         r.name = a.name;
-        r.kind = a.kind == spec::Kind::command ? "cmd" : "nursery";
+        r.kind = a.kind == spec::Kind::command ? report::Kind::cmd : report::Kind::nursery;
         r.backend = backend;
         m_index[r.path] = m_entries.size();
         m_entries.push_back(std::move(r));

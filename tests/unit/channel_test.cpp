@@ -9,11 +9,11 @@ using namespace forkspawn;
 using namespace forkspawn::channel;
 
 TEST_CASE("channel: every message up survives encode and decode") {
-    const auto spawned = decode_up(encode(Spawned{"root/n/a", "cmd", 4242, 12.5, 987654321}));
+    const auto spawned = decode_up(encode(Spawned{"root/n/a", report::Kind::nursery, 4242, 12.5, 987654321}));
     REQUIRE(spawned);
     const auto& s = std::get<Spawned>(*spawned);
     CHECK(s.path == "root/n/a");
-    CHECK(s.kind == "cmd");
+    CHECK(s.kind == report::Kind::nursery);
     CHECK(s.pid == 4242);
     CHECK(s.started_ms == 12.5);
     CHECK(s.start_ticks == 987654321);
@@ -49,7 +49,7 @@ TEST_CASE("channel: every message down survives encode and decode") {
 }
 
 TEST_CASE("channel: invalid UTF-8 in a path is replaced, the message still goes") {
-    const auto m = decode_up(encode(Spawned{"root/\xff\xfe", "cmd", 7, 0, 0}));
+    const auto m = decode_up(encode(Spawned{"root/\xff\xfe", report::Kind::cmd, 7, 0, 0}));
     REQUIRE(m);
     CHECK(std::get<Spawned>(*m).path.starts_with("root/"));
 }
@@ -86,7 +86,7 @@ TEST_CASE("channel: what is not a message decodes to nothing") {
     // Fields of the wrong type fall back to their defaults, never throw.
     const auto m = decode_up(R"({"t":"spawned","path":"p","pid":5,"kind":3,"start_ticks":-4})");
     REQUIRE(m);
-    CHECK(std::get<Spawned>(*m).kind == "cmd");
+    CHECK(std::get<Spawned>(*m).kind == report::Kind::cmd);
     CHECK(std::get<Spawned>(*m).start_ticks == 0);
     CHECK(std::get<Cancel>(*decode_down(R"({"t":"cancel","reason":[]})")).reason ==
           "parent_cancelled");

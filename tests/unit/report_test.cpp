@@ -14,7 +14,7 @@ ActorReport extract_actor() {
     ActorReport a;
     a.path = "root/etl/extract";
     a.name = "extract";
-    a.kind = "cmd";
+    a.kind = Kind::cmd;
     a.backend = "subint_forkserver";
     a.pid = 4242;
     a.status = "rc=3";
@@ -30,7 +30,7 @@ ActorReport load_actor() {
     ActorReport a;
     a.path = "root/etl/load";
     a.name = "load";
-    a.kind = "cmd";
+    a.kind = Kind::cmd;
     a.backend = "subint_forkserver";
     a.pid = 4243;
     a.status = "signal=SIGKILL";
@@ -48,7 +48,7 @@ ActorReport transform_actor() {
     ActorReport a;
     a.path = "root/etl/transform";
     a.name = "transform";
-    a.kind = "nursery";
+    a.kind = Kind::nursery;
     a.backend = "subint_forkserver";
     a.pid = 4244;
     a.status = "rc=0";
@@ -64,7 +64,7 @@ ActorReport never_started_actor() {
     ActorReport a;
     a.path = "root/report";
     a.name = "report";
-    a.kind = "cmd";
+    a.kind = Kind::cmd;
     a.backend = "subint_forkserver";
     a.outcome = Outcome::not_started;
     a.cancel_reason = "sibling_failed";
@@ -72,7 +72,7 @@ ActorReport never_started_actor() {
 }
 
 Summary failed_summary() {
-    return Summary{"0.1.0", "subint_forkserver", "failed", 1, 1712.44};
+    return Summary{"0.1.0", "subint_forkserver", Result::failed, 1, 1712.44};
 }
 
 std::vector<std::string> keys_of(const nlohmann::ordered_json& j) {
@@ -354,7 +354,7 @@ TEST_CASE("table summary counts outcomes in outcome order") {
           "result: failed (exit 1) in 1.71s, 3 actors: 1 completed, 1 failed, 1 killed");
 
     const std::vector<ActorReport> two = {transform_actor(), transform_actor()};
-    const Summary ok{"0.1.0", "subint_forkserver", "completed", 0, 40.04};
+    const Summary ok{"0.1.0", "subint_forkserver", Result::completed, 0, 40.04};
     CHECK(lines_of(render_table(ok, two, false)).back() ==
           "result: completed (exit 0) in 40.0ms, 2 actors: 2 completed");
 
@@ -397,4 +397,16 @@ TEST_CASE("invalid UTF-8 and control characters never throw or break a line") {
     CHECK(lines_of(text).size() == 3);
     CHECK(text.find('\x1b') == std::string::npos);
     CHECK(text.find("exec failed\\n\\x1b[2J") != std::string::npos);
+}
+
+TEST_CASE("status, kind and result have one rendering each") {
+    CHECK(status_text(3, std::nullopt) == "rc=3");
+    CHECK(status_text(0, std::nullopt) == "rc=0");
+    CHECK(status_text(std::nullopt, std::string("SIGKILL")) == "signal=SIGKILL");
+    CHECK_FALSE(status_text(std::nullopt, std::nullopt));
+    for (Kind k : {Kind::cmd, Kind::nursery})
+        CHECK(parse_kind(kind_name(k)) == k);
+    CHECK_FALSE(parse_kind("daemon"));
+    CHECK(result_name(Result::internal_error) == "internal_error");
+    CHECK(result_name(Result::timeout) == "timeout");
 }

@@ -35,8 +35,8 @@ TEST_CASE("tree report: entries in spec order, depth-first; what ended is kept a
     TreeReport tree(root, "trio");
     const auto fresh = tree.finish();
     REQUIRE(fresh.size() == 3);
-    CHECK(fresh[1].kind == "nursery");
-    CHECK(fresh[2].kind == "cmd");
+    CHECK(fresh[1].kind == report::Kind::nursery);
+    CHECK(fresh[2].kind == report::Kind::cmd);
     CHECK(fresh[2].backend == "trio");
     CHECK(fresh[2].name == "b");
     tree.spawned("root/a", 10, 1.5);
