@@ -16,13 +16,23 @@ namespace {
 
 // A child in a process group of its own that waits for a signal.
 ProcessHandle start_child() {
+    // Every signal blocked across the fork: one sent at once must not run
+    // the test framework's handler in the child before its execve.
+    sigset_t all, old;
+    sigfillset(&all);
+    ::sigprocmask(SIG_SETMASK, &all, &old);
     const pid_t pid = ::fork();
     if (pid == 0) {
-        // A fresh image: none of the test framework's signal handlers.
+        struct sigaction dfl {};
+        dfl.sa_handler = SIG_DFL;
+        for (int signo = 1; signo < NSIG; ++signo)
+            if (signo != SIGKILL && signo != SIGSTOP) ::sigaction(signo, &dfl, nullptr);
+        ::sigprocmask(SIG_SETMASK, &old, nullptr);
         ::setpgid(0, 0);
         ::execl("/bin/sleep", "sleep", "1000", static_cast<char*>(nullptr));
         ::_exit(127);
     }
+    ::sigprocmask(SIG_SETMASK, &old, nullptr);
     REQUIRE(pid > 0);
     ::setpgid(pid, pid); // both sides: no race with the child's own call
     UniqueFd fd = sys::pidfd_open(pid);
