@@ -410,9 +410,16 @@ std::optional<ActorReport> actor_from_json(const nlohmann::json& j) {
     a.name = str("name").value_or("");
     a.kind = parse_kind(str("kind").value_or("cmd")).value_or(Kind::cmd);
     a.backend = str("backend").value_or("");
-    if (auto pid = num("pid")) a.pid = static_cast<long>(*pid);
+    // Whole numbers in range only: a cast of any other double is undefined.
+    auto whole = [&](const char* key, double lo, double hi) -> std::optional<long> {
+        const auto v = num(key);
+        if (!v || !(*v >= lo && *v <= hi) || *v != static_cast<double>(static_cast<long>(*v)))
+            return std::nullopt;
+        return static_cast<long>(*v);
+    };
+    a.pid = whole("pid", 1, 2147483647.0);
     a.status = str("status");
-    if (auto rc = num("exit_code")) a.exit_code = static_cast<int>(*rc);
+    if (auto rc = whole("exit_code", 0, 255)) a.exit_code = static_cast<int>(*rc);
     a.signal = str("signal");
     const std::string outcome = str("outcome").value_or("");
     for (std::size_t i = 0; i < k_outcome_count; ++i)
@@ -430,8 +437,10 @@ std::optional<ActorReport> actor_from_json(const nlohmann::json& j) {
         if (const auto at = it->find("sent_ms"); at != it->end() && at->is_array())
             for (const auto& ms : *at)
                 if (ms.is_number()) stop.sent_ms.push_back(ms.get<double>());
-        stop.escalated = it->value("escalated", false);
-        stop.exit_after_ms = it->value("exit_after_ms", 0.0);
+        if (const auto e = it->find("escalated"); e != it->end() && e->is_boolean())
+            stop.escalated = e->get<bool>();
+        if (const auto e = it->find("exit_after_ms"); e != it->end() && e->is_number())
+            stop.exit_after_ms = e->get<double>();
         a.stop = stop;
     }
     return a;

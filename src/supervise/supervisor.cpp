@@ -807,7 +807,11 @@ class Supervisor {
         // Until the exec-error pipe answers, whether execve succeeds is not
         // known (a sub-supervisor has nothing to exec, or is a fresh image
         // of forkspawn that reports its own failures).
-        apply(i, Event::spawned, Clock::now(), a.error_pipe && !a.nursery());
+        // Cancelled meanwhile and ended already: no stop begins, it is
+        // reaped at once and reports how it ended on its own.
+        const bool ended_already = a.life.cancelled() && exited_unreaped(a);
+        apply(i, Event::spawned, Clock::now(), (a.error_pipe && !a.nursery()) || ended_already);
+        if (ended_already && !a.stop().started()) on_pidfd(i);
     }
 
     // The exec-error pipe: EOF means execve succeeded; a ChildError means
@@ -837,6 +841,12 @@ class Supervisor {
         a.error_pipe.reset();
         // Read after its reap (on_pidfd): its end is what counts.
         if (a.exit_code || a.term_signal) return;
+        // Ended on its own already (a fast program): reaped now, so that a
+        // cancel waiting for this answer does not begin a stop on it.
+        if (a.life.cancelled() && exited_unreaped(a)) {
+            on_pidfd(i);
+            return;
+        }
         apply(i, a.spawn_error ? Event::exec_failed : Event::exec_confirmed);
     }
 
@@ -969,7 +979,9 @@ class Supervisor {
     void actor_timeout(std::size_t i) {
         ActorRun& a = m_actors[i];
         // Ended just as its time ran out: it did not run past it.
-        if (!a.life.has_process() || a.life.cancelled() || exited_unreaped(a)) return;
+        if (!a.life.has_process() || a.life.cancelled() || a.exit_code || a.term_signal ||
+            exited_unreaped(a))
+            return;
         log(1, fmt::format("{} ran past its timeout of {}; cancelling it", a.spec->path,
                            format_duration(*a.spec->timeout)));
         a.failed = true; // like timeout(1): running out of time is a failure
@@ -980,8 +992,10 @@ class Supervisor {
     void cancel_actor(std::size_t i, const std::string& reason) {
         ActorRun& a = m_actors[i];
         if (a.done() || a.life.cancelled()) return;
-        // It ended on its own: its reap (already due) reports that, and no
-        // cancel happened, so it has no cancel reason either.
+        // It ended on its own: its reap (already due, or under way: a
+        // channel drained by on_pidfd) reports that, and no cancel
+        // happened, so it has no cancel reason either.
+        if (a.exit_code || a.term_signal) return;
         if (a.life.has_process() && exited_unreaped(a)) return;
         stop_actor(i, reason);
     }
@@ -1029,9 +1043,16 @@ class Supervisor {
             log(2, fmt::format("{}: another actor is in its process group; the group is left "
                                "alone",
                                a.spec->path));
+        // Out of the epoll set before its pidfd is closed: a child being
+        // created holds a copy of the fd until its execve, and with it the
+        // epoll entry, which would then report a closed pidfd for ever.
+        unwatch(a.proc.fd());
         bool lost = false;
-        const auto status = a.proc.reap(&lost); // closes its pidfd, and so its epoll entry
-        if (!status) return;                    // not yet waitable
+        const auto status = a.proc.reap(&lost);
+        if (!status) { // not yet waitable
+            watch(a.proc.fd(), make_tag(Tag::pidfd, i), EPOLLIN);
+            return;
+        }
         if (lost) // reaped by someone else: a bug, but never a reason to spin
             log(0, fmt::format("{}: pid {} was reaped elsewhere; its status is lost", a.spec->path,
                                a.pid));
@@ -1337,7 +1358,7 @@ class Supervisor {
                 }
             },
             [&](const Reaped& m) {
-                if (m.actor.pid) {
+                if (m.actor.pid) { // 1..INT32_MAX (actor_from_json)
                     m_remote.erase(static_cast<pid_t>(*m.actor.pid));
                     if (m_guardian_restarts > 0) tell_guardian('-', static_cast<pid_t>(*m.actor.pid));
                 }
@@ -1609,9 +1630,12 @@ class Supervisor {
                 if (signo == SIGINT && m_sigint_count >= 2) {
                     log(1, "second SIGINT: killing now");
                     const TimePoint now = Clock::now();
+                    // Every actor not ended, in whatever state: running ones
+                    // get SIGKILL, ones being created are killed as soon as
+                    // they exist, ones not started never start.
                     for (std::size_t i = 0; i < m_actors.size(); ++i) {
                         ActorRun& a = m_actors[i];
-                        if (!a.life.has_process() || a.done()) continue;
+                        if (a.done() || a.exit_code || a.term_signal) continue;
                         if (!a.cancel_reason) a.cancel_reason = reason;
                         apply(i, Event::kill, now);
                     }

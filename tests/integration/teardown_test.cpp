@@ -518,6 +518,39 @@ TEST_CASE("teardown: a cancelled child stuck before its execve is killed on time
     check_nothing_left(r.tag);
 }
 
+TEST_CASE("teardown: a second SIGINT kills a cancelled child still stuck before its execve") {
+    if (backend() == "trio") {
+        MESSAGE("skipped: trio's loop waits for each child's execve");
+        return;
+    }
+    // The tree's timeout cancels the actor while it is stuck before its
+    // setpgid (the shim's gate never opens); its stop sequence's grace is
+    // 30 s. A second SIGINT must not wait for that grace.
+    TempDir dir;
+    const std::string spec = dir / "spec.json";
+    write_file(spec, json{{"actors", {sh("a", "echo never")}}}.dump());
+    Process p({.args = {"run", "--report=json", "--timeout=300ms", "--stop=SIGTERM,30s,SIGKILL",
+                        spec},
+               .env = shim_env("FORKSPAWN_FAULT_GATE", dir / "gate")});
+    REQUIRE(p.wait_for_stderr("ran out; cancelling the tree", k_ready));
+    p.signal(SIGINT);
+    REQUIRE(p.wait_for_stderr("got SIGINT", k_ready));
+    const auto second = std::chrono::steady_clock::now();
+    p.signal(SIGINT);
+    const auto r = p.wait();
+    const double took =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - second).count();
+    INFO(r.err);
+    INFO("took ", took, " s after the second SIGINT");
+    CHECK(took < 15); // at once, not after the 30 s grace
+    CHECK(r.err.find("second SIGINT: killing now") != std::string::npos);
+    const json a = entry(parse_report(r.out), "root/a");
+    CHECK(a["outcome"] == "killed");
+    CHECK(a["signal"] == "SIGKILL");
+    CHECK(a["cancel_reason"] == "tree_timeout");
+    check_nothing_left(r.tag);
+}
+
 TEST_CASE("teardown: an actor that joins a sibling's process group outlives the sibling's end") {
     // b joins a's group (same session: setpgid allows it); a exits 0 once b
     // is in; b ends on its own after the test has seen a's end. a's cleanup

@@ -83,6 +83,18 @@ TEST_CASE("channel: what is not a message decodes to nothing") {
         CAPTURE(bad);
         CHECK_FALSE(decode_down(bad));
     }
+    // A report's fields of the wrong type, or out of range, are left out;
+    // nothing throws.
+    const auto r = decode_up(
+        R"({"t":"reaped","actor":{"path":"root/a","pid":1e300,"exit_code":-7.5,)"
+        R"("stop":{"escalated":"yes","exit_after_ms":"soon","sent":[1,"SIGTERM"]}}})");
+    REQUIRE(r);
+    const auto& actor = std::get<Reaped>(*r).actor;
+    CHECK_FALSE(actor.pid);
+    CHECK_FALSE(actor.exit_code);
+    REQUIRE(actor.stop);
+    CHECK_FALSE(actor.stop->escalated);
+    CHECK(actor.stop->sent == std::vector<std::string>{"SIGTERM"});
     // Fields of the wrong type fall back to their defaults, never throw.
     const auto m = decode_up(R"({"t":"spawned","path":"p","pid":5,"kind":3,"start_ticks":-4})");
     REQUIRE(m);
