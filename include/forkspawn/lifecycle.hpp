@@ -121,7 +121,6 @@ class Lifecycle {
     bool has_process() const { return m_has_process; }
     const StopMachine& stop() const { return m_stop; }
     bool cancelled() const { return m_cancelled; }
-    bool killing() const { return m_killing; }
 
   private:
     State m_state = State::waiting;
@@ -129,7 +128,6 @@ class Lifecycle {
     std::optional<TimePoint> m_deadline; // cancelling_start, restarting
     bool m_has_process = false;
     bool m_cancelled = false; // a cancel or kill came (before its end)
-    bool m_killing = false;   // a kill came while it was being created
 
     Transition to(State next, Actions actions = {});
     Transition begin_stop(TimePoint now);

@@ -138,10 +138,11 @@ Transition Lifecycle::apply(Event e, TimePoint now, bool exec_pending, bool rest
         case Event::cancel:
             m_deadline = now + m_stop.sequence().grace();
             return to(State::cancelling_start, Actions{.withdraw = true});
-        case Event::kill:
-            m_deadline = now; // due at once: the backend kills it
-            m_killing = true; // and once it is reported, SIGKILL, no stop sequence
-            return to(State::cancelling_start, Actions{.withdraw = true});
+        case Event::kill: { // withdrawn if it can be, else killed in the backend
+            Transition t = kill(now);
+            t.actions.withdraw = true;
+            return t;
+        }
         default: return ignored;
         }
     case State::execing:
@@ -180,7 +181,6 @@ Transition Lifecycle::apply(Event e, TimePoint now, bool exec_pending, bool rest
                 a.signal = SIGKILL;
                 return to(State::killed, a);
             }
-            if (m_killing) return kill(now);
             return exec_pending ? Transition{m_state, m_state, {}} : begin_stop(now);
         case Event::exec_confirmed:
             if (!m_has_process || m_stop.started()) return ignored;
@@ -188,11 +188,7 @@ Transition Lifecycle::apply(Event e, TimePoint now, bool exec_pending, bool rest
         case Event::exec_failed: // exits on its own (127), no stop
             if (!m_has_process || m_stop.started()) return ignored;
             return to(State::exiting);
-        case Event::kill:
-            m_killing = true;
-            if (m_has_process) return kill(now);
-            m_deadline = now; // the backend kills it at once
-            return to(m_state);
+        case Event::kill: return kill(now);
         case Event::deadline:
             if (!m_deadline || now < *m_deadline) return ignored; // never early
             return kill(now);
@@ -239,7 +235,6 @@ Transition Lifecycle::apply(Event e, TimePoint now, bool exec_pending, bool rest
             if (!m_deadline || now < *m_deadline) return ignored;
             m_stop = StopMachine(m_stop.sequence());
             m_cancelled = false;
-            m_killing = false;
             return to(State::waiting);
         case Event::cancel:
         case Event::kill: return to(State::ended, Actions{.finish = true});

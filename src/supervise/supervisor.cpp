@@ -807,11 +807,9 @@ class Supervisor {
         // Until the exec-error pipe answers, whether execve succeeds is not
         // known (a sub-supervisor has nothing to exec, or is a fresh image
         // of forkspawn that reports its own failures).
-        // Cancelled meanwhile and ended already: no stop begins, it is
-        // reaped at once and reports how it ended on its own.
-        const bool ended_already = a.life.cancelled() && exited_unreaped(a);
-        apply(i, Event::spawned, Clock::now(), (a.error_pipe && !a.nursery()) || ended_already);
-        if (ended_already && !a.stop().started()) on_pidfd(i);
+        const bool ended = ended_before_its_stop(a);
+        apply(i, Event::spawned, Clock::now(), (a.error_pipe && !a.nursery()) || ended);
+        if (ended && !a.stop().started()) on_pidfd(i);
     }
 
     // The exec-error pipe: EOF means execve succeeded; a ChildError means
@@ -841,9 +839,7 @@ class Supervisor {
         a.error_pipe.reset();
         // Read after its reap (on_pidfd): its end is what counts.
         if (a.exit_code || a.term_signal) return;
-        // Ended on its own already (a fast program): reaped now, so that a
-        // cancel waiting for this answer does not begin a stop on it.
-        if (a.life.cancelled() && exited_unreaped(a)) {
+        if (ended_before_its_stop(a)) {
             on_pidfd(i);
             return;
         }
@@ -975,6 +971,13 @@ class Supervisor {
 
     // A command actor that exited already and is only not reaped yet.
     static bool exited_unreaped(const ActorRun& a) { return !a.nursery() && has_exited(a); }
+
+    // Cancelled while its spawn or execve was not confirmed, and ended on
+    // its own meanwhile (a fast program): the answer it waited for must not
+    // begin a stop on it. It is reaped instead, and reports how it ended.
+    static bool ended_before_its_stop(const ActorRun& a) {
+        return a.life.cancelled() && !a.stop().started() && exited_unreaped(a);
+    }
 
     void actor_timeout(std::size_t i) {
         ActorRun& a = m_actors[i];

@@ -488,6 +488,21 @@ TEST_CASE("teardown: a guardian that stops reading never holds the run up") {
     check_nothing_left(r.tag);
 }
 
+namespace {
+
+// A tree of one actor, "a", whose child is stuck before its execve: the
+// shim's gate never opens, so it waits before its setpgid for 30 s (the
+// shim's limit), as one stuck in a chdir on a dead mount would. The tree's
+// timeout cancels it.
+RunOptions stuck_before_exec(TempDir& dir, const std::string& timeout, const std::string& stop) {
+    const std::string spec = dir / "spec.json";
+    write_file(spec, json{{"actors", {sh("a", "echo never")}}}.dump());
+    return {.args = {"run", "--report=json", "--timeout=" + timeout, "--stop=" + stop, spec},
+            .env = shim_env("FORKSPAWN_FAULT_GATE", dir / "gate")};
+}
+
+} // namespace
+
 TEST_CASE("teardown: a cancelled child stuck before its execve is killed on time") {
     if (backend() == "trio") {
         // Its event loop waits in the vfork-style clone until the child
@@ -495,15 +510,9 @@ TEST_CASE("teardown: a cancelled child stuck before its execve is killed on time
         MESSAGE("skipped: trio's loop waits for each child's execve");
         return;
     }
-    // The gate never opens: the child waits before its setpgid for 30 s
-    // (the shim's limit), as one stuck in a chdir on a dead mount would.
     TempDir dir;
-    const std::string spec = dir / "spec.json";
-    write_file(spec, json{{"actors", {sh("a", "echo never")}}}.dump());
     const auto began = std::chrono::steady_clock::now();
-    const auto r = run(
-        {.args = {"run", "--report=json", "--timeout=500ms", "--stop=SIGTERM,300ms,SIGKILL", spec},
-         .env = shim_env("FORKSPAWN_FAULT_GATE", dir / "gate")});
+    const auto r = run(stuck_before_exec(dir, "500ms", "SIGTERM,300ms,SIGKILL"));
     const double took =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
     INFO(r.err);
@@ -527,11 +536,7 @@ TEST_CASE("teardown: a second SIGINT kills a cancelled child still stuck before 
     // setpgid (the shim's gate never opens); its stop sequence's grace is
     // 30 s. A second SIGINT must not wait for that grace.
     TempDir dir;
-    const std::string spec = dir / "spec.json";
-    write_file(spec, json{{"actors", {sh("a", "echo never")}}}.dump());
-    Process p({.args = {"run", "--report=json", "--timeout=300ms", "--stop=SIGTERM,30s,SIGKILL",
-                        spec},
-               .env = shim_env("FORKSPAWN_FAULT_GATE", dir / "gate")});
+    Process p(stuck_before_exec(dir, "300ms", "SIGTERM,30s,SIGKILL"));
     REQUIRE(p.wait_for_stderr("ran out; cancelling the tree", k_ready));
     p.signal(SIGINT);
     REQUIRE(p.wait_for_stderr("got SIGINT", k_ready));

@@ -205,39 +205,37 @@ TEST_CASE("lifecycle: a missed kill of a child being created, then reported: SIG
     CHECK(l.stop().sent() == std::vector<int>{SIGKILL});
 }
 
-TEST_CASE("lifecycle: kill while being created is due at once") {
-    Lifecycle l = term_then_kill();
-    l.apply(Event::start, t0);
-    const auto t = l.apply(Event::kill, t0);
-    CHECK(t.to == State::cancelling_start);
-    CHECK(t.actions.withdraw);
-    CHECK(l.deadline() == t0);
-    CHECK(l.apply(Event::deadline, t0).actions.kill_starting);
-}
-
-TEST_CASE("lifecycle: killed while being created, then reported: SIGKILL, no stop sequence") {
+TEST_CASE("lifecycle: killed while being created: withdrawn, or killed in the backend at once") {
     for (const bool exec_pending : {true, false}) {
         CAPTURE(exec_pending);
         Lifecycle l = term_then_kill();
         l.apply(Event::start, t0);
-        l.apply(Event::kill, t0); // a second SIGINT: withdraw failed, it is being created
-        const auto t = l.apply(Event::spawned, t0 + 1ms, exec_pending);
+        auto t = l.apply(Event::kill, t0); // a second SIGINT
         CHECK(t.to == State::killed);
-        CHECK(t.actions.signal == SIGKILL);
+        CHECK(t.actions.withdraw);
+        CHECK(t.actions.kill_starting);
+        // Not withdrawn: reported once killed, no stop sequence after it.
+        t = l.apply(Event::spawned, t0 + 1ms, exec_pending);
+        CHECK(t.to == State::killed);
+        CHECK_FALSE(t.actions.signal);
+        CHECK(l.apply(Event::exec_confirmed, t0 + 2ms).ignored);
         CHECK(l.stop().sent() == std::vector<int>{SIGKILL});
-        CHECK(l.apply(Event::deadline, t0 + 1ms).ignored); // the kill's deadline is moot
+        CHECK(l.apply(Event::exited, t0 + 3ms).to == State::ended);
     }
+    Lifecycle l = term_then_kill();
+    l.apply(Event::start, t0);
+    l.apply(Event::kill, t0);
+    CHECK(l.apply(Event::withdrawn, t0).to == State::ended);
 }
 
-TEST_CASE("lifecycle: a kill while a cancelled start waits for the backend is due at once") {
+TEST_CASE("lifecycle: a kill while a cancelled start waits for the backend does not wait") {
     Lifecycle l = term_then_kill();
     l.apply(Event::start, t0);
     l.apply(Event::cancel, t0); // waits up to the grace for its execve
-    l.apply(Event::kill, t0 + 1ms);
-    CHECK(l.deadline() == t0 + 1ms);
-    const auto t = l.apply(Event::spawned, t0 + 2ms, true);
+    const auto t = l.apply(Event::kill, t0 + 1ms);
     CHECK(t.to == State::killed);
-    CHECK(t.actions.signal == SIGKILL);
+    CHECK(t.actions.kill_starting);
+    CHECK_FALSE(l.deadline());
 }
 
 TEST_CASE("lifecycle: a second SIGINT escalates a start that waits for its execve") {
@@ -331,7 +329,7 @@ TEST_CASE("lifecycle: no reachable state can wait forever") {
                     // One node per distinct situation: the walk stays small.
                     const std::string key =
                         std::string(state_name(t.to)) + (n.life.has_process() ? "p" : "-") +
-                        (n.life.cancelled() ? "c" : "-") + (n.life.killing() ? "k" : "-") +
+                        (n.life.cancelled() ? "c" : "-") +
                         std::to_string(static_cast<int>(n.life.stop().state())) +
                         std::to_string(n.life.stop().sent().size());
                     if (keys.insert(key).second) next.push_back(std::move(n));
