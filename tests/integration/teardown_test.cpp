@@ -573,18 +573,18 @@ TEST_CASE("teardown: an actor that joins a sibling's process group outlives the 
     const json b = {{"name", "b"},
                     {"cmd",
                      {"perl", "-e",
-                      "use POSIX; open(F, '<', '" + pid_fifo +
+                      // `go` is opened (read-write: never blocks) before b
+                      // says it joined, so the test's probe finds a reader.
+                      "use POSIX; open(H, '+<', '" + go_fifo + "') or die; open(F, '<', '" +
+                          pid_fifo +
                           "'); my $p = <F>; chomp $p; setpgid(0, $p) or die \"setpgid: $!\"; "
                           "open(G, '>', '" +
-                          joined_fifo +
-                          "'); print G \"in\\n\"; close G; "
-                          "open(H, '<', '" +
-                          go_fifo + "'); <H>; exit 0"}}};
+                          joined_fifo + "'); print G \"in\\n\"; close G; <H>; exit 0"}}};
     const std::string spec = dir / "spec.json";
     write_file(spec, json{{"actors", {a, b}}}.dump());
     Process p({.args = {"run", "--report=json", "-v", spec}});
     REQUIRE(p.wait_for_stderr("root/a completed", k_ready));
-    // b is blocked reading `go`: the open succeeds at once only if b lives.
+    // b holds `go` open for reading: the open succeeds at once only if b lives.
     const int go = ::open(go_fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
     CHECK(go >= 0); // ENXIO: no reader, b was killed
     if (go >= 0) {
