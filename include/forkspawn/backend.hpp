@@ -7,6 +7,7 @@
 #pragma once
 
 #include "forkspawn/spawn_args.hpp"
+#include "forkspawn/spec.hpp"
 #include "forkspawn/unique_fd.hpp"
 
 #include <chrono>
@@ -25,10 +26,24 @@ using ChildMain = void (*)(void* arg);
 struct SpawnRequest {
     std::uint64_t id = 0;
     SpawnArgs args; // pointers stay valid until the completion for `id` is taken
-    // Set for a nursery actor: the child calls child_main(child_arg) instead
-    // of exec_child(args), and there is no exec-error pipe.
-    ChildMain child_main = nullptr;
-    void* child_arg = nullptr;
+};
+
+// A nursery actor's sub-supervisor, described in both forms a backend may
+// start it in; the backend picks its own (Backend::spawn_nursery).
+struct NurseryRequest {
+    std::uint64_t id = 0;
+    // A fork of this process that runs on: the child calls run(arg), which
+    // never returns.
+    ChildMain run = nullptr;
+    void* arg = nullptr;
+    // A fresh image: forkspawn's hidden `__nursery OPTIONS` mode, with the
+    // channel as fd 3, the subtree's spec (spec::subtree_json) in a memfd as
+    // fd 4, the guardian's pipe as fd 5 and the page of started pids as fd 6
+    // (nursery_image.hpp).
+    const spec::Actor* subtree = nullptr;
+    std::string options; // the __nursery argument: JSON
+    int channel = -1;    // the child's end of the channel
+    std::int32_t* started_slot = nullptr;
 };
 
 struct SpawnCompletion {
@@ -77,20 +92,18 @@ class Backend {
     virtual bool kill_starting(std::uint64_t) { return false; }
     virtual int ready_fd() const = 0;
     virtual std::vector<SpawnCompletion> take_completions() = 0;
-    // Spawns a nursery child and waits for it: the caller (the event loop
-    // thread) stays parked in the wait while the fork happens, so the child
-    // never inherits a lock, allocator or stdio state held mid-operation by
-    // it. Requests submitted earlier are forked first; their completions
-    // stay queued for take_completions().
-    virtual SpawnCompletion spawn_parked(SpawnRequest request) = 0;
-    // True when a nursery child can be a fork of this process that keeps
-    // running (child_main); false when it must be a fresh image (re-exec).
-    virtual bool forks_without_exec() const = 0;
-    // A helper process of the backend that is the supervisor's child (the
-    // mp_forkserver server), or -1; the supervisor's orphan reaper leaves it
-    // to the backend, or tells it when it had to reap it.
-    virtual pid_t helper_pid() const { return -1; }
-    virtual void helper_reaped() {}
+    // Starts a nursery actor's sub-supervisor, in the form this backend
+    // makes (a fork that runs on, or a fresh image), and waits for it: the
+    // caller (the event loop thread) stays parked while the child is made,
+    // so a fork never inherits a lock, allocator or stdio state held
+    // mid-operation by it. Requests submitted earlier are made first; their
+    // completions stay queued for take_completions().
+    virtual SpawnCompletion spawn_nursery(const NurseryRequest& request) = 0;
+    // When `pid`, a child of the supervisor, is a helper process of this
+    // backend (the mp_forkserver server), reaps it and returns true: spawns
+    // fail from then on. The supervisor's orphan reaper asks before it
+    // reaps a child it does not know.
+    virtual bool reap_helper(pid_t) { return false; }
     // Requests whose child may exist but is not reported yet. Children that
     // are not the forking thread's only (mp_forkserver's CLONE_PARENT
     // children) could be mistaken for orphans while this is not zero.

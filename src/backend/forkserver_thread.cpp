@@ -35,7 +35,7 @@ namespace forkspawn::backend {
 namespace {
 
 // The threads a fork without exec may be made with (DESIGN invariant 5):
-// this forkserver thread and the event loop thread, parked in spawn_parked.
+// this forkserver thread and the event loop thread, parked in spawn_nursery.
 // TSan starts a background thread of its own with the first thread.
 #if defined(__SANITIZE_THREAD__)
 constexpr int k_fork_threads = 3;
@@ -77,12 +77,11 @@ class ForkServerThread final : public Backend {
     }
 
     std::string_view key() const override { return "subint_forkserver"; }
-    bool forks_without_exec() const override { return true; }
 
     void submit(SpawnRequest request) override {
         {
             std::lock_guard lock(m_mutex);
-            m_requests.push_back(request);
+            m_requests.push_back(Queued{request, nullptr, nullptr});
         }
         m_wake.notify_one();
     }
@@ -90,7 +89,7 @@ class ForkServerThread final : public Backend {
     bool withdraw(std::uint64_t id) override {
         std::lock_guard lock(m_mutex);
         for (auto it = m_requests.begin(); it != m_requests.end(); ++it) {
-            if (it->id == id) {
+            if (it->request.id == id) {
                 m_requests.erase(it);
                 return true;
             }
@@ -105,10 +104,11 @@ class ForkServerThread final : public Backend {
 
     int ready_fd() const override { return m_ready.get(); }
 
-    SpawnCompletion spawn_parked(SpawnRequest request) override {
+    // A fork that runs on: the sub-supervisor keeps this image.
+    SpawnCompletion spawn_nursery(const NurseryRequest& request) override {
         const std::uint64_t id = request.id;
         std::unique_lock lock(m_mutex);
-        m_requests.push_back(request);
+        m_requests.push_back(Queued{{id, {}}, request.run, request.arg});
         m_wake.notify_one();
         for (;;) {
             auto it = std::find_if(m_done.begin(), m_done.end(),
@@ -135,7 +135,13 @@ class ForkServerThread final : public Backend {
     std::mutex m_mutex;
     std::condition_variable m_wake;
     std::condition_variable m_done_cv;
-    std::deque<SpawnRequest> m_requests;
+    // A command's request, or a nursery's (`run` set: a fork that runs on).
+    struct Queued {
+        SpawnRequest request;
+        ChildMain run = nullptr;
+        void* arg = nullptr;
+    };
+    std::deque<Queued> m_requests;
     std::vector<SpawnCompletion> m_done;
     bool m_stopping = false;
     bool m_served = false; // serve() has returned
@@ -162,7 +168,7 @@ class ForkServerThread final : public Backend {
         sigfillset(&all);
         pthread_sigmask(SIG_BLOCK, &all, nullptr);
         for (;;) {
-            SpawnRequest request;
+            Queued next;
             {
                 std::unique_lock lock(m_mutex);
                 m_wake.wait(lock, [&] { return m_stopping || !m_requests.empty(); });
@@ -171,10 +177,11 @@ class ForkServerThread final : public Backend {
                     m_done_cv.notify_all();
                     return;
                 }
-                request = m_requests.front();
+                next = m_requests.front();
                 m_requests.pop_front();
             }
-            SpawnCompletion done = spawn(request);
+            SpawnCompletion done =
+                next.run ? fork_nursery(next) : spawn(next.request);
             {
                 std::lock_guard lock(m_mutex);
                 m_done.push_back(std::move(done));
@@ -189,7 +196,6 @@ class ForkServerThread final : public Backend {
     SpawnCompletion spawn(const SpawnRequest& request) {
         SpawnCompletion done;
         done.id = request.id;
-        if (request.child_main) return spawn_nursery(request);
         int fds[2];
         if (::pipe2(fds, O_CLOEXEC) < 0) {
             done.error = errno;
@@ -237,9 +243,9 @@ class ForkServerThread final : public Backend {
         return tracked(std::move(done), pid, std::move(error_read));
     }
 
-    SpawnCompletion spawn_nursery(const SpawnRequest& request) {
+    SpawnCompletion fork_nursery(const Queued& nursery) {
         SpawnCompletion done;
-        done.id = request.id;
+        done.id = nursery.request.id;
         // The child keeps running this image without exec, with only this
         // thread: whatever another thread held at the moment of fork() (the
         // allocator's lock, a stdio lock) would stay held in it forever. The
@@ -267,8 +273,8 @@ class ForkServerThread final : public Backend {
             return done;
         }
         if (pid == 0) {
-            request.child_main(request.child_arg);
-            ::_exit(70); // child_main does not return
+            nursery.run(nursery.arg);
+            ::_exit(70); // run does not return
         }
         ::setpgid(pid, pid);
         guardian_notify(m_guardian_fd, '+', pid);

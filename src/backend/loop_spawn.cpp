@@ -9,6 +9,7 @@
 // spec as fd 4.
 #include "forkspawn/backend.hpp"
 #include "forkspawn/guardian_protocol.hpp"
+#include "forkspawn/nursery_image.hpp"
 #include "forkspawn/sys.hpp"
 
 #include <csignal>
@@ -38,7 +39,6 @@ class LoopSpawn final : public Backend {
     ~LoopSpawn() override { ::munmap(m_stack, k_stack_size); }
 
     std::string_view key() const override { return "trio"; }
-    bool forks_without_exec() const override { return false; }
 
     void submit(SpawnRequest request) override {
         m_done.push_back(spawn(request));
@@ -54,7 +54,19 @@ class LoopSpawn final : public Backend {
         }
         return std::exchange(m_done, {});
     }
-    SpawnCompletion spawn_parked(SpawnRequest request) override { return spawn(request); }
+    // A fresh image of forkspawn: a fork that runs on cannot be made from a
+    // vfork-style clone.
+    SpawnCompletion spawn_nursery(const NurseryRequest& request) override {
+        const NurseryImage image(request, m_guardian_fd, m_page.fd);
+        if (image.failed_call()) {
+            SpawnCompletion done;
+            done.id = request.id;
+            done.error = image.error();
+            done.failed_call = image.failed_call();
+            return done;
+        }
+        return spawn(SpawnRequest{request.id, image.args()});
+    }
     // Children created but not yet taken by the supervisor: not orphans.
     std::size_t pending() const override { return m_done.size(); }
 
@@ -66,7 +78,6 @@ class LoopSpawn final : public Backend {
     SpawnCompletion spawn(const SpawnRequest& request) {
         SpawnCompletion done;
         done.id = request.id;
-        // A nursery request carries a re-exec of ourselves as its args.
         int fds[2];
         if (::pipe2(fds, O_CLOEXEC) < 0) { // EMFILE: this spawn fails, not the supervisor
             done.error = errno;

@@ -18,6 +18,7 @@
 // the server dies by its own parent-death signal.
 #include "forkspawn/backend.hpp"
 #include "forkspawn/guardian_protocol.hpp"
+#include "forkspawn/nursery_image.hpp"
 #include "forkspawn/sys.hpp"
 
 #include <algorithm>
@@ -285,9 +286,13 @@ class MpForkServer final : public Backend {
     }
 
     std::string_view key() const override { return "mp_forkserver"; }
-    bool forks_without_exec() const override { return false; }
-    pid_t helper_pid() const override { return m_pid; }
-    void helper_reaped() override { m_pid = -1; }
+    bool reap_helper(pid_t pid) override {
+        if (pid <= 0 || pid != m_pid) return false;
+        siginfo_t info{};
+        ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG);
+        m_pid = -1;
+        return true;
+    }
     // Children not yet taken by the supervisor (queued, with the server, or
     // answered but not taken) are not orphans.
     std::size_t pending() const override {
@@ -329,7 +334,18 @@ class MpForkServer final : public Backend {
         return std::exchange(m_done, {});
     }
 
-    SpawnCompletion spawn_parked(SpawnRequest request) override {
+    // A fresh image of forkspawn, made by the server like any command: a
+    // fork of the server that ran on would be the server, not a supervisor.
+    SpawnCompletion spawn_nursery(const NurseryRequest& nursery) override {
+        const NurseryImage image(nursery, m_guardian_fd, m_page.fd);
+        if (image.failed_call()) {
+            SpawnCompletion done;
+            done.id = nursery.id;
+            done.error = image.error();
+            done.failed_call = image.failed_call();
+            return done;
+        }
+        const SpawnRequest request{nursery.id, image.args()};
         submit(request);
         for (;;) {
             auto it = std::find_if(m_done.begin(), m_done.end(),

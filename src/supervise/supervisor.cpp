@@ -200,11 +200,6 @@ std::string cut_text(std::string text, std::size_t limit) {
     return text;
 }
 
-struct Reexec {
-    std::vector<std::string> argv_storage;
-    std::vector<char*> argv;
-};
-
 struct ActorRun {
     const spec::Actor* spec = nullptr;
     lifecycle::Lifecycle life; // its state: see lifecycle.hpp
@@ -228,7 +223,6 @@ struct ActorRun {
     UniqueFd channel;
     std::deque<std::string> outbox;
     bool said_exit = false;         // it said goodbye before closing the channel
-    std::unique_ptr<Reexec> reexec; // a re-executed sub-supervisor's argv
 
     bool nursery() const { return spec->kind == spec::Kind::nursery; }
 
@@ -678,9 +672,8 @@ class Supervisor {
         pass_terminal_on();
     }
 
-    // A nursery child is forked while this thread waits (parked) for it; see
-    // Backend::spawn_parked. The child gets its end of a socketpair and runs
-    // nursery_child_main.
+    // A nursery child is made while this thread waits (parked) for it; see
+    // Backend::spawn_nursery. The child gets its end of a socketpair.
     void submit_nursery(std::size_t i) {
         ActorRun& a = m_actors[i];
         int fds[2];
@@ -704,49 +697,26 @@ class Supervisor {
         a.start->started_slot = started_slot(i);
         sys::set_nonblocking(mine.get());
         a.channel = std::move(mine);
-        backend::SpawnRequest request;
+        // Both forms, the backend makes its own: a fork that runs
+        // nursery_child_main, or a fresh image of forkspawn in its hidden
+        // sub-supervisor mode.
+        backend::NurseryRequest request;
         request.id = i;
-        UniqueFd spec_fd;
-        if (m_backend->forks_without_exec()) {
-            request.child_main = &nursery_child_main;
-            request.child_arg = a.start.get();
-        } else {
-            // A fresh image: forkspawn itself in its hidden sub-supervisor
-            // mode, the channel as fd 3 and the subtree spec as fd 4.
-            spec_fd = UniqueFd(::memfd_create("forkspawn-subtree", MFD_CLOEXEC));
-            const std::string text = spec::subtree_json(*a.spec);
-            if (!spec_fd || ::write(spec_fd.get(), text.data(), text.size()) !=
-                                static_cast<ssize_t>(text.size())) {
-                spawn_failed(i, fmt::format("failed to start {} (memfd): {}", a.spec->name,
-                                            errno_text(errno)));
-                return;
-            }
-            a.reexec = std::make_unique<Reexec>();
-            a.reexec->argv_storage = {"forkspawn", "__nursery",
-                                      nlohmann::json{{"path", a.spec->path},
-                                                     {"backend", m_options.backend},
-                                                     {"verbosity", m_options.verbosity},
-                                                     {"colour", m_options.colour},
-                                                     {"terminal_home", m_options.terminal_home},
-                                                     {"first_slot", m_slot[i] + 1},
-                                                     {"t0_ns", m_t0.time_since_epoch().count()}}
-                                          .dump()};
-            for (auto& arg : a.reexec->argv_storage)
-                a.reexec->argv.push_back(arg.data());
-            a.reexec->argv.push_back(nullptr);
-            request.args.path = "/proc/self/exe";
-            request.args.argv = a.reexec->argv.data();
-            request.args.envp = environ;
-            request.args.parent_pid = ::getpid();
-            request.args.fd3 = theirs.get();
-            request.args.fd4 = spec_fd.get();
-            request.args.fd5 = m_guardian_fd;
-            request.args.fd6 = m_options.page.fd;
-            request.args.started_slot = started_slot(i);
-        }
-        auto done = m_backend->spawn_parked(request);
+        request.run = &nursery_child_main;
+        request.arg = a.start.get();
+        request.subtree = a.spec;
+        request.options = nlohmann::json{{"path", a.spec->path},
+                                         {"backend", m_options.backend},
+                                         {"verbosity", m_options.verbosity},
+                                         {"colour", m_options.colour},
+                                         {"terminal_home", m_options.terminal_home},
+                                         {"first_slot", m_slot[i] + 1},
+                                         {"t0_ns", m_t0.time_since_epoch().count()}}
+                              .dump();
+        request.channel = theirs.get();
+        request.started_slot = started_slot(i);
+        auto done = m_backend->spawn_nursery(request);
         theirs.reset(); // the child has its copy
-        spec_fd.reset();
         watch(a.channel.get(), make_tag(Tag::channel, i), EPOLLIN);
         started(std::move(done));
     }
@@ -1102,9 +1072,7 @@ class Supervisor {
                 reap_remote(info.si_pid, *remote);
                 continue;
             }
-            if (m_backend && info.si_pid == m_backend->helper_pid()) {
-                ::waitid(P_PID, static_cast<id_t>(info.si_pid), &info, WEXITED | WNOHANG);
-                m_backend->helper_reaped();
+            if (m_backend && m_backend->reap_helper(info.si_pid)) {
                 log(1, fmt::format("the {} helper process exited; spawns fail from now on",
                                    m_backend->key()));
                 continue;
@@ -1721,9 +1689,7 @@ class Supervisor {
     // and the waits for deaths have the deadline. False when something was
     // still alive when it passed.
     bool kill_orphans(Duration budget) {
-        std::vector<pid_t> spare{m_guardian.pid()};
-        if (m_backend && m_backend->helper_pid() > 0) spare.push_back(m_backend->helper_pid());
-        return kill_escaped(root() ? m_guardian.id() : std::string_view{}, spare,
+        return kill_escaped(root() ? m_guardian.id() : std::string_view{}, {m_guardian.pid()},
                             Clock::now() + budget, [this] { reap_orphans(); },
                             [this](std::size_t killed) {
                                 log(2, fmt::format("killed escaped process(es): {}", killed));
@@ -1927,11 +1893,13 @@ void Supervisor::supervise() {
 }
 
 void Supervisor::end_of_run() {
+    // The backend first: every actor is reaped, so it has nothing left to
+    // make. It joins its forkserver thread or stops its server, and then
+    // every process still our child escaped an actor.
+    m_backend.reset();
     const bool clean = kill_orphans(root() ? k_root_kill_budget : k_nursery_kill_budget);
     drain_outputs();
     drain_guardian(std::chrono::seconds(1));
-    m_backend.reset(); // joins the forkserver thread: every child is reaped
-    reap_orphans();    // what that thread had adopted
     if (clean) {
         m_guardian.stop(); // only now: "nothing is to be killed"
         return;

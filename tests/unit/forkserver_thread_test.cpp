@@ -1,5 +1,5 @@
-// The subint_forkserver backend's fork without exec (spawn_parked with a
-// child_main): made only while the forkserver thread and the parked caller
+// The subint_forkserver backend's fork without exec (spawn_nursery: its
+// sub-supervisors are forks that run on): made only while the forkserver thread and the parked caller
 // are the process's only threads, refused with the reason otherwise.
 #include "forkspawn/backend.hpp"
 
@@ -32,12 +32,11 @@ int reap(const backend::SpawnCompletion& done) {
 
 TEST_CASE("subint_forkserver forks a nursery child only while its two threads are the only ones") {
     const auto forkserver = backend::make_backend("subint_forkserver");
-    REQUIRE(forkserver->forks_without_exec());
-    backend::SpawnRequest request;
-    request.child_main = &exit_at_once;
+    backend::NurseryRequest request;
+    request.run = &exit_at_once;
 
     request.id = 1;
-    const auto done = forkserver->spawn_parked(request);
+    const auto done = forkserver->spawn_nursery(request);
     REQUIRE(done.pid > 0);
     CHECK(done.refused.empty());
     CHECK(reap(done) == 0);
@@ -47,7 +46,7 @@ TEST_CASE("subint_forkserver forks a nursery child only while its two threads ar
     std::promise<void> release;
     std::thread extra([released = release.get_future()] { released.wait(); });
     request.id = 2;
-    const auto refused = forkserver->spawn_parked(request);
+    const auto refused = forkserver->spawn_nursery(request);
     release.set_value();
     extra.join();
     if (refused.pidfd) reap(refused);
@@ -59,7 +58,7 @@ TEST_CASE("subint_forkserver forks a nursery child only while its two threads ar
 
     // The extra thread is gone: forks without exec are made again.
     request.id = 3;
-    const auto again = forkserver->spawn_parked(request);
+    const auto again = forkserver->spawn_nursery(request);
     REQUIRE(again.pid > 0);
     CHECK(reap(again) == 0);
 }
