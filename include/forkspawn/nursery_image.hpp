@@ -25,6 +25,14 @@ class NurseryImage {
 
     const char* failed_call() const { return m_failed_call; }
     int error() const { return m_error; }
+    // The completion of request `id` when the image could not be made.
+    SpawnCompletion failure(std::uint64_t id) const {
+        SpawnCompletion done;
+        done.id = id;
+        done.error = m_error;
+        done.failed_call = m_failed_call;
+        return done;
+    }
     // Valid while this object lives.
     const SpawnArgs& args() const { return m_args; }
 

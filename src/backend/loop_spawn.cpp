@@ -58,13 +58,7 @@ class LoopSpawn final : public Backend {
     // vfork-style clone.
     SpawnCompletion spawn_nursery(const NurseryRequest& request) override {
         const NurseryImage image(request, m_guardian_fd, m_page.fd);
-        if (image.failed_call()) {
-            SpawnCompletion done;
-            done.id = request.id;
-            done.error = image.error();
-            done.failed_call = image.failed_call();
-            return done;
-        }
+        if (image.failed_call()) return image.failure(request.id);
         return spawn(SpawnRequest{request.id, image.args()});
     }
     // Children created but not yet taken by the supervisor: not orphans.

@@ -338,13 +338,7 @@ class MpForkServer final : public Backend {
     // fork of the server that ran on would be the server, not a supervisor.
     SpawnCompletion spawn_nursery(const NurseryRequest& nursery) override {
         const NurseryImage image(nursery, m_guardian_fd, m_page.fd);
-        if (image.failed_call()) {
-            SpawnCompletion done;
-            done.id = nursery.id;
-            done.error = image.error();
-            done.failed_call = image.failed_call();
-            return done;
-        }
+        if (image.failed_call()) return image.failure(nursery.id);
         const SpawnRequest request{nursery.id, image.args()};
         submit(request);
         for (;;) {
