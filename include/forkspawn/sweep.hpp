@@ -79,13 +79,16 @@ SweepResult sweep_tree(std::string_view id, pid_t parent, const std::vector<pid_
 // Our children (every thread's), living or not reaped yet.
 std::vector<pid_t> living_children();
 
-// The end of a run: every child of ours but those in `spare` escaped its
+// The end of a run: every child of ours but those `spare` names escaped its
 // actor (a double fork, setsid) and was adopted. Calls `reap`, then stops
 // and kills what is left and what it started (by tree `id` when not empty,
 // as the guardian would), waits for the deaths, and repeats until two reads
-// in a row find nothing. `killed` hears how many each round killed. Never
-// waits past `until`; false when something was still alive then.
-bool kill_escaped(std::string_view id, const std::vector<pid_t>& spare, TimePoint until,
+// in a row find nothing. `spare` is asked after each `reap`: a helper that
+// `reap` replaced (a new guardian, for one that died) is spared by its new
+// pid. `killed` hears how many each round killed. Never waits past `until`;
+// false when something was still alive then.
+bool kill_escaped(std::string_view id, const std::function<std::vector<pid_t>()>& spare,
+                  TimePoint until,
                   const std::function<void()>& reap,
                   const std::function<void(std::size_t)>& killed);
 

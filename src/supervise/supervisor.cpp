@@ -1689,7 +1689,10 @@ class Supervisor {
     // and the waits for deaths have the deadline. False when something was
     // still alive when it passed.
     bool kill_orphans(Duration budget) {
-        return kill_escaped(root() ? m_guardian.id() : std::string_view{}, {m_guardian.pid()},
+        // The guardian's pid is asked each round: one that dies meanwhile
+        // is replaced by the reap, and the new one is spared too.
+        return kill_escaped(root() ? m_guardian.id() : std::string_view{},
+                            [this] { return std::vector<pid_t>{m_guardian.pid()}; },
                             Clock::now() + budget, [this] { reap_orphans(); },
                             [this](std::size_t killed) {
                                 log(2, fmt::format("killed escaped process(es): {}", killed));

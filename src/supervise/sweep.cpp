@@ -353,12 +353,13 @@ std::vector<pid_t> living_children() {
 }
 
 
-bool kill_escaped(std::string_view id, const std::vector<pid_t>& spare, TimePoint until,
-                  const std::function<void()>& reap,
+bool kill_escaped(std::string_view id, const std::function<std::vector<pid_t>()>& spared,
+                  TimePoint until, const std::function<void()>& reap,
                   const std::function<void(std::size_t)>& killed) {
     int empty_reads = 0;
     for (;;) {
         reap();
+        const std::vector<pid_t> spare = spared();
         auto children = living_children();
         for (pid_t pid : spare)
             std::erase(children, pid);

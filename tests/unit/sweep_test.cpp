@@ -143,3 +143,47 @@ TEST_CASE("process_start_ticks: field 22 of /proc/PID/stat, whatever the name ho
     ::waitpid(child, nullptr, 0);
     CHECK(process_start_ticks(child) == 0);
 }
+
+TEST_CASE("kill_escaped: a helper started by the reap (a new guardian) is spared by its new pid") {
+    // An escaped child to kill, and a helper that the first reap starts, as
+    // the supervisor's reap starts a new guardian for one that died during
+    // the end-of-run kill.
+    const pid_t escaped = ::fork();
+    REQUIRE(escaped >= 0);
+    if (escaped == 0)
+        for (;;)
+            ::pause();
+    pid_t helper = 0;
+    bool escaped_reaped = false;
+    const auto reap = [&] {
+        if (helper == 0) {
+            helper = ::fork();
+            if (helper == 0)
+                for (;;)
+                    ::pause();
+        }
+        if (!escaped_reaped && ::waitpid(escaped, nullptr, WNOHANG) == escaped)
+            escaped_reaped = true;
+    };
+    std::size_t killed = 0;
+    const bool clean = kill_escaped(
+        "", [&] { return std::vector<pid_t>{helper}; },
+        forkspawn::Clock::now() + std::chrono::seconds(20), reap,
+        [&](std::size_t n) { killed += n; });
+    REQUIRE(helper > 0);
+    // Not stopped, not killed: its state is S (sleeping in pause).
+    std::ifstream stat("/proc/" + std::to_string(helper) + "/stat");
+    std::string line;
+    std::getline(stat, line);
+    const auto state = line.substr(line.rfind(')') + 2, 1);
+    ::kill(helper, SIGKILL);
+    ::waitpid(helper, nullptr, 0);
+    if (!escaped_reaped) {
+        ::kill(escaped, SIGKILL);
+        ::waitpid(escaped, nullptr, 0);
+    }
+    CHECK(clean);
+    CHECK(escaped_reaped);
+    CHECK(killed >= 1);
+    CHECK(state == "S");
+}
