@@ -16,6 +16,8 @@
 // If the server dies, its socket reaches EOF: every request still waiting
 // completes as failed, and so does every later one. If the supervisor dies,
 // the server dies by its own parent-death signal.
+#include "mp_wire.hpp"
+
 #include "forkspawn/backend.hpp"
 #include "forkspawn/guardian_protocol.hpp"
 #include "forkspawn/nursery_image.hpp"
@@ -43,235 +45,7 @@ namespace forkspawn::backend {
 
 namespace {
 
-constexpr std::size_t k_max_message = 1u << 20;
-constexpr int k_max_fds = 8; // stdin, stdout, stderr, fd3 to fd6, a payload memfd
-// A request larger than this (argv and environment up to the kernel's own
-// ARG_MAX) travels in a memfd: a datagram this size always fits the socket.
-constexpr std::size_t k_inline_limit = 64 * 1024;
-// The first byte of a request datagram: where the request's bytes are.
-constexpr char k_inline = 0, k_in_memfd = 1;
-
-// A length-prefixed binary encoding: argv and environment strings are bytes,
-// not text, and must arrive exactly.
-class Writer {
-  public:
-    template <typename T> void put(T v) {
-        static_assert(std::is_trivially_copyable_v<T>);
-        m_out.append(reinterpret_cast<const char*>(&v), sizeof v);
-    }
-    void put_string(const char* s) {
-        const auto n = static_cast<std::uint32_t>(s ? std::strlen(s) : 0);
-        put(n);
-        m_out.append(s ? s : "", n);
-    }
-    void put_strings(char* const* list) {
-        std::uint32_t n = 0;
-        for (char* const* p = list; p && *p; ++p)
-            ++n;
-        put(n);
-        for (char* const* p = list; p && *p; ++p)
-            put_string(*p);
-    }
-    const std::string& data() const { return m_out; }
-
-  private:
-    std::string m_out;
-};
-
-class Reader {
-  public:
-    Reader(const char* data, std::size_t size) : m_data(data), m_size(size) {}
-    template <typename T> bool get(T& v) {
-        if (m_size - m_pos < sizeof v) return false;
-        std::memcpy(&v, m_data + m_pos, sizeof v);
-        m_pos += sizeof v;
-        return true;
-    }
-    bool get_string(std::string& s) {
-        std::uint32_t n;
-        if (!get(n) || m_size - m_pos < n) return false;
-        s.assign(m_data + m_pos, n);
-        m_pos += n;
-        return true;
-    }
-    bool get_strings(std::vector<std::string>& list) {
-        std::uint32_t n;
-        if (!get(n)) return false;
-        list.resize(n);
-        for (auto& s : list)
-            if (!get_string(s)) return false;
-        return true;
-    }
-
-  private:
-    const char* m_data;
-    std::size_t m_size;
-    std::size_t m_pos = 0;
-};
-
-struct Reply {
-    std::uint64_t id;
-    std::int32_t pid;       // -1: failed
-    std::int32_t error;     // errno of the failed call
-    std::int64_t forked_ns; // steady_clock (CLOCK_MONOTONIC, one for all processes) before the fork
-};
-
-ssize_t send_with_fds(int sock, const void* data, std::size_t size, const int* fds, int nfds) {
-    iovec iov{const_cast<void*>(data), size};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * k_max_fds)];
-    if (nfds > 0) {
-        msg.msg_control = control;
-        msg.msg_controllen = CMSG_SPACE(sizeof(int) * static_cast<std::size_t>(nfds));
-        cmsghdr* c = CMSG_FIRSTHDR(&msg);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int) * static_cast<std::size_t>(nfds));
-        std::memcpy(CMSG_DATA(c), fds, sizeof(int) * static_cast<std::size_t>(nfds));
-    }
-    return sys::retry_eintr([&] { return ::sendmsg(sock, &msg, MSG_NOSIGNAL); });
-}
-
-// Receives one datagram into buf and its fds (close-on-exec). Returns its
-// size, 0 at EOF, -1 on error (errno set).
-ssize_t recv_with_fds(int sock, char* buf, std::size_t size, std::vector<UniqueFd>& fds,
-                      int flags) {
-    iovec iov{buf, size};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * k_max_fds)];
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    const ssize_t n =
-        sys::retry_recv([&] { return ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | flags); });
-    if (n < 0) return n;
-    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-        const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (std::size_t k = 0; k < count; ++k) {
-            int fd;
-            std::memcpy(&fd, CMSG_DATA(c) + k * sizeof(int), sizeof fd);
-            fds.emplace_back(fd);
-        }
-    }
-    return n;
-}
-
-// ---- the server process -------------------------------------------------
-
-// The whole content of a request's memfd; empty when it cannot be read (the
-// request then fails to parse and is answered EPROTO).
-std::string read_payload(int fd) {
-    std::string out;
-    char buf[65536];
-    ssize_t n;
-    while ((n = sys::retry_eintr(
-                [&] { return ::pread(fd, buf, sizeof buf, static_cast<off_t>(out.size())); })) > 0)
-        out.append(buf, static_cast<std::size_t>(n));
-    return n < 0 ? std::string() : out;
-}
-
-// Which of SpawnArgs' fds travel with a request, in this order.
-enum FdBit : std::uint8_t {
-    k_stdin = 1,
-    k_stdout = 2,
-    k_stderr = 4,
-    k_fd3 = 8,
-    k_fd4 = 16,
-    k_fd5 = 32,
-    k_fd6 = 64
-};
-
-// A request's flags byte.
-enum FlagBit : std::uint8_t { k_has_cwd = 1, k_take_terminal = 2 };
-
-[[noreturn]] void serve(int sock, int guardian, int page_fd) {
-    const StartedPage started = map_started_page(page_fd);
-    std::int32_t* const page = started.slots;
-    const std::size_t page_count = started.count;
-    std::vector<char> data(k_max_message); // once: requests arrive one at a time
-    for (;;) {
-        std::vector<UniqueFd> fds;
-        const ssize_t n = recv_with_fds(sock, data.data(), data.size(), fds, 0);
-        if (n <= 0) ::_exit(0); // the supervisor is gone or done
-        std::string payload; // a request that came in a memfd (its last fd)
-        if (data[0] == k_in_memfd && !fds.empty()) {
-            payload = read_payload(fds.back().get());
-            fds.pop_back();
-        }
-        Reader in = data[0] == k_in_memfd
-                        ? Reader(payload.data(), payload.size())
-                        : Reader(data.data() + 1, static_cast<std::size_t>(n) - 1);
-        std::uint64_t id = 0;
-        std::int32_t parent_pid = 0;
-        std::uint8_t which = 0, flags = 0;
-        std::int32_t slot = -1;
-        std::string path, cwd;
-        std::vector<std::string> argv, envp;
-        Reply reply{0, -1, EPROTO};
-        if (in.get(id) && in.get(parent_pid) && in.get(which) && in.get_string(path) &&
-            in.get(flags) && in.get(slot) && in.get_string(cwd) && in.get_strings(argv) && in.get_strings(envp)) {
-            reply.id = id;
-            std::vector<char*> argv_ptrs, envp_ptrs;
-            for (auto& s : argv)
-                argv_ptrs.push_back(s.data());
-            argv_ptrs.push_back(nullptr);
-            for (auto& s : envp)
-                envp_ptrs.push_back(s.data());
-            envp_ptrs.push_back(nullptr);
-            SpawnArgs args;
-            args.path = path.c_str();
-            args.argv = argv_ptrs.data();
-            args.envp = envp_ptrs.data();
-            args.cwd = (flags & k_has_cwd) ? cwd.c_str() : nullptr;
-            args.take_terminal = (flags & k_take_terminal) != 0;
-            if (page && slot >= 0 && static_cast<std::size_t>(slot) < page_count)
-                args.started_slot = page + slot;
-            args.parent_pid = parent_pid;
-            args.guardian_fd = guardian; // the child registers its own group
-            std::size_t next = 0;
-            auto take = [&](std::uint8_t bit) {
-                return (which & bit) && next < fds.size() ? fds[next++].get() : -1;
-            };
-            args.stdin_fd = take(k_stdin);
-            args.stdout_fd = take(k_stdout);
-            args.stderr_fd = take(k_stderr);
-            args.fd3 = take(k_fd3);
-            args.fd4 = take(k_fd4);
-            args.fd5 = take(k_fd5);
-            args.fd6 = take(k_fd6);
-            int pipe_fds[2];
-            if (::pipe2(pipe_fds, O_CLOEXEC) < 0) {
-                reply.error = errno;
-            } else {
-                UniqueFd error_read(pipe_fds[0]), error_write(pipe_fds[1]);
-                args.error_fd = error_write.get();
-                // A fork whose parent is the supervisor (CLONE_PARENT).
-                reply.forked_ns = std::chrono::steady_clock::now().time_since_epoch().count();
-                const long pid =
-                    ::syscall(SYS_clone, CLONE_PARENT | SIGCHLD, nullptr, nullptr, nullptr, 0);
-                if (pid == 0) exec_child(args);
-                if (pid > 0) guardian_notify(guardian, '+', static_cast<pid_t>(pid));
-                if (pid < 0) {
-                    reply.error = errno;
-                } else {
-                    reply.pid = static_cast<std::int32_t>(pid);
-                    reply.error = 0;
-                }
-                error_write.reset();
-                const int back = error_read.get();
-                send_with_fds(sock, &reply, sizeof reply, &back, pid > 0 ? 1 : 0);
-                continue;
-            }
-        }
-        send_with_fds(sock, &reply, sizeof reply, nullptr, 0);
-    }
-}
-
-// ---- the supervisor's side ----------------------------------------------
+using namespace mp;
 
 class MpForkServer final : public Backend {
   public:
@@ -384,9 +158,9 @@ class MpForkServer final : public Backend {
         int error = 0;    // the request could not be made (memfd)
     };
     bool m_dead = false;
-    bool m_want_out = false;                // the socket is in m_epoll for EPOLLOUT too
-    std::deque<Outgoing> m_outbox;          // in submit order
-    std::vector<std::uint64_t> m_pending;   // sent, not answered
+    bool m_want_out = false;              // the socket is in m_epoll for EPOLLOUT too
+    std::deque<Outgoing> m_outbox;        // in submit order
+    std::vector<std::uint64_t> m_pending; // sent, not answered
     std::vector<SpawnCompletion> m_done;
 
     bool start() {
@@ -424,7 +198,8 @@ class MpForkServer final : public Backend {
             char* args[] = {name, mode, nullptr};
             restore_fd_limit(); // the fresh image records and raises it again
             ::execve("/proc/self/exe", args, environ);
-            serve(3, guardian >= 0 ? 4 : -1, page >= 0 ? 5 : -1); // no fresh image: serve from this one
+            serve(3, guardian >= 0 ? 4 : -1,
+                  page >= 0 ? 5 : -1); // no fresh image: serve from this one
         }
         m_pid = pid;
         m_sock = std::move(mine);
@@ -442,10 +217,10 @@ class MpForkServer final : public Backend {
         w.put(r.id);
         w.put(static_cast<std::int32_t>(a.parent_pid));
         std::uint8_t which = 0;
-        for (auto [fd, bit] : {std::pair{a.stdin_fd, k_stdin}, std::pair{a.stdout_fd, k_stdout},
-                               std::pair{a.stderr_fd, k_stderr}, std::pair{a.fd3, k_fd3},
-                               std::pair{a.fd4, k_fd4}, std::pair{a.fd5, k_fd5},
-                               std::pair{a.fd6, k_fd6}}) {
+        for (auto [fd, bit] :
+             {std::pair{a.stdin_fd, k_stdin}, std::pair{a.stdout_fd, k_stdout},
+              std::pair{a.stderr_fd, k_stderr}, std::pair{a.fd3, k_fd3}, std::pair{a.fd4, k_fd4},
+              std::pair{a.fd5, k_fd5}, std::pair{a.fd6, k_fd6}}) {
             if (fd < 0) continue;
             which |= bit;
             out.fds[out.nfds++] = fd;
@@ -454,8 +229,8 @@ class MpForkServer final : public Backend {
         w.put_string(a.path);
         w.put(static_cast<std::uint8_t>((a.cwd ? k_has_cwd : 0) |
                                         (a.take_terminal ? k_take_terminal : 0)));
-        w.put(static_cast<std::int32_t>(m_page.slots && a.started_slot ? a.started_slot - m_page.slots
-                                                                       : -1));
+        w.put(static_cast<std::int32_t>(
+            m_page.slots && a.started_slot ? a.started_slot - m_page.slots : -1));
         w.put_string(a.cwd);
         w.put_strings(a.argv);
         w.put_strings(a.envp);
@@ -530,8 +305,8 @@ class MpForkServer final : public Backend {
         while (m_sock && !m_dead) {
             Reply reply{};
             std::vector<UniqueFd> fds;
-            const ssize_t n = recv_with_fds(m_sock.get(), reinterpret_cast<char*>(&reply),
-                                            sizeof reply, fds, 0);
+            const ssize_t n =
+                recv_with_fds(m_sock.get(), reinterpret_cast<char*>(&reply), sizeof reply, fds, 0);
             if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
             if (n <= 0) {
                 // The server is gone: whatever it had not answered failed.
@@ -570,12 +345,6 @@ class MpForkServer final : public Backend {
 
 std::unique_ptr<Backend> make_mp_forkserver() {
     return std::make_unique<MpForkServer>();
-}
-
-int mp_forkserver_main() {
-    ::prctl(PR_SET_NAME, "forkspawn-mpfs");
-    raise_fd_limit();
-    serve(3, ::fcntl(4, F_GETFD) >= 0 ? 4 : -1, ::fcntl(5, F_GETFD) >= 0 ? 5 : -1);
 }
 
 } // namespace forkspawn::backend
