@@ -8,7 +8,7 @@ _forkspawn() {
             run|check|backends) cmd=${words[i]}; break ;;
         esac
     done
-    local run_opts="--spawn-backend --report --report-file --stop --timeout --output --verbose --quiet -v -q --help"
+    local run_opts="--spawn-backend --report --report-file --stop --timeout --output --max-running -j --verbose --quiet -v -q --help"
     case $prev in
         --spawn-backend)
             COMPREPLY=($(compgen -W "subint_forkserver main_thread_forkserver trio mp_forkserver" -- "$cur")); return ;;
@@ -18,7 +18,7 @@ _forkspawn() {
             COMPREPLY=($(compgen -W "prefix inherit null" -- "$cur")); return ;;
         --report-file)
             _filedir; return ;;
-        --stop|--timeout)
+        --stop|--timeout|--max-running|-j)
             return ;;
     esac
     case $cmd in

@@ -14,6 +14,7 @@ complete -c forkspawn -n "not __fish_seen_subcommand_from check backends" -l rep
 complete -c forkspawn -n "not __fish_seen_subcommand_from check backends" -l stop -x -d 'Default stop sequence, e.g. SIGTERM,1.6s,SIGKILL'
 complete -c forkspawn -n "not __fish_seen_subcommand_from check backends" -l timeout -x -d 'Cancel the whole tree after a duration'
 complete -c forkspawn -n "not __fish_seen_subcommand_from check backends" -l output -x -a 'prefix inherit null' -d 'Default handling of actor output'
+complete -c forkspawn -n "not __fish_seen_subcommand_from check backends" -s j -l max-running -x -d 'At most N children of the root running at once'
 complete -c forkspawn -n "not __fish_seen_subcommand_from check backends" -s v -l verbose -d 'More lifecycle log'
 complete -c forkspawn -n "not __fish_seen_subcommand_from check backends" -s q -l quiet -d 'Less lifecycle log'
 complete -c forkspawn -n "__fish_seen_subcommand_from backends" -l json -d 'Print JSON'

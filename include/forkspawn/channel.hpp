@@ -4,7 +4,7 @@
 // and handles structs, and only this file knows the wire form. A datagram
 // that is not a message (not JSON, unknown "t", a field of the wrong type)
 // decodes to nothing and is ignored.
-//   up (child to parent):  spawned, reaped, failing, terminal(want), exit
+//   up (child to parent):  spawned, attempt_ended, reaped, failing, terminal(want), exit
 //   down (parent to child): cancel, dump, terminal(lent)
 #pragma once
 
@@ -28,6 +28,18 @@ struct Spawned {
     pid_t pid = 0;
     double started_ms = 0;
     std::uint64_t start_ticks = 0; // process_start_ticks(pid) while unreaped; 0: unknown
+    unsigned attempt = 1;          // 2 and up: a restart
+};
+// An attempt of an actor below ended (failed, completed, or stopped for a
+// sibling's restart: cancelled, killed) and will be restarted after delay_ms:
+// the root streams it (jsonl "exited" and "restarting").
+struct AttemptEnded {
+    std::string path;
+    unsigned attempt = 1;
+    std::optional<std::string> status;
+    report::Outcome outcome = report::Outcome::failed;
+    double ended_ms = 0;
+    double delay_ms = 0;
 };
 // An actor below ended: its report.
 struct Reaped {
@@ -43,7 +55,7 @@ struct TerminalWant {
 struct Exit {
     std::size_t output_dropped = 0;
 };
-using Up = std::variant<Spawned, Reaped, Failing, TerminalWant, Exit>;
+using Up = std::variant<Spawned, AttemptEnded, Reaped, Failing, TerminalWant, Exit>;
 
 struct Cancel {
     std::string reason;
@@ -53,9 +65,7 @@ struct TerminalLent {};
 using Down = std::variant<Cancel, Dump, TerminalLent>;
 
 // For std::visit over a message: one lambda per type.
-template <class... F> struct Overload : F... {
-    using F::operator()...;
-};
+template <class... F> struct Overload : F... { using F::operator()...; };
 template <class... F> Overload(F...) -> Overload<F...>;
 
 std::string encode(const Up& message);

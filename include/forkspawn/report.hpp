@@ -3,6 +3,7 @@
 // returns text and never writes anywhere itself.
 #pragma once
 
+#include <cstddef>
 #include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
@@ -34,9 +35,22 @@ struct StopReport {
     std::vector<double> sent_ms;   // when each of `sent` was sent, ms since forkspawn started
 };
 
+// One run of an actor's process (DESIGN "Restarts"); the actor's own fields
+// describe its last one.
+struct Attempt {
+    std::optional<long> pid;
+    std::optional<std::string> status; // "rc=3"; none for a spawn that failed
+    Outcome outcome = Outcome::not_started;
+    std::optional<double> started_ms;
+    std::optional<double> ended_ms;
+};
+// How many attempts a report keeps, the last ones; attempts_dropped counts
+// the rest.
+inline constexpr std::size_t k_max_attempts = 20;
+
 struct ActorReport {
-    std::string path;    // root/etl/load
-    std::string name;    // load
+    std::string path; // root/etl/load
+    std::string name; // load
     Kind kind = Kind::cmd;
     std::string backend; // spawn backend key
     std::optional<long> pid;
@@ -50,6 +64,9 @@ struct ActorReport {
     std::optional<double> ended_ms;
     std::optional<double> runtime_ms;
     std::optional<StopReport> stop; // set once a stop sequence began
+    unsigned restarts = 0;
+    std::vector<Attempt> attempts; // the last k_max_attempts, oldest first
+    std::size_t attempts_dropped = 0;
 };
 
 struct Summary {
@@ -71,6 +88,13 @@ std::optional<ActorReport> parse_actor_json(std::string_view text);
 std::optional<ActorReport> actor_from_json(const nlohmann::json& j);
 // One jsonl line: {"event": "reaped", ...actor fields} with a newline.
 std::string jsonl_reaped(const ActorReport& a);
+// The events of an actor's run, as they happen (each a line with a newline;
+// `ms`: since forkspawn started): it was spawned for its `attempt` (1, 2, ...),
+// an attempt that will be restarted ended, and the restart waits `delay_ms`.
+std::string jsonl_spawned(const std::string& path, long pid, unsigned attempt, double ms);
+std::string jsonl_exited(const std::string& path, unsigned attempt,
+                         const std::optional<std::string>& status, Outcome outcome, double ms);
+std::string jsonl_restarting(const std::string& path, unsigned attempt, double delay_ms, double ms);
 // {"event": "summary", ...summary fields} with a newline.
 std::string jsonl_summary(const Summary& s);
 // The whole json report, one object, with a final newline.

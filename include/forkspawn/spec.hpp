@@ -7,6 +7,7 @@
 
 #include "forkspawn/diagnostic.hpp"
 #include "forkspawn/duration.hpp"
+#include "forkspawn/restart.hpp"
 #include "forkspawn/stop_sequence.hpp"
 
 #include <cstddef>
@@ -20,7 +21,12 @@ namespace forkspawn::spec {
 
 enum class Kind { command, nursery };
 enum class StdinMode { null, inherit };
-enum class Strategy { one_for_all };
+// What a nursery does when a child ends (DESIGN "Strategies").
+enum class Strategy { one_for_all, one_for_one, rest_for_one };
+std::string_view strategy_name(Strategy s);
+std::optional<Strategy> parse_strategy(std::string_view text);
+inline constexpr std::string_view k_strategy_help =
+    R"("one_for_all", "one_for_one", "rest_for_one")";
 
 struct Output {
     enum class Mode { prefix, inherit, null, file };
@@ -41,6 +47,8 @@ struct Actor {
     StopSequence stop;
     std::optional<Duration> timeout;
     Output output;
+    RestartPolicy restart = RestartPolicy::never;
+    Backoff backoff; // inherited
 
     // Command actors.
     std::vector<std::string> argv;
@@ -48,16 +56,27 @@ struct Actor {
     bool env_clear = false;
     std::optional<std::string> cwd;
     StdinMode stdin_mode = StdinMode::null;
+    std::vector<int> success_exit_codes{0}; // ascending
 
     // Nursery actors (and the root).
     Strategy strategy = Strategy::one_for_all;
+    Intensity intensity;
+    std::optional<std::size_t> max_running; // none: unlimited
     std::vector<Actor> actors;
+
+    // Whether an exit with `code` counts as completed.
+    bool success(int code) const {
+        for (int c : success_exit_codes)
+            if (c == code) return true;
+        return false;
+    }
 };
 
 // What the command line supplies for fields the spec leaves out.
 struct Defaults {
     StopSequence stop = StopSequence::standard();
     Output output;
+    std::optional<std::size_t> max_running; // the root's, unless the spec gives one (-j)
 };
 
 struct Limits {

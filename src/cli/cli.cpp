@@ -73,6 +73,7 @@ struct RunArgs {
     std::string stop;
     std::string timeout;
     std::string output = "prefix";
+    std::size_t max_running = 0; // 0: not given
     int verbose = 0;
     int quiet = 0;
 };
@@ -119,6 +120,7 @@ int cmd_run(const RunArgs& args) {
         defaults.output.mode = spec::Output::Mode::inherit;
     else if (args.output == "null")
         defaults.output.mode = spec::Output::Mode::null;
+    if (args.max_running > 0) defaults.max_running = args.max_running;
     supervise::Options options;
     options.backend = backend_key;
     if (!args.timeout.empty()) {
@@ -304,6 +306,11 @@ int run(int argc, char** argv) {
                     "default handling of actors' stdout/stderr: prefix, inherit or null")
         ->check(CLI::IsMember({"prefix", "inherit", "null"}))
         ->type_name("MODE");
+    run->add_option("-j,--max-running", run_args.max_running,
+                    "at most N children of the root running at once (the root's max_running, "
+                    "unless the spec sets it)")
+        ->check(CLI::Range(std::size_t{1}, std::size_t{1'000'000}))
+        ->type_name("N");
     run->add_flag("-v,--verbose", run_args.verbose, "more lifecycle log on stderr (repeatable)");
     run->add_flag("-q,--quiet", run_args.quiet, "less lifecycle log on stderr");
 

@@ -62,6 +62,19 @@ void add_actor_fields(ordered_json& j, const ActorReport& a) {
     j["started_ms"] = ms_or_null(a.started_ms);
     j["ended_ms"] = ms_or_null(a.ended_ms);
     j["runtime_ms"] = ms_or_null(a.runtime_ms);
+    j["restarts"] = a.restarts;
+    ordered_json attempts = ordered_json::array();
+    for (const Attempt& t : a.attempts) {
+        ordered_json one;
+        one["pid"] = or_null(t.pid);
+        one["status"] = or_null(t.status);
+        one["outcome"] = outcome_name(t.outcome);
+        one["started_ms"] = ms_or_null(t.started_ms);
+        one["ended_ms"] = ms_or_null(t.ended_ms);
+        attempts.push_back(std::move(one));
+    }
+    j["attempts"] = std::move(attempts);
+    j["attempts_dropped"] = a.attempts_dropped;
     if (a.stop) {
         ordered_json stop;
         stop["sent"] = a.stop->sent;
@@ -225,6 +238,9 @@ Row table_row(const ActorReport& a) {
     } else {
         row[col_note] = std::string(k_absent);
     }
+    if (a.restarts > 0)
+        row[col_note] = fmt::format("restarted {}x{}", a.restarts,
+                                    row[col_note] == k_absent ? "" : "; " + row[col_note]);
     return row;
 }
 
@@ -292,11 +308,16 @@ std::optional<Kind> parse_kind(std::string_view name) {
 
 std::string_view result_name(Result r) {
     switch (r) {
-    case Result::completed: return "completed";
-    case Result::failed: return "failed";
-    case Result::timeout: return "timeout";
-    case Result::cancelled: return "cancelled";
-    case Result::internal_error: return "internal_error";
+    case Result::completed:
+        return "completed";
+    case Result::failed:
+        return "failed";
+    case Result::timeout:
+        return "timeout";
+    case Result::cancelled:
+        return "cancelled";
+    case Result::internal_error:
+        return "internal_error";
     }
     return "?";
 }
@@ -336,6 +357,45 @@ std::string jsonl_reaped(const ActorReport& a) {
     ordered_json j;
     j["event"] = "reaped";
     add_actor_fields(j, a);
+    return dump(j) + '\n';
+}
+
+namespace {
+
+// An event line's first fields: what happened, to which actor's attempt.
+ordered_json event(const char* name, const std::string& path) {
+    ordered_json j;
+    j["event"] = name;
+    j["path"] = path;
+    return j;
+}
+
+} // namespace
+
+std::string jsonl_spawned(const std::string& path, long pid, unsigned attempt, double ms) {
+    ordered_json j = event("spawned", path);
+    j["pid"] = pid;
+    j["attempt"] = attempt;
+    j["ms"] = round_ms(ms);
+    return dump(j) + '\n';
+}
+
+std::string jsonl_exited(const std::string& path, unsigned attempt,
+                         const std::optional<std::string>& status, Outcome outcome, double ms) {
+    ordered_json j = event("exited", path);
+    j["attempt"] = attempt;
+    j["status"] = or_null(status);
+    j["outcome"] = outcome_name(outcome);
+    j["ms"] = round_ms(ms);
+    return dump(j) + '\n';
+}
+
+std::string jsonl_restarting(const std::string& path, unsigned attempt, double delay_ms,
+                             double ms) {
+    ordered_json j = event("restarting", path);
+    j["attempt"] = attempt;
+    j["delay_ms"] = round_ms(delay_ms);
+    j["ms"] = round_ms(ms);
     return dump(j) + '\n';
 }
 
@@ -429,6 +489,30 @@ std::optional<ActorReport> actor_from_json(const nlohmann::json& j) {
     a.started_ms = num("started_ms");
     a.ended_ms = num("ended_ms");
     a.runtime_ms = num("runtime_ms");
+    if (auto n = whole("restarts", 0, 4294967295.0)) a.restarts = static_cast<unsigned>(*n);
+    if (auto n = whole("attempts_dropped", 0, 1e15))
+        a.attempts_dropped = static_cast<std::size_t>(*n);
+    if (const auto it = j.find("attempts"); it != j.end() && it->is_array()) {
+        for (const auto& t : *it) {
+            if (!t.is_object() || a.attempts.size() == k_max_attempts) continue;
+            Attempt one;
+            if (auto p = t.find("pid"); p != t.end() && p->is_number_integer()) {
+                const auto v = p->get<std::int64_t>();
+                if (v >= 1 && v <= 2147483647) one.pid = static_cast<long>(v);
+            }
+            if (auto s = t.find("status"); s != t.end() && s->is_string())
+                one.status = s->get<std::string>();
+            if (auto o = t.find("outcome"); o != t.end() && o->is_string())
+                for (std::size_t i = 0; i < k_outcome_count; ++i)
+                    if (outcome_name(static_cast<Outcome>(i)) == o->get<std::string>())
+                        one.outcome = static_cast<Outcome>(i);
+            if (auto m = t.find("started_ms"); m != t.end() && m->is_number())
+                one.started_ms = m->get<double>();
+            if (auto m = t.find("ended_ms"); m != t.end() && m->is_number())
+                one.ended_ms = m->get<double>();
+            a.attempts.push_back(std::move(one));
+        }
+    }
     if (const auto it = j.find("stop"); it != j.end() && it->is_object()) {
         StopReport stop;
         if (const auto sent = it->find("sent"); sent != it->end() && sent->is_array())

@@ -10,19 +10,32 @@ namespace forkspawn::spec {
 
 namespace {
 
+std::string backoff_text(const Backoff& b) {
+    return b.initial == b.max
+               ? format_duration(b.initial)
+               : fmt::format("{}..{}", format_duration(b.initial), format_duration(b.max));
+}
+
 void format_actor(const Actor& a, std::size_t depth, std::string& out) {
     std::string line = fmt::format("{:{}}{}", "", depth * 2, a.path);
     if (a.kind == Kind::command) {
         // JSON array syntax shows every argument unambiguously, spaces included.
         line += fmt::format("  cmd {}", nlohmann::json(a.argv).dump());
     } else {
-        line += fmt::format("  nursery ({} actor{}, one_for_all)", a.actors.size(),
-                            a.actors.size() == 1 ? "" : "s");
+        line += fmt::format("  nursery ({} actor{}, {})", a.actors.size(),
+                            a.actors.size() == 1 ? "" : "s", strategy_name(a.strategy));
+        if (a.intensity != Intensity{}) line += "  intensity=" + a.intensity.to_string();
+        if (a.max_running) line += fmt::format("  max_running={}", *a.max_running);
     }
     if (a.daemon) line += "  daemon";
     line += fmt::format("  stop={}", a.stop.to_string());
     if (a.timeout) line += fmt::format("  timeout={}", format_duration(*a.timeout));
     line += fmt::format("  output={}", a.output.to_string());
+    if (a.restart != RestartPolicy::never)
+        line += fmt::format("  restart={}  backoff={}", restart_policy_name(a.restart),
+                            backoff_text(a.backoff));
+    if (a.success_exit_codes != std::vector<int>{0})
+        line += fmt::format("  success_exit_codes={}", nlohmann::json(a.success_exit_codes).dump());
     if (a.kind == Kind::command) {
         if (a.cwd) line += fmt::format("  cwd={}", nlohmann::json(*a.cwd).dump());
         if (a.stdin_mode == StdinMode::inherit) line += "  stdin=inherit";
@@ -68,9 +81,12 @@ nlohmann::json actor_json(const Actor& a, bool root) {
     j["name"] = a.name;
     j["stop"] = stop_json(a.stop);
     j["output"] = output_json(a.output);
+    j["backoff"] = {{"initial", format_duration(a.backoff.initial)},
+                    {"max", format_duration(a.backoff.max)}};
     if (!root) {
         if (a.daemon) j["daemon"] = true;
         if (a.timeout) j["timeout"] = format_duration(*a.timeout);
+        j["restart"] = restart_policy_name(a.restart);
     }
     if (a.kind == Kind::command) {
         j["cmd"] = a.argv;
@@ -83,8 +99,11 @@ nlohmann::json actor_json(const Actor& a, bool root) {
         if (a.env_clear) j["env_clear"] = true;
         if (a.cwd) j["cwd"] = *a.cwd;
         if (a.stdin_mode == StdinMode::inherit) j["stdin"] = "inherit";
+        j["success_exit_codes"] = a.success_exit_codes;
     } else {
-        j["strategy"] = "one_for_all";
+        j["strategy"] = strategy_name(a.strategy);
+        j["intensity"] = a.intensity.to_string();
+        if (a.max_running) j["max_running"] = *a.max_running;
         j["actors"] = nlohmann::json::array();
         for (const auto& c : a.actors)
             j["actors"].push_back(actor_json(c, false));

@@ -1,5 +1,8 @@
 #include "forkspawn/channel.hpp"
 
+#include <algorithm>
+#include <climits>
+
 #include <nlohmann/json.hpp>
 
 namespace forkspawn::channel {
@@ -49,15 +52,27 @@ std::string encode(const Up& message) {
                                  {"kind", report::kind_name(m.kind)},
                                  {"pid", m.pid},
                                  {"started_ms", m.started_ms},
-                                 {"start_ticks", m.start_ticks}});
+                                 {"start_ticks", m.start_ticks},
+                                 {"attempt", m.attempt}});
+            },
+            [](const AttemptEnded& m) {
+                json j{{"t", "attempt_ended"},   {"path", m.path},
+                       {"attempt", m.attempt},   {"outcome", report::outcome_name(m.outcome)},
+                       {"ended_ms", m.ended_ms}, {"delay_ms", m.delay_ms}};
+                if (m.status) j["status"] = *m.status;
+                return dump(j);
             },
             [](const Reaped& m) {
                 // actor_json is one JSON object already (valid UTF-8: its
                 // dump replaces what is not): no parse and dump again.
                 return R"({"t":"reaped","actor":)" + report::actor_json(m.actor) + "}";
             },
-            [](const Failing&) { return dump(json{{"t", "failing"}}); },
-            [](const TerminalWant& m) { return dump(json{{"t", "terminal"}, {"want", m.want}}); },
+            [](const Failing&) {
+                return dump(json{{"t", "failing"}});
+            },
+            [](const TerminalWant& m) {
+                return dump(json{{"t", "terminal"}, {"want", m.want}});
+            },
             [](const Exit& m) {
                 return dump(json{{"t", "exit"}, {"output_dropped", m.output_dropped}});
             },
@@ -70,7 +85,9 @@ std::string encode(const Down& message) {
                           [](const Cancel& m) {
                               return dump(json{{"t", "cancel"}, {"reason", m.reason}});
                           },
-                          [](const Dump&) { return dump(json{{"t", "dump"}}); },
+                          [](const Dump&) {
+                              return dump(json{{"t", "dump"}});
+                          },
                           [](const TerminalLent&) {
                               return dump(json{{"t", "terminal"}, {"lent", true}});
                           },
@@ -93,6 +110,29 @@ std::optional<Up> decode_up(std::string_view datagram) {
                      .value_or(report::Kind::cmd);
         m.started_ms = get<double>(j, "started_ms").value_or(0);
         m.start_ticks = get<std::uint64_t>(j, "start_ticks").value_or(0);
+        m.attempt = static_cast<unsigned>(
+            std::clamp<std::uint64_t>(get<std::uint64_t>(j, "attempt").value_or(1), 1, UINT32_MAX));
+        return m;
+    }
+    if (*t == "attempt_ended") {
+        AttemptEnded m;
+        const auto path = get<std::string>(j, "path");
+        const auto outcome = get<std::string>(j, "outcome");
+        if (!path || !outcome) return std::nullopt;
+        m.path = *path;
+        m.attempt = static_cast<unsigned>(
+            std::clamp<std::uint64_t>(get<std::uint64_t>(j, "attempt").value_or(1), 1, UINT32_MAX));
+        m.status = get<std::string>(j, "status");
+        bool known = false;
+        for (auto o : {report::Outcome::completed, report::Outcome::failed,
+                       report::Outcome::cancelled, report::Outcome::killed})
+            if (report::outcome_name(o) == *outcome) {
+                m.outcome = o;
+                known = true;
+            }
+        if (!known) return std::nullopt;
+        m.ended_ms = get<double>(j, "ended_ms").value_or(0);
+        m.delay_ms = get<double>(j, "delay_ms").value_or(0);
         return m;
     }
     if (*t == "reaped") {

@@ -17,12 +17,29 @@ void Supervisor::publish(const report::ActorReport& r) {
 }
 
 void Supervisor::publish_spawned(const std::string& path, report::Kind kind, pid_t pid,
-                                 double started_ms) {
-    if (root()) {
-        m_tree->spawned(path, pid, started_ms);
-    } else {
-        send_parent(channel::Spawned{path, kind, pid, started_ms, process_start_ticks(pid)});
+                                 double started_ms, unsigned attempt) {
+    if (!root()) {
+        send_parent(
+            channel::Spawned{path, kind, pid, started_ms, process_start_ticks(pid), attempt});
+        return;
     }
+    m_tree->spawned(path, pid, started_ms);
+    if (m_options.format == report::Format::jsonl) {
+        m_report_sink->write(report::jsonl_spawned(path, pid, attempt, started_ms));
+        after_write();
+    }
+}
+
+// An attempt below (or of our own actor) ended and will be restarted.
+void Supervisor::publish_attempt_ended(const channel::AttemptEnded& m) {
+    if (!root()) {
+        send_parent(m);
+        return;
+    }
+    if (m_options.format != report::Format::jsonl) return;
+    m_report_sink->write(report::jsonl_exited(m.path, m.attempt, m.status, m.outcome, m.ended_ms));
+    m_report_sink->write(report::jsonl_restarting(m.path, m.attempt, m.delay_ms, m.ended_ms));
+    after_write();
 }
 
 void Supervisor::send_parent(const channel::Up& message) {
@@ -76,7 +93,8 @@ void Supervisor::on_channel(std::size_t i, std::uint32_t events) {
             m_output_dropped += m.output_dropped;
         },
         [&](const Failing&) {
-            if (!a.failed && !a.stop().started()) {
+            // One that may be restarted is judged when it exits.
+            if (!a.failed && !a.stop().started() && a.spec->restart == RestartPolicy::never) {
                 a.failed = true;
                 nursery_failed(i);
             }
@@ -87,7 +105,13 @@ void Supervisor::on_channel(std::size_t i, std::uint32_t events) {
                 tell_guardian('+', m.pid, r.start_ticks);
             m_remote[m.pid] = r;
             if (root())
-                publish_spawned(m.path, m.kind, m.pid, m.started_ms);
+                publish_spawned(m.path, m.kind, m.pid, m.started_ms, m.attempt);
+            else
+                send_parent(m);
+        },
+        [&](const AttemptEnded& m) {
+            if (root())
+                publish_attempt_ended(m);
             else
                 send_parent(m);
         },
@@ -124,8 +148,9 @@ void Supervisor::on_channel(std::size_t i, std::uint32_t events) {
         // Usually it is dying already (the socket closes before the
         // process is reaped); if it is still alive in a while, it is
         // deaf, and nothing is left but to kill it.
-        add_timer(Clock::now() + k_deaf_grace, TimerKind::deaf_nursery, i);
-        nursery_failed(i);
+        a.deaf_due = Clock::now() + k_deaf_grace;
+        add_timer(*a.deaf_due, TimerKind::deaf_nursery, i);
+        if (a.spec->restart == RestartPolicy::never) nursery_failed(i);
     }
 }
 
@@ -162,6 +187,8 @@ void Supervisor::dump_tree() {
         const auto d = a.life.deadline();
         if (d && a.state() == State::stopping)
             out += fmt::format("  next signal in {:.1f}ms", to_ms(*d - now));
+        else if (d && a.state() == State::restarting)
+            out += fmt::format("  restart {} in {:.1f}ms", a.restarts, to_ms(*d - now));
         else if (d)
             out += fmt::format("  SIGKILL in {:.1f}ms", to_ms(*d - now));
         else if ((a.state() == State::running || a.state() == State::ready) && a.spec->timeout &&
@@ -194,6 +221,9 @@ report::ActorReport Supervisor::make_report(const ActorRun& a) const {
     if (a.started) r.started_ms = ms_since_start(*a.started);
     if (a.ended) r.ended_ms = ms_since_start(*a.ended);
     if (a.started && a.ended) r.runtime_ms = to_ms(*a.ended - *a.started);
+    r.restarts = a.restarts;
+    r.attempts.assign(a.attempts.begin(), a.attempts.end());
+    r.attempts_dropped = a.attempts_dropped;
     if (a.stop().started()) {
         report::StopReport s;
         for (int signo : a.stop().sent())

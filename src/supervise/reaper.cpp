@@ -146,7 +146,9 @@ void Supervisor::on_pidfd(std::size_t i) {
     // Cancelled while its execve was pending, it ended on its own before
     // any stop signal: no cancel happened, so it has no cancel reason.
     if (!a.stop().started()) a.cancel_reason.reset();
-    apply(i, Event::exited, now);
+    // Restarted (after its delay) or ended for good: the restart policy,
+    // the nursery's strategy and intensity decide.
+    apply(i, Event::exited, now, false, restart_delay(i, now));
     if (!a.done() && a.state() != State::restarting)
         throw std::logic_error(fmt::format("{} was reaped in lifecycle state {}", a.spec->path,
                                            lifecycle::state_name(a.state())));

@@ -9,12 +9,20 @@
 
 namespace forkspawn::supervise {
 
+// Starts children in spec order while the spawn window and max_running
+// allow. Not re-entered: a child that ends while it is being started (a
+// spawn that fails before any fork) frees its slot for this same loop, so a
+// long batch of such children never nests one call per child.
 void Supervisor::start_more() {
-    while (m_next_start < m_actors.size() && m_in_flight < k_spawn_window) {
-        if (m_cancel_cause) return; // a failure while starting: the rest never start
+    if (m_starting) return;
+    m_starting = true;
+    const std::size_t max_running = m_nursery.max_running.value_or(m_actors.size());
+    while (m_next_start < m_actors.size() && m_in_flight < k_spawn_window &&
+           m_holding < max_running && !m_cancel_cause) { // a failure: the rest never start
         const std::size_t i = m_next_start++;
         if (m_actors[i].state() == State::waiting) begin_start(i);
     }
+    m_starting = false;
 }
 
 // Its start slot came: it starts now, or waits in line for the terminal.
@@ -24,6 +32,10 @@ void Supervisor::begin_start(std::size_t i) {
         log(2, fmt::format("{} waits for the terminal", a.spec->path));
         wait_for_terminal(i);
         return; // stays waiting: started when the terminal is free
+    }
+    if (!a.holds_slot) {
+        a.holds_slot = true;
+        ++m_holding;
     }
     apply(i, Event::start); // submit()
 }
@@ -218,11 +230,15 @@ void Supervisor::started(backend::SpawnCompletion done) {
     // shown before its spawn is known (and its group guarded).
     a.output_live = true;
     watch_output(i);
-    publish_spawned(a.spec->path, kind_of(*a.spec), a.pid, ms_since_start(*a.started));
+    a.attempt = a.restarts + 1;
+    publish_spawned(a.spec->path, kind_of(*a.spec), a.pid, ms_since_start(*a.started), a.attempt);
     watch(a.proc.fd(), make_tag(Tag::pidfd, i), EPOLLIN);
     if (a.error_pipe) watch(a.error_pipe.get(), make_tag(Tag::error_pipe, i), EPOLLIN);
     log(2, fmt::format("{} spawned, pid {}", a.spec->path, a.pid));
-    if (a.spec->timeout) add_timer(*a.started + *a.spec->timeout, TimerKind::actor_timeout, i);
+    if (a.spec->timeout) {
+        a.timeout_due = *a.started + *a.spec->timeout;
+        add_timer(*a.timeout_due, TimerKind::actor_timeout, i);
+    }
     // Until the exec-error pipe answers, whether execve succeeds is not
     // known (a sub-supervisor has nothing to exec, or is a fresh image
     // of forkspawn that reports its own failures).

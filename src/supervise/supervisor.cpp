@@ -209,7 +209,8 @@ void Supervisor::on_timer() {
             actor_timeout(index);
             break;
         case TimerKind::deaf_nursery:
-            if (ActorRun& a = m_actors[index]; a.life.has_process()) {
+            if (ActorRun& a = m_actors[index];
+                a.deaf_due && now >= *a.deaf_due && a.life.has_process()) {
                 if (!a.cancel_reason) a.cancel_reason = "channel_closed";
                 apply(index, Event::kill, now);
             }
@@ -232,10 +233,12 @@ void Supervisor::on_timer() {
 // Applies an event to actor i's lifecycle and carries out what it asks
 // for (lifecycle.hpp has the table). Every stop signal, deadline, spawn
 // and end of an actor goes through here.
-void Supervisor::apply(std::size_t i, Event e, TimePoint now, bool exec_pending) {
+void Supervisor::apply(std::size_t i, Event e, TimePoint now, bool exec_pending,
+                       std::optional<Duration> restart) {
     ActorRun& a = m_actors[i];
     const auto before = a.life.deadline();
-    const lifecycle::Transition t = a.life.apply(e, now, exec_pending);
+    const lifecycle::Transition t =
+        a.life.apply(e, now, exec_pending, restart.has_value(), restart.value_or(Duration{}));
     if (t.ignored) return;
     const lifecycle::Actions& act = t.actions;
     if (act.withdraw && m_backend->withdraw(i)) {
@@ -274,7 +277,11 @@ void Supervisor::apply(std::size_t i, Event e, TimePoint now, bool exec_pending)
     }
     if (const auto d = a.life.deadline(); d && d != before) add_timer(*d, TimerKind::deadline, i);
     if (act.submit) submit(i);
-    if (act.finish) finish(i, now);
+    if (act.finish && t.to == State::restarting)
+        attempt_ended(i, now);
+    else if (act.finish)
+        finish(i, now, t.from);
+    if (t.from == State::restarting && t.to == State::waiting) restart_now(i);
 }
 
 // Stops actor i for `reason`: its stop sequence, or SIGKILL at once
@@ -293,7 +300,9 @@ bool Supervisor::ended_before_its_stop(const ActorRun& a) {
 
 void Supervisor::actor_timeout(std::size_t i) {
     ActorRun& a = m_actors[i];
-    // Ended just as its time ran out: it did not run past it.
+    // A timer of an earlier attempt, or ended just as its time ran out: it
+    // did not run past it.
+    if (!a.timeout_due || Clock::now() < *a.timeout_due) return;
     if (!a.life.has_process() || a.life.cancelled() || a.exit_code || a.term_signal ||
         exited_unreaped(a))
         return;
@@ -301,7 +310,8 @@ void Supervisor::actor_timeout(std::size_t i) {
                        format_duration(*a.spec->timeout)));
     a.failed = true; // like timeout(1): running out of time is a failure
     stop_actor(i, "timeout");
-    nursery_failed(i);
+    // One that may be restarted fails the nursery only if it is not.
+    if (a.spec->restart == RestartPolicy::never) nursery_failed(i);
 }
 
 void Supervisor::cancel_actor(std::size_t i, const std::string& reason) {
@@ -310,7 +320,7 @@ void Supervisor::cancel_actor(std::size_t i, const std::string& reason) {
     // It ended on its own: its reap (already due, or under way: a
     // channel drained by on_pidfd) reports that, and no cancel
     // happened, so it has no cancel reason either.
-    if (a.exit_code || a.term_signal) return;
+    if (a.state() != State::restarting && (a.exit_code || a.term_signal)) return;
     if (a.life.has_process() && exited_unreaped(a)) return;
     stop_actor(i, reason);
 }
@@ -327,9 +337,32 @@ void Supervisor::set_cause(const std::string& cause, int exit_code, report::Resu
     m_result = result;
 }
 
+// Child `culprit` failed for good: what happens to its siblings is the
+// nursery's strategy.
 void Supervisor::nursery_failed(std::size_t culprit) {
     m_failed = true;
     if (m_cancel_cause) return;
+    const std::string& path = m_actors[culprit].spec->path;
+    switch (m_nursery.strategy) {
+    case spec::Strategy::one_for_one:
+        // The others go on; the nursery fails when they are done.
+        log(2, fmt::format("{} failed; its siblings go on (one_for_one)", path));
+        return;
+    case spec::Strategy::rest_for_one: {
+        // The siblings after it in spec order stop; the ones before go on.
+        std::size_t later = 0;
+        for (std::size_t i = culprit + 1; i < m_actors.size(); ++i)
+            if (!m_actors[i].done()) ++later;
+        if (later > 0)
+            log(1, fmt::format("{} failed; cancelling {} later sibling{} (rest_for_one)", path,
+                               later, later == 1 ? "" : "s"));
+        for (std::size_t i = culprit + 1; i < m_actors.size(); ++i)
+            cancel_actor(i, "sibling_failed");
+        return;
+    }
+    case spec::Strategy::one_for_all:
+        break;
+    }
     set_cause("sibling_failed", k_exit_failed, report::Result::failed);
     // Tell the parent now, not when our teardown is over: it cancels
     // our siblings in parallel with it (one_for_all all the way up).
@@ -338,13 +371,15 @@ void Supervisor::nursery_failed(std::size_t culprit) {
     for (std::size_t i = 0; i < m_actors.size(); ++i)
         if (i != culprit && !m_actors[i].done()) ++running;
     if (running > 0)
-        log(1, fmt::format("{} failed; cancelling {} sibling{} (one_for_all)",
-                           m_actors[culprit].spec->path, running, running == 1 ? "" : "s"));
+        log(1, fmt::format("{} failed; cancelling {} sibling{} (one_for_all)", path, running,
+                           running == 1 ? "" : "s"));
     for (std::size_t i = 0; i < m_actors.size(); ++i)
         if (i != culprit) cancel_actor(i, "sibling_failed");
 }
 
-void Supervisor::finish(std::size_t i, TimePoint now) {
+// What ends an attempt, whether it ends the actor or is restarted: its
+// entry in the page of started pids, the terminal, a nursery's channel.
+void Supervisor::end_attempt(std::size_t i, TimePoint now) {
     ActorRun& a = m_actors[i];
     a.ended = now;
     // Reaped (or never forked): the entry no longer names a process.
@@ -356,33 +391,76 @@ void Supervisor::finish(std::size_t i, TimePoint now) {
         const std::string below = a.spec->path + "/";
         std::erase_if(m_remote, [&](const auto& e) { return e.second.path.starts_with(below); });
     }
+    if (a.channel && !a.proc) {
+        unwatch(a.channel.get());
+        a.channel.reset();
+    }
+}
+
+// An attempt is a failure unless it exited with one of its success codes
+// (a sub-supervisor: 0) and nothing else failed it (its own timeout, a
+// sub-supervisor that went away without a word).
+bool Supervisor::attempt_failed(const ActorRun& a) {
+    return a.failed || !a.exit_code || !a.spec->success(*a.exit_code);
+}
+
+void Supervisor::record_attempt(ActorRun& a, Outcome outcome) const {
+    report::Attempt t;
+    if (a.pid > 0 && !a.spawn_error) t.pid = a.pid;
+    if (!a.spawn_error) t.status = status_text(a);
+    t.outcome = outcome;
+    if (a.started) t.started_ms = ms_since_start(*a.started);
+    if (a.ended) t.ended_ms = ms_since_start(*a.ended);
+    a.attempts.push_back(std::move(t));
+    if (a.attempts.size() > report::k_max_attempts) {
+        a.attempts.pop_front();
+        ++a.attempts_dropped;
+    }
+}
+
+// The actor ended for good (`from`: the state it ended from).
+void Supervisor::finish(std::size_t i, TimePoint now, State from) {
+    ActorRun& a = m_actors[i];
+    end_attempt(i, now);
     if (a.spawn_error) {
         a.outcome = Outcome::spawn_failed;
         a.failed = true;
+    } else if (from == State::restarting || (!a.started && !a.attempts.empty())) {
+        // Cancelled while it waited for its restart (or for its group to
+        // start again): its last attempt is in `attempts`, and nothing ran
+        // to be stopped.
+        a.outcome = Outcome::cancelled;
+        a.failed = false;
     } else if (!a.started) {
         a.outcome = Outcome::not_started;
     } else if (a.stop().started()) {
         const bool took_kill = a.term_signal == SIGKILL && a.stop().escalated();
         a.outcome = took_kill ? Outcome::killed : Outcome::cancelled;
-    } else if (a.exit_code == 0) {
+    } else if (a.exit_code && a.spec->success(*a.exit_code)) {
         a.outcome = Outcome::completed;
     } else {
         a.outcome = Outcome::failed;
         a.failed = true;
     }
+    if (a.started && from != State::restarting) record_attempt(a, a.outcome); // else recorded
     if (a.outcome == Outcome::failed || a.outcome == Outcome::spawn_failed ||
         m_options.verbosity >= 2) {
         std::string what = a.spawn_error ? *a.spawn_error : status_text(a).value_or("");
         log(a.outcome == Outcome::completed ? 2 : 1,
             fmt::format("{} {} ({})", a.spec->path, report::outcome_name(a.outcome), what));
     }
-    if (a.channel && !a.proc) {
-        unwatch(a.channel.get());
-        a.channel.reset();
-    }
     publish(make_report(a));
-    // A timed-out actor failed the nursery when its time ran out.
-    if (a.failed && a.cancel_reason != "timeout") nursery_failed(i);
+    if (a.gave_up) give_up(i);
+    // A timed-out actor that is never restarted failed the nursery when its
+    // time ran out.
+    else if (a.failed && (a.cancel_reason != "timeout" || a.spec->restart != RestartPolicy::never))
+        nursery_failed(i);
+    try_group_start(); // it may have been the last of a group to go down
+    if (a.holds_slot) {
+        a.holds_slot = false;
+        --m_holding;
+        start_more(); // its slot is free
+    }
     check_work_done();
 }
 
@@ -436,7 +514,9 @@ void Supervisor::on_signal() {
                 // they exist, ones not started never start.
                 for (std::size_t i = 0; i < m_actors.size(); ++i) {
                     ActorRun& a = m_actors[i];
-                    if (a.done() || a.exit_code || a.term_signal) continue;
+                    if (a.done() ||
+                        (a.state() != State::restarting && (a.exit_code || a.term_signal)))
+                        continue;
                     if (!a.cancel_reason) a.cancel_reason = reason;
                     apply(i, Event::kill, now);
                 }

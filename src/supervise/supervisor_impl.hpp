@@ -24,6 +24,7 @@
 #include "forkspawn/lifecycle.hpp"
 #include "forkspawn/line_splitter.hpp"
 #include "forkspawn/process_handle.hpp"
+#include "forkspawn/restart.hpp"
 #include "forkspawn/signals.hpp"
 #include "forkspawn/stop_machine.hpp"
 #include "forkspawn/supervisor.hpp"
@@ -173,6 +174,21 @@ struct ActorRun {
     std::deque<std::string> outbox;
     bool said_exit = false; // it said goodbye before closing the channel
 
+    // Restarts (DESIGN "Restarts"): the attempt under way (1: the first),
+    // the restarts so far, the consecutive ones that set the backoff, and
+    // the report's record of the attempts.
+    unsigned attempt = 0;
+    unsigned restarts = 0;
+    unsigned backoff_step = 0;
+    bool gave_up = false;    // a restart was refused: the nursery's intensity was reached
+    bool rejoin = false;     // stopped for a sibling's restart: starts again with the group
+    bool holds_slot = false; // counts against the nursery's max_running
+    std::deque<report::Attempt> attempts;
+    std::size_t attempts_dropped = 0;
+    // When this attempt's own timeout and a deaf sub-supervisor's grace are
+    // due: a timer of an earlier attempt is not this one's.
+    std::optional<TimePoint> timeout_due, deaf_due;
+
     bool nursery() const { return spec->kind == spec::Kind::nursery; }
 
     explicit ActorRun(const spec::Actor& a)
@@ -234,6 +250,7 @@ class Supervisor {
             m_actors.emplace_back(child);
         m_tree.emplace(nursery, options.backend);
         number_children();
+        m_restart_window = RestartWindow(nursery.intensity);
     }
 
     // A sub-supervisor: reports and lifecycle events go up `parent`.
@@ -244,6 +261,7 @@ class Supervisor {
         for (const auto& child : nursery.actors)
             m_actors.emplace_back(child);
         number_children();
+        m_restart_window = RestartWindow(nursery.intensity);
     }
 
     // Runs the nursery to its end; an internal error (any exception) kills
@@ -263,14 +281,19 @@ class Supervisor {
     void add_timer(TimePoint when, TimerKind kind, std::size_t index = 0);
     void on_timer();
     void on_signal();
-    void apply(std::size_t i, Event e, TimePoint now = Clock::now(), bool exec_pending = false);
+    // `restart` (exited only): the attempt is restarted after that delay.
+    void apply(std::size_t i, Event e, TimePoint now = Clock::now(), bool exec_pending = false,
+               std::optional<Duration> restart = std::nullopt);
     void stop_actor(std::size_t i, const std::string& reason);
     void actor_timeout(std::size_t i);
     void cancel_actor(std::size_t i, const std::string& reason);
     void cancel_all(const std::string& reason);
     void set_cause(const std::string& cause, int exit_code, report::Result result);
     void nursery_failed(std::size_t culprit);
-    void finish(std::size_t i, TimePoint now);
+    void finish(std::size_t i, TimePoint now, State from);
+    void end_attempt(std::size_t i, TimePoint now);
+    void record_attempt(ActorRun& a, report::Outcome outcome) const;
+    static bool attempt_failed(const ActorRun& a);
     void check_work_done();
     static bool ended_before_its_stop(const ActorRun& a);
     // Exited and waitable, not reaped yet.
@@ -320,6 +343,25 @@ class Supervisor {
     bool m_failed = false;
     int m_sigint_count = 0;
 
+    // ---- restarts.cpp: restart decisions, backoff, intensity, strategies ---
+    std::optional<Duration> restart_delay(std::size_t i, TimePoint now);
+    void attempt_ended(std::size_t i, TimePoint now);
+    void restart_now(std::size_t i);
+    void reset_attempt(ActorRun& a);
+    void give_up(std::size_t culprit);
+    void begin_group_restart(std::size_t culprit, TimePoint not_before);
+    void try_group_start();
+
+    RestartWindow m_restart_window{Intensity{}};
+    // A restart of a group (one_for_all: every child; rest_for_one: the
+    // culprit and the children after it): each member is stopped, and once
+    // all are down they start again in spec order, none before not_before.
+    struct GroupRestart {
+        std::size_t first = 0;
+        TimePoint not_before;
+    };
+    std::optional<GroupRestart> m_group;
+
     // ---- spawner.cpp: the start window, stdio, backend completions ---------
     void start_more();
     void begin_start(std::size_t i);
@@ -341,6 +383,11 @@ class Supervisor {
     static constexpr std::size_t k_spawn_window = 32;
     std::size_t m_next_start = 0;
     std::size_t m_in_flight = 0;
+    // Children started and not ended for good (restarting ones included: a
+    // restart keeps its slot, ahead of children never started), against
+    // the nursery's max_running.
+    std::size_t m_holding = 0;
+    bool m_starting = false; // start_more is running
 
     // ---- terminal.cpp: one actor of the tree at a time holds the terminal --
     bool wants_terminal(const ActorRun& a) const;
@@ -414,7 +461,9 @@ class Supervisor {
 
     // ---- nursery_link.cpp: reports and events up, messages to children ---
     void publish(const report::ActorReport& r);
-    void publish_spawned(const std::string& path, report::Kind kind, pid_t pid, double started_ms);
+    void publish_spawned(const std::string& path, report::Kind kind, pid_t pid, double started_ms,
+                         unsigned attempt);
+    void publish_attempt_ended(const channel::AttemptEnded& m);
     void send_parent(const channel::Up& message);
     void send_child(ActorRun& a, const channel::Down& message);
     bool flush_outbox(int fd, std::deque<std::string>& outbox, std::uint64_t tag);

@@ -12,13 +12,6 @@ using namespace forkspawn::test;
 
 namespace {
 
-std::string read_file(const std::string& path) {
-    std::ifstream in(path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
 std::set<std::string> long_options(const std::string& help) {
     std::set<std::string> out;
     const std::regex option(R"((--[a-z][a-z-]*))");
@@ -33,11 +26,11 @@ std::set<std::string> long_options(const std::string& help) {
 TEST_CASE("help, man page and completions agree") {
     const std::string root = std::string(FORKSPAWN_EXAMPLES_DIR) + "/..";
     // The man page escapes '-' as '\-'.
-    std::string man = read_file(root + "/man/forkspawn.1");
+    std::string man = slurp_file(root + "/man/forkspawn.1");
     man = std::regex_replace(man, std::regex(R"(\\-)"), "-");
-    const std::string bash = read_file(root + "/completions/forkspawn.bash");
-    const std::string zsh = read_file(root + "/completions/_forkspawn");
-    const std::string fish = read_file(root + "/completions/forkspawn.fish");
+    const std::string bash = slurp_file(root + "/completions/forkspawn.bash");
+    const std::string zsh = slurp_file(root + "/completions/_forkspawn");
+    const std::string fish = slurp_file(root + "/completions/forkspawn.fish");
     REQUIRE(!man.empty());
 
     const auto top = run({.args = {"--help"}});

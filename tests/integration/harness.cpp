@@ -563,4 +563,11 @@ std::string TempDir::fifo(const std::string& name) const {
     return p;
 }
 
+std::string slurp_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
 } // namespace forkspawn::test

@@ -138,6 +138,9 @@ nlohmann::json entry(const nlohmann::json& report, const std::string& path);
 // Every entry by path (CHECKs that each path is listed once).
 std::map<std::string, nlohmann::json> by_path(const nlohmann::json& report);
 
+// The whole content of the file at `path` (empty when it cannot be read).
+std::string slurp_file(const std::string& path);
+
 // The lines of `text`, without their newlines.
 std::vector<std::string> lines(const std::string& text);
 

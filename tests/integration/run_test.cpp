@@ -76,14 +76,6 @@ std::vector<std::string> actor_lines(const std::string& err, const std::string& 
 
 // ---- files -------------------------------------------------------------------
 
-
-std::string slurp(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
 // ---- a run whose report reader is gone -----------------------------------------
 
 struct ClosedReaderResult {
@@ -159,7 +151,7 @@ ClosedReaderResult run_with_closed_stdout(const std::vector<std::string>& args,
     ::close(pidfd);
     if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
     if (WIFSIGNALED(status)) result.term_signal = WTERMSIG(status);
-    result.err = slurp(err_path);
+    result.err = slurp_file(err_path);
     return result;
 }
 
@@ -513,9 +505,9 @@ TEST_CASE("run: runtime_ms is never shorter than the actor ran, however many sta
     std::string short_ones;
     for (const auto& a : rep["actors"]) {
         const double runtime = a["runtime_ms"].get<double>();
-        CHECK(runtime == doctest::Approx(a["ended_ms"].get<double>() -
-                                         a["started_ms"].get<double>())
-                             .epsilon(0.01));
+        CHECK(runtime ==
+              doctest::Approx(a["ended_ms"].get<double>() - a["started_ms"].get<double>())
+                  .epsilon(0.01));
         if (runtime < 50)
             short_ones += " " + a["path"].get<std::string>() + "=" + std::to_string(runtime);
     }
@@ -757,8 +749,8 @@ char process_state(pid_t pid) {
 std::string describe(const std::vector<pid_t>& pids) {
     std::string out;
     for (pid_t pid : pids) {
-        std::string stat = slurp("/proc/" + std::to_string(pid) + "/stat");
-        std::string cmdline = slurp("/proc/" + std::to_string(pid) + "/cmdline");
+        std::string stat = slurp_file("/proc/" + std::to_string(pid) + "/stat");
+        std::string cmdline = slurp_file("/proc/" + std::to_string(pid) + "/cmdline");
         std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
         out += "\n  " + stat.substr(0, stat.find(')') + 3) + " ppid/pgid " +
                stat.substr(stat.find(')') + 4, 16) + " cmd: " + cmdline;
@@ -1029,9 +1021,9 @@ TEST_CASE("run: every actor carries the tree's FORKSPAWN_TREE; a forkspawn insid
         std::ofstream f(inner);
         f << tree({sh("i", "echo \"$FORKSPAWN_TREE\"")}).dump();
     }
-    auto options = run_opts(tree({sh("a", "echo \"$FORKSPAWN_TREE\""),
-                                  sh("b", "echo \"$FORKSPAWN_TREE\""),
-                                  actor("n", {binary(), "run", "--report=none", inner})}));
+    auto options =
+        run_opts(tree({sh("a", "echo \"$FORKSPAWN_TREE\""), sh("b", "echo \"$FORKSPAWN_TREE\""),
+                       actor("n", {binary(), "run", "--report=none", inner})}));
     options.env = {{"FORKSPAWN_TREE", "from-outside"}};
     const auto r = run(options);
     INFO(r.err);
@@ -1087,7 +1079,7 @@ TEST_CASE("run: output to a file appends") {
     INFO(r.err);
     CHECK(r.exit_code == 0);
     CHECK(entry(parse_report(r.out), "root/f")["outcome"] == "completed");
-    CHECK(slurp(path) == "existing\none\ntwo\n");
+    CHECK(slurp_file(path) == "existing\none\ntwo\n");
     CHECK(actor_lines(r.err, "root/f").empty());
     check_nothing_left(r.tag);
     CHECK(open_fds() == fds);
@@ -1164,17 +1156,17 @@ TEST_CASE("run: a stderr nobody reads never delays a deadline") {
     Process p({.args = {"run", "--report=jsonl", "--report-file=" + report_file, spec_file},
                .deadline = 60'000ms});
     const auto until = std::chrono::steady_clock::now() + k_ready;
-    while (slurp(report_file).find("\"root/t\"") == std::string::npos &&
+    while (slurp_file(report_file).find("\"root/t\"") == std::string::npos &&
            std::chrono::steady_clock::now() < until)
         ::usleep(20'000); // polling a file with a deadline, not synchronising
-    const std::string reaped = slurp(report_file);
+    const std::string reaped = slurp_file(report_file);
     const auto r = p.wait();
     INFO(reaped);
     CHECK(r.exit_code == 1);
     CHECK(r.err.find("root/flood | flooding stderr") != std::string::npos);
     CHECK(r.out.empty());
     json jt;
-    for (const auto& line : lines(slurp(report_file))) {
+    for (const auto& line : lines(slurp_file(report_file))) {
         const json j = json::parse(line, nullptr, false);
         REQUIRE_FALSE(j.is_discarded());
         if (j.value("path", "") == "root/t") jt = j;
@@ -1223,32 +1215,41 @@ TEST_CASE("run: 1000 actors in a flat tree all complete") {
 // 10. Reports
 // =============================================================================
 
-TEST_CASE("run: --report=jsonl streams a reaped line per actor, then a summary") {
+TEST_CASE("run: --report=jsonl streams a spawned and a reaped line per actor, then a summary") {
     const auto fds = open_fds();
     const auto r = run_spec(tree({actor("a", {"true"}), sh("b", "exit 0"), actor("c", {"true"})}),
                             {"--report=jsonl"});
     INFO(r.err);
     CHECK(r.exit_code == 0);
     const auto out = lines(r.out);
-    REQUIRE(out.size() == 4);
+    REQUIRE(out.size() == 7);
     std::multiset<std::string> reaped;
+    std::map<std::string, long> spawned; // path -> pid
     for (std::size_t i = 0; i < out.size(); ++i) {
         INFO(out[i]);
         const json j = json::parse(out[i], nullptr, false);
         REQUIRE_FALSE(j.is_discarded());
         REQUIRE(j.is_object());
-        if (i + 1 < out.size()) {
-            CHECK(j["event"] == "reaped");
-            CHECK(j["outcome"] == "completed");
-            CHECK(j.contains("status"));
-            CHECK(j.contains("stop"));
-            reaped.insert(j["path"].get<std::string>());
-        } else {
+        if (i + 1 == out.size()) {
             CHECK(j["event"] == "summary");
             CHECK(j["result"] == "completed");
             CHECK(j["exit_code"] == 0);
             CHECK(j["backend"] == backend());
             CHECK(j["duration_ms"].is_number());
+        } else if (j["event"] == "spawned") {
+            CHECK(j["attempt"] == 1);
+            CHECK(j["ms"].is_number());
+            spawned[j["path"].get<std::string>()] = j["pid"].get<long>();
+        } else {
+            CHECK(j["event"] == "reaped");
+            CHECK(j["outcome"] == "completed");
+            CHECK(j.contains("status"));
+            CHECK(j.contains("stop"));
+            // Its spawn was streamed first, with the same pid.
+            const std::string path = j["path"].get<std::string>();
+            REQUIRE(spawned.count(path) == 1);
+            CHECK(spawned.at(path) == j["pid"].get<long>());
+            reaped.insert(path);
         }
     }
     CHECK(reaped == std::multiset<std::string>{"root/a", "root/b", "root/c"});
@@ -1275,7 +1276,7 @@ TEST_CASE("run: --report-file writes the report there, nothing on stdout") {
     INFO(r.err);
     CHECK(r.exit_code == 0);
     CHECK(r.out.empty());
-    const json rep = parse_report(slurp(path));
+    const json rep = parse_report(slurp_file(path));
     CHECK(rep["result"] == "completed");
     CHECK(rep["actors"].size() == 2);
     CHECK(entry(rep, "root/hello")["outcome"] == "completed");

@@ -9,7 +9,8 @@ using namespace forkspawn;
 using namespace forkspawn::channel;
 
 TEST_CASE("channel: every message up survives encode and decode") {
-    const auto spawned = decode_up(encode(Spawned{"root/n/a", report::Kind::nursery, 4242, 12.5, 987654321}));
+    const auto spawned =
+        decode_up(encode(Spawned{"root/n/a", report::Kind::nursery, 4242, 12.5, 987654321}));
     REQUIRE(spawned);
     const auto& s = std::get<Spawned>(*spawned);
     CHECK(s.path == "root/n/a");
@@ -17,6 +18,28 @@ TEST_CASE("channel: every message up survives encode and decode") {
     CHECK(s.pid == 4242);
     CHECK(s.started_ms == 12.5);
     CHECK(s.start_ticks == 987654321);
+    CHECK(s.attempt == 1);
+    const auto again = decode_up(encode(Spawned{"root/n/a", report::Kind::cmd, 4243, 80.0, 1, 3}));
+    REQUIRE(again);
+    CHECK(std::get<Spawned>(*again).attempt == 3);
+
+    const auto ended = decode_up(
+        encode(AttemptEnded{"root/n/a", 2, "signal=SIGSEGV", report::Outcome::failed, 50.5, 400}));
+    REQUIRE(ended);
+    const auto& e = std::get<AttemptEnded>(*ended);
+    CHECK(e.path == "root/n/a");
+    CHECK(e.attempt == 2);
+    CHECK(e.status == "signal=SIGSEGV");
+    CHECK(e.outcome == report::Outcome::failed);
+    CHECK(e.ended_ms == 50.5);
+    CHECK(e.delay_ms == 400);
+    // Stopped for a sibling's restart: cancelled or killed. An outcome an
+    // attempt that ran cannot have is not a message.
+    CHECK(
+        std::get<AttemptEnded>(*decode_up(R"({"t":"attempt_ended","path":"x","outcome":"killed"})"))
+            .outcome == report::Outcome::killed);
+    CHECK_FALSE(decode_up(R"({"t":"attempt_ended","path":"x","outcome":"not_started"})"));
+    CHECK_FALSE(decode_up(R"({"t":"attempt_ended","path":"x"})"));
 
     report::ActorReport r;
     r.path = "root/n/a";
@@ -56,12 +79,8 @@ TEST_CASE("channel: invalid UTF-8 in a path is replaced, the message still goes"
 
 TEST_CASE("channel: what is not a message decodes to nothing") {
     for (const std::string& bad : {
-             std::string(""),
-             std::string("not json"),
-             std::string("[1,2]"),
-             std::string("{}"),
-             std::string(R"({"t":5})"),
-             std::string(R"({"t":"unknown"})"),
+             std::string(""), std::string("not json"), std::string("[1,2]"), std::string("{}"),
+             std::string(R"({"t":5})"), std::string(R"({"t":"unknown"})"),
              std::string(R"({"t":"spawned"})"),
              std::string(R"({"t":"spawned","path":"p","pid":"12"})"),
              std::string(R"({"t":"spawned","path":"p","pid":-1})"),
@@ -70,24 +89,23 @@ TEST_CASE("channel: what is not a message decodes to nothing") {
              std::string(R"({"t":"spawned","path":"p","pid":99999999999})"),
              std::string(R"({"t":"reaped"})"),
              std::string(R"({"t":"reaped","actor":{"name":"no path"}})"),
-             std::string(R"({"t":"reaped","actor":[]})"),
-             std::string("\x00\x01\x02\xff", 4),
+             std::string(R"({"t":"reaped","actor":[]})"), std::string("\x00\x01\x02\xff", 4),
              std::string(R"({"t":"cancel"})"), // a down message is not an up one
          }) {
         CAPTURE(bad);
         CHECK_FALSE(decode_up(bad));
     }
-    for (const std::string& bad : {std::string("{"), std::string(R"({"t":"spawned"})"),
-                                  std::string(R"({"t":"terminal"})"),
-                                  std::string(R"({"t":"terminal","lent":"yes"})")}) {
+    for (const std::string& bad :
+         {std::string("{"), std::string(R"({"t":"spawned"})"), std::string(R"({"t":"terminal"})"),
+          std::string(R"({"t":"terminal","lent":"yes"})")}) {
         CAPTURE(bad);
         CHECK_FALSE(decode_down(bad));
     }
     // A report's fields of the wrong type, or out of range, are left out;
     // nothing throws.
-    const auto r = decode_up(
-        R"({"t":"reaped","actor":{"path":"root/a","pid":1e300,"exit_code":-7.5,)"
-        R"("stop":{"escalated":"yes","exit_after_ms":"soon","sent":[1,"SIGTERM"]}}})");
+    const auto r =
+        decode_up(R"({"t":"reaped","actor":{"path":"root/a","pid":1e300,"exit_code":-7.5,)"
+                  R"("stop":{"escalated":"yes","exit_after_ms":"soon","sent":[1,"SIGTERM"]}}})");
     REQUIRE(r);
     const auto& actor = std::get<Reaped>(*r).actor;
     CHECK_FALSE(actor.pid);

@@ -157,10 +157,24 @@ TEST_CASE("outcome names are the documented words") {
 }
 
 TEST_CASE("actor_json has every field in documented order, absent ones as null") {
-    const std::vector<std::string> expected_keys = {
-        "path",   "name",       "kind",     "pid",        "backend",
-        "status", "exit_code",  "signal",   "outcome",    "cancel_reason",
-        "error",  "started_ms", "ended_ms", "runtime_ms", "stop"};
+    const std::vector<std::string> expected_keys = {"path",
+                                                    "name",
+                                                    "kind",
+                                                    "pid",
+                                                    "backend",
+                                                    "status",
+                                                    "exit_code",
+                                                    "signal",
+                                                    "outcome",
+                                                    "cancel_reason",
+                                                    "error",
+                                                    "started_ms",
+                                                    "ended_ms",
+                                                    "runtime_ms",
+                                                    "restarts",
+                                                    "attempts",
+                                                    "attempts_dropped",
+                                                    "stop"};
 
     SUBCASE("an actor that never ran") {
         const std::string text = actor_json(never_started_actor());
@@ -245,7 +259,7 @@ TEST_CASE("jsonl lines end with exactly one newline and parse") {
     CHECK(reaped.back() == '\n');
     CHECK(reaped.find('\n') == reaped.size() - 1);
     const auto r = nlohmann::ordered_json::parse(reaped);
-    REQUIRE(r.size() == 16);
+    REQUIRE(r.size() == 19);
     CHECK(r.begin().key() == "event");
     CHECK(r["event"] == "reaped");
     CHECK(r["path"] == "root/etl/load");
@@ -315,7 +329,8 @@ TEST_CASE("table cells show values, '-' when absent, and the stop sequence") {
     CHECK(lines[1].find("rc=3") != std::string::npos);
     CHECK(lines[2].find("1.70s") != std::string::npos);
     CHECK(lines[2].find("sibling_failed") != std::string::npos);
-    CHECK(lines[2].find("sent SIGTERM,SIGKILL; exited 1601.7ms after SIGTERM") != std::string::npos);
+    CHECK(lines[2].find("sent SIGTERM,SIGKILL; exited 1601.7ms after SIGTERM") !=
+          std::string::npos);
     // not_started: no pid, status or runtime, nothing to note.
     CHECK(lines[3].find("root/report") == 0);
     CHECK(lines[3].rfind(" -") == lines[3].size() - 2);
@@ -409,4 +424,60 @@ TEST_CASE("status, kind and result have one rendering each") {
     CHECK_FALSE(parse_kind("daemon"));
     CHECK(result_name(Result::internal_error) == "internal_error");
     CHECK(result_name(Result::timeout) == "timeout");
+}
+
+TEST_CASE("attempts: rendered oldest first, read back, and the table notes the restarts") {
+    ActorReport a = extract_actor();
+    a.restarts = 2;
+    a.attempts_dropped = 5;
+    a.attempts.push_back({101, "rc=1", Outcome::failed, 1.0, 2.0});
+    a.attempts.push_back({102, "signal=SIGSEGV", Outcome::failed, 3.0, 4.0});
+    a.attempts.push_back({4242, "rc=3", Outcome::failed, 5.0, 205.3});
+    const auto j = nlohmann::ordered_json::parse(actor_json(a));
+    CHECK(j["restarts"] == 2);
+    CHECK(j["attempts_dropped"] == 5);
+    REQUIRE(j["attempts"].size() == 3);
+    CHECK(keys_of(j["attempts"][0]) ==
+          std::vector<std::string>{"pid", "status", "outcome", "started_ms", "ended_ms"});
+    CHECK(j["attempts"][1]["status"] == "signal=SIGSEGV");
+    CHECK(j["attempts"][2]["pid"] == 4242);
+    const auto back = parse_actor_json(actor_json(a));
+    REQUIRE(back);
+    CHECK(back->restarts == 2);
+    CHECK(back->attempts_dropped == 5);
+    REQUIRE(back->attempts.size() == 3);
+    CHECK(back->attempts[0].pid == 101);
+    CHECK(back->attempts[1].outcome == Outcome::failed);
+    CHECK(back->attempts[2].ended_ms == 205.3);
+    // A never-run actor has none; what is not an attempt is skipped.
+    CHECK(nlohmann::ordered_json::parse(actor_json(never_started_actor()))["attempts"].empty());
+    auto odd = nlohmann::json::parse(actor_json(a));
+    odd["attempts"] = {1, "x", {{"pid", -4}, {"outcome", "bogus"}}};
+    const auto skipped = actor_from_json(odd);
+    REQUIRE(skipped);
+    REQUIRE(skipped->attempts.size() == 1);
+    CHECK_FALSE(skipped->attempts[0].pid);
+    CHECK(skipped->attempts[0].outcome == Outcome::not_started);
+
+    const std::string table = render_table(failed_summary(), {a}, false);
+    CHECK(table.find("restarted 2x") != std::string::npos);
+    CHECK(render_table(failed_summary(), {extract_actor()}, false).find("restarted") ==
+          std::string::npos);
+}
+
+TEST_CASE("jsonl events: spawned, exited, restarting, each one line with event first") {
+    const auto spawned = nlohmann::ordered_json::parse(jsonl_spawned("root/a", 77, 2, 12.34));
+    CHECK(keys_of(spawned) == std::vector<std::string>{"event", "path", "pid", "attempt", "ms"});
+    CHECK(spawned["attempt"] == 2);
+    CHECK(spawned["ms"] == 12.3);
+    const std::string exited = jsonl_exited("root/a", 2, "rc=1", Outcome::failed, 20.0);
+    CHECK(exited.find('\n') == exited.size() - 1);
+    const auto e = nlohmann::ordered_json::parse(exited);
+    CHECK(keys_of(e) ==
+          std::vector<std::string>{"event", "path", "attempt", "status", "outcome", "ms"});
+    CHECK(e["status"] == "rc=1");
+    CHECK(e["outcome"] == "failed");
+    const auto r = nlohmann::ordered_json::parse(jsonl_restarting("root/a", 2, 400, 20.0));
+    CHECK(keys_of(r) == std::vector<std::string>{"event", "path", "attempt", "delay_ms", "ms"});
+    CHECK(r["delay_ms"] == 400.0);
 }

@@ -150,9 +150,9 @@ TEST_CASE("every field is validated") {
               "t.json:1:51: /actors/0/output: output object needs \"file\"");
     one_error(actor(R"("cmd": ["x"], "strategy": "one_for_all")"),
               "t.json:1:41: /actors/0/strategy: \"strategy\" applies to nurseries only");
-    one_error(actor(R"("actors": [], "strategy": "rest_for_one")"),
-              "t.json:1:53: /actors/0/strategy: unknown strategy 'rest_for_one'; allowed: "
-              "\"one_for_all\"");
+    one_error(actor(R"("actors": [], "strategy": "simple_one_for_one")"),
+              "t.json:1:53: /actors/0/strategy: unknown strategy 'simple_one_for_one'; allowed: "
+              "\"one_for_all\", \"one_for_one\", \"rest_for_one\"");
     one_error(actor(R"("actors": [], "cwd": "/")"),
               "t.json:1:41: /actors/0/cwd: \"cwd\" applies to command actors only");
     one_error(actor(R"("cmd": ["x"], "actors": [])"),
@@ -289,5 +289,120 @@ TEST_CASE("subtree_json round-trips a nursery with every field resolved") {
     CHECK(copy.actors[0].path == "root/etl/x");
     CHECK(copy.actors[1].actors[0].path == "root/etl/deep/y");
     spec::Spec a{etl, 0}, b{copy, 0};
+    CHECK(spec::format_tree(a) == spec::format_tree(b));
+}
+
+TEST_CASE("restart fields: policies, backoff, success codes, strategies, intensity, max_running") {
+    const auto s = ok(R"({"strategy": "one_for_one", "intensity": "3/2s", "max_running": 4,
+      "backoff": {"initial": "50ms", "max": "1s"}, "actors": [
+        {"name": "a", "cmd": ["x"], "restart": "on_failure", "success_exit_codes": [2, 0]},
+        {"name": "b", "cmd": ["x"], "restart": "always", "backoff": "250ms"},
+        {"name": "n", "strategy": "rest_for_one", "intensity": "unlimited", "actors": [
+          {"name": "c", "cmd": ["x"]}]}]})");
+    const auto& root = s.root;
+    CHECK(root.strategy == spec::Strategy::one_for_one);
+    CHECK(root.intensity == Intensity{3, 2s, false});
+    CHECK(root.max_running == std::size_t{4});
+    const auto& a = root.actors[0];
+    CHECK(a.restart == RestartPolicy::on_failure);
+    CHECK(a.success_exit_codes == std::vector<int>{0, 2});
+    CHECK(a.success(2));
+    CHECK_FALSE(a.success(1));
+    CHECK(a.backoff == Backoff{50ms, 1s}); // inherited from the root
+    const auto& b = root.actors[1];
+    CHECK(b.restart == RestartPolicy::always);
+    CHECK(b.backoff == Backoff{250ms, 250ms}); // one duration: a fixed delay
+    const auto& n = root.actors[2];
+    CHECK(n.strategy == spec::Strategy::rest_for_one);
+    CHECK(n.intensity.unlimited);
+    CHECK_FALSE(n.max_running);
+    CHECK(n.restart == RestartPolicy::never);
+    CHECK(n.actors[0].backoff == Backoff{50ms, 1s}); // inherited two levels down
+    CHECK(n.actors[0].success_exit_codes == std::vector<int>{0});
+    // Defaults: never restarted, 100ms doubling to 10s, 5/10s, one_for_all.
+    const auto d = ok(actor(R"("cmd": ["x"])"));
+    CHECK(d.root.actors[0].restart == RestartPolicy::never);
+    CHECK(d.root.actors[0].backoff == Backoff{100ms, 10s});
+    CHECK(d.root.intensity == Intensity{5, 10s, false});
+    CHECK(d.root.strategy == spec::Strategy::one_for_all);
+}
+
+TEST_CASE("-j sets the root's max_running unless the spec gives one") {
+    spec::Defaults defaults;
+    defaults.max_running = 2;
+    CHECK(ok(actor(R"("cmd": ["x"])"), defaults).root.max_running == std::size_t{2});
+    CHECK(ok(R"({"max_running": 7, "actors": [{"name": "n", "actors": []}]})", defaults)
+              .root.max_running == std::size_t{7});
+    // Only the root: a nested nursery stays unlimited.
+    CHECK_FALSE(
+        ok(R"({"actors": [{"name": "n", "actors": []}]})", defaults).root.actors[0].max_running);
+}
+
+TEST_CASE("restart fields: every bad value is an error that says what is allowed") {
+    one_error(actor(R"("cmd": ["x"], "restart": "permanent")"),
+              "t.json:1:52: /actors/0/restart: unknown restart policy 'permanent'; allowed: "
+              "\"never\", \"on_failure\", \"always\"");
+    one_error(actor(R"("cmd": ["x"], "restart": true)"),
+              "t.json:1:52: /actors/0/restart: must be \"never\"");
+    one_error(actor(R"("cmd": ["x"], "backoff": "fast")"),
+              "t.json:1:52: /actors/0/backoff: 'fast'");
+    one_error(actor(R"("cmd": ["x"], "backoff": {"initial": "2s", "max": "1s"})"),
+              "t.json:1:52: /actors/0/backoff: initial (2s) is longer than max (1s)");
+    one_error(actor(R"("cmd": ["x"], "backoff": {"min": "1s"})"),
+              "t.json:1:53: /actors/0/backoff/min: unknown field 'min' in backoff; allowed: "
+              "initial, max");
+    one_error(actor(R"("cmd": ["x"], "backoff": 5)"),
+              "t.json:1:52: /actors/0/backoff: must be a duration (a fixed delay)");
+    one_error(actor(R"("cmd": ["x"], "success_exit_codes": [])"),
+              "t.json:1:63: /actors/0/success_exit_codes: is empty");
+    one_error(actor(R"("cmd": ["x"], "success_exit_codes": [0, 256])"),
+              "t.json:1:67: /actors/0/success_exit_codes/1: 256 is not an exit code; allowed: "
+              "whole numbers 0 to 255");
+    one_error(actor(R"("cmd": ["x"], "success_exit_codes": [1, 1])"),
+              "t.json:1:67: /actors/0/success_exit_codes/1: exit code 1 is listed twice");
+    one_error(actor(R"("cmd": ["x"], "success_exit_codes": ["0"])"),
+              "t.json:1:64: /actors/0/success_exit_codes/0: a string is not an exit code");
+    one_error(actor(R"("actors": [], "success_exit_codes": [0])"),
+              "t.json:1:41: /actors/0/success_exit_codes: \"success_exit_codes\" applies to "
+              "command actors only");
+    one_error(actor(R"("cmd": ["x"], "intensity": "5/10s")"),
+              "t.json:1:41: /actors/0/intensity: \"intensity\" applies to nurseries only");
+    one_error(actor(R"("cmd": ["x"], "max_running": 2)"),
+              "t.json:1:41: /actors/0/max_running: \"max_running\" applies to nurseries only");
+    one_error(actor(R"("actors": [], "intensity": "5")"),
+              "t.json:1:54: /actors/0/intensity: invalid intensity '5': not an intensity; use "
+              "\"N/DUR\"");
+    one_error(actor(R"("actors": [], "intensity": "5/0s")"),
+              "t.json:1:54: /actors/0/intensity: invalid intensity '5/0s': the period after '/' "
+              "must be longer than 0s");
+    one_error(actor(R"("actors": [], "max_running": 0)"),
+              "t.json:1:56: /actors/0/max_running: 0 is not a whole number of children, at least "
+              "1");
+    one_error(actor(R"("actors": [], "max_running": 1.5)"),
+              "t.json:1:56: /actors/0/max_running: 1.5 is not a whole number");
+    one_error(actor(R"("actors": [], "max_running": "2")"),
+              "t.json:1:56: /actors/0/max_running: must be a whole number of children");
+}
+
+TEST_CASE("subtree_json carries the restart fields to a re-executed sub-supervisor") {
+    const auto s = ok(R"({"actors": [{"name": "n", "strategy": "one_for_one", "intensity": "2/3s",
+      "max_running": 3, "backoff": {"initial": "0s", "max": "4s"}, "actors": [
+        {"name": "a", "cmd": ["x"], "restart": "always", "success_exit_codes": [0, 3]},
+        {"name": "m", "restart": "on_failure", "actors": [{"name": "b", "cmd": ["y"]}]}]}]})");
+    const auto& n = s.root.actors[0];
+    auto again = spec::parse(spec::subtree_json(n));
+    REQUIRE(again.errors.empty());
+    const spec::Actor& copy = again.spec->root;
+    CHECK(copy.strategy == spec::Strategy::one_for_one);
+    CHECK(copy.intensity == Intensity{2, 3s, false});
+    CHECK(copy.max_running == std::size_t{3});
+    CHECK(copy.actors[0].restart == RestartPolicy::always);
+    CHECK(copy.actors[0].success_exit_codes == std::vector<int>{0, 3});
+    CHECK(copy.actors[0].backoff == Backoff{0s, 4s});
+    CHECK(copy.actors[1].restart == RestartPolicy::on_failure);
+    CHECK(copy.actors[1].actors[0].backoff == Backoff{0s, 4s});
+    spec::Actor renamed = copy;
+    spec::set_paths(renamed, n.path);
+    spec::Spec a{n, 0}, b{renamed, 0};
     CHECK(spec::format_tree(a) == spec::format_tree(b));
 }
