@@ -9,6 +9,9 @@
 // Repetitions are interleaved (every subject once per round) so drift on a
 // noisy machine hits them all alike.
 //
+// The same N jobs as a one_for_one batch with -j CORES are compared with
+// xargs -P CORES and GNU parallel -j CORES (target: faster than both).
+//
 //   forkspawn_bench_throughput FORKSPAWN [--actors=1000] [--reps=5] [--quick]
 #include "common.hpp"
 
@@ -87,6 +90,15 @@ int main(int argc, char** argv) {
         return path;
     };
     const std::string spec_n = spec_of(n), spec_1 = spec_of(1);
+    // The same jobs as a batch that keeps going past failures, at most
+    // `cores` at a time: what xargs -P and GNU parallel -j do (issue 14).
+    const std::string spec_batch = dir + "/batch.json";
+    {
+        auto batch = nlohmann::json::parse(read_file(spec_n));
+        batch["strategy"] = "one_for_one";
+        write_file(spec_batch, batch.dump());
+    }
+    const std::string jobs = fmt::format("{}", cores);
     std::string lines;
     for (int i = 0; i < n; ++i)
         lines += fmt::format("{}\n", i);
@@ -102,6 +114,12 @@ int main(int argc, char** argv) {
                             [&, b] {
                                 return timed_command({forkspawn, "run", "--spawn-backend=" + b,
                                                       "--report=none", spec_n});
+                            },
+                            {}});
+        subjects.push_back({"forkspawn " + b + ", one_for_one -j " + jobs,
+                            [&, b] {
+                                return timed_command({forkspawn, "run", "--spawn-backend=" + b,
+                                                      "--report=none", "-j", jobs, spec_batch});
                             },
                             {}});
         subjects.push_back({"forkspawn " + b + ", 1 actor",
@@ -163,18 +181,18 @@ int main(int argc, char** argv) {
                "forkspawn = whole run of the binary (its own fork/exec and start-up included); "
                "median of {} runs\n",
                n, reps);
-    fmt::print("{:<34} {:>10} {:>19} {:>10}  {:<26} {:>7}  {}\n", "subject", "total ms",
+    fmt::print("{:<44} {:>10} {:>19} {:>10}  {:<26} {:>7}  {}\n", "subject", "total ms",
                "spread ms", "ms/actor", "baseline (same run)", "ratio", "target");
     auto line = [&](const std::string& name, const std::string& base, const std::string& target,
                     std::optional<bool> met) {
         const Stats& s = st[name];
         if (s.n == 0) {
-            fmt::print("{:<34} every run failed\n", name);
+            fmt::print("{:<44} every run failed\n", name);
             record({section, name, s, "ms", base, 0, target, "no data", "every run failed"});
             return;
         }
         const double ratio = base.empty() || st[base].n == 0 ? 0 : s.median / st[base].median;
-        fmt::print("{:<34} {:>10.1f} {:>19} {:>10}  {:<26} {:>7}  {}\n", name, s.median,
+        fmt::print("{:<44} {:>10.1f} {:>19} {:>10}  {:<26} {:>7}  {}\n", name, s.median,
                    spread(s, 1),
                    name.ends_with(", 1 actor") ? "-" : fmt::format("{:.3f}", s.median / n),
                    base.empty() ? "-" : base, ratio > 0 ? fmt::format("{:.2f}x", ratio) : "-",
@@ -195,6 +213,7 @@ int main(int argc, char** argv) {
         line(name, base, "<= 1.10x",
              have ? std::optional<bool>(st[name].median <= 1.10 * st[base].median) : std::nullopt);
         line(name + ", 1 actor", "", "", std::nullopt);
+        line(name + ", one_for_one -j " + jobs, base, "", std::nullopt);
     }
     for (const auto& peer : {xargs_name, parallel_name}) {
         if (st.count(peer) == 0) continue;
@@ -203,9 +222,18 @@ int main(int argc, char** argv) {
             const std::string name = "forkspawn " + b;
             if (st[name].n == 0 || st[peer].n == 0) continue;
             const double ratio = st[name].median / st[peer].median;
-            fmt::print("{:<34} {:>10} {:>19} {:>10}  {:<26} {:>6.2f}x\n", "  " + name, "", "", "",
+            fmt::print("{:<44} {:>10} {:>19} {:>10}  {:<26} {:>6.2f}x\n", "  " + name, "", "", "",
                        "vs " + peer, ratio);
             record({"7 peer: throughput", name, st[name], "ms", peer, ratio, "", "",
+                    fmt::format("{} {:.1f} ms", peer, st[peer].median)});
+            // The batch with the same parallelism: faster than the peer.
+            const std::string batch = name + ", one_for_one -j " + jobs;
+            if (st[batch].n == 0) continue;
+            const double batch_ratio = st[batch].median / st[peer].median;
+            fmt::print("{:<44} {:>10} {:>19} {:>10}  {:<26} {:>6.2f}x  < 1x {}\n", "  " + batch, "",
+                       "", "", "vs " + peer, batch_ratio, verdict(batch_ratio < 1.0));
+            record({"7 peer: batch -j", batch, st[batch], "ms", peer, batch_ratio, "< 1x",
+                    verdict(batch_ratio < 1.0),
                     fmt::format("{} {:.1f} ms", peer, st[peer].median)});
         }
     }
@@ -215,6 +243,7 @@ int main(int argc, char** argv) {
     }
     ::unlink(spec_n.c_str());
     ::unlink(spec_1.c_str());
+    ::unlink(spec_batch.c_str());
     ::unlink(input.c_str());
     ::rmdir(dir.c_str());
     return 0;
