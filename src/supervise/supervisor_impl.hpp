@@ -12,6 +12,7 @@
 //                       the SIGUSR1 dump of the live tree
 //   sub_supervisor.cpp  the child side of the channel; a sub-supervisor's start
 //   output_mux.cpp      actors' output lines into the log, back-pressure
+//   attempts.cpp        an attempt's end: the actor's report, or its restart
 #pragma once
 
 #include "forkspawn/backend.hpp"
@@ -290,10 +291,6 @@ class Supervisor {
     void cancel_all(const std::string& reason);
     void set_cause(const std::string& cause, int exit_code, report::Result result);
     void nursery_failed(std::size_t culprit);
-    void finish(std::size_t i, TimePoint now, State from);
-    void end_attempt(std::size_t i, TimePoint now);
-    void record_attempt(ActorRun& a, report::Outcome outcome) const;
-    static bool attempt_failed(const ActorRun& a);
     void check_work_done();
     static bool ended_before_its_stop(const ActorRun& a);
     // Exited and waitable, not reaped yet.
@@ -343,7 +340,11 @@ class Supervisor {
     bool m_failed = false;
     int m_sigint_count = 0;
 
-    // ---- restarts.cpp: restart decisions, backoff, intensity, strategies ---
+    // ---- attempts.cpp: an attempt's end, for good or to restart -----------
+    void finish(std::size_t i, TimePoint now, State from);
+    void end_attempt(std::size_t i, TimePoint now);
+    void record_attempt(ActorRun& a, report::Outcome outcome) const;
+    static bool attempt_failed(const ActorRun& a);
     std::optional<Duration> restart_delay(std::size_t i, TimePoint now);
     void attempt_ended(std::size_t i, TimePoint now);
     void restart_now(std::size_t i);

@@ -137,6 +137,9 @@ TEST_CASE("restarts: a cancel during the backoff wait ends it at once, nothing s
     Process p({.args = {"run", "--report=json", "-"},
                .stdin_data = json{{"strategy", "one_for_one"}, {"actors", {a}}}.dump()});
     REQUIRE(p.wait_for_stderr("restart 1 in 1h", 20s));
+    // The live tree shows it waiting, and when it starts again.
+    p.signal(SIGUSR1);
+    REQUIRE(p.wait_for_stderr("  restarting  restart 1 in ", 20s));
     const auto sent = std::chrono::steady_clock::now();
     p.signal(SIGTERM);
     const auto r = p.wait();
@@ -400,5 +403,22 @@ TEST_CASE("examples: a flaky service kept alive, a batch that keeps going with 4
         completed += e["outcome"] == "completed";
     CHECK(completed == 9);
     CHECK(entry(rep, "batch/f03")["outcome"] == "failed");
+    check_nothing_left(r.tag);
+}
+
+TEST_CASE("restarts: a spawn failure is not restarted: the program does not appear by waiting") {
+    json a = {{"name", "a"},
+              {"cmd", {"/nonexistent/forkspawn-no-such-program"}},
+              {"restart", "always"},
+              {"backoff", "0s"}};
+    const auto r = run_json({{"strategy", "one_for_one"}, {"actors", {a}}});
+    INFO(r.err);
+    CHECK(r.exit_code == 1);
+    const json e = entry(parse_report(r.out), "root/a");
+    CHECK(e["outcome"] == "spawn_failed");
+    CHECK(e["restarts"] == 0);
+    // One attempt: the child was forked and its execve failed.
+    REQUIRE(e["attempts"].size() == 1);
+    CHECK(e["attempts"][0]["outcome"] == "spawn_failed");
     check_nothing_left(r.tag);
 }

@@ -1,10 +1,98 @@
-// Restarts (DESIGN "Restarts", "Strategies"): whether an attempt that ended
-// is run again, after which delay, and what the nursery does when its
+// How an actor's attempt ends (DESIGN "Restarts", "Strategies"): for good
+// (finish: its outcome and report), or to run again: after which delay,
+// with which siblings (a group restart), and what the nursery does when its
 // restart intensity is reached. The lifecycle holds the actor in
 // `restarting` until its delay is over (lifecycle.hpp).
 #include "supervisor_impl.hpp"
 
 namespace forkspawn::supervise {
+
+// What ends an attempt, whether it ends the actor or is restarted: its
+// entry in the page of started pids, the terminal, a nursery's channel.
+void Supervisor::end_attempt(std::size_t i, TimePoint now) {
+    ActorRun& a = m_actors[i];
+    a.ended = now;
+    // Reaped (or never forked): the entry no longer names a process.
+    if (std::int32_t* slot = started_slot(i)) __atomic_store_n(slot, 0, __ATOMIC_RELEASE);
+    release_terminal(i);
+    if (a.nursery() && a.said_exit) {
+        // It reported every actor below it before it said goodbye: an
+        // entry still here lost its "reaped", and its pid is free.
+        const std::string below = a.spec->path + "/";
+        std::erase_if(m_remote, [&](const auto& e) { return e.second.path.starts_with(below); });
+    }
+    if (a.channel && !a.proc) {
+        unwatch(a.channel.get());
+        a.channel.reset();
+    }
+}
+
+// An attempt is a failure unless it exited with one of its success codes
+// (a sub-supervisor: 0) and nothing else failed it (its own timeout, a
+// sub-supervisor that went away without a word).
+bool Supervisor::attempt_failed(const ActorRun& a) {
+    return a.failed || !a.exit_code || !a.spec->success(*a.exit_code);
+}
+
+void Supervisor::record_attempt(ActorRun& a, Outcome outcome) const {
+    report::Attempt t;
+    if (a.pid > 0 && !a.spawn_error) t.pid = a.pid;
+    if (!a.spawn_error) t.status = status_text(a);
+    t.outcome = outcome;
+    if (a.started) t.started_ms = ms_since_start(*a.started);
+    if (a.ended) t.ended_ms = ms_since_start(*a.ended);
+    a.attempts.push_back(std::move(t));
+    if (a.attempts.size() > report::k_max_attempts) {
+        a.attempts.pop_front();
+        ++a.attempts_dropped;
+    }
+}
+
+// The actor ended for good (`from`: the state it ended from).
+void Supervisor::finish(std::size_t i, TimePoint now, State from) {
+    ActorRun& a = m_actors[i];
+    end_attempt(i, now);
+    if (a.spawn_error) {
+        a.outcome = Outcome::spawn_failed;
+        a.failed = true;
+    } else if (from == State::restarting || (!a.started && !a.attempts.empty())) {
+        // Cancelled while it waited for its restart (or for its group to
+        // start again): its last attempt is in `attempts`, and nothing ran
+        // to be stopped.
+        a.outcome = Outcome::cancelled;
+        a.failed = false;
+    } else if (!a.started) {
+        a.outcome = Outcome::not_started;
+    } else if (a.stop().started()) {
+        const bool took_kill = a.term_signal == SIGKILL && a.stop().escalated();
+        a.outcome = took_kill ? Outcome::killed : Outcome::cancelled;
+    } else if (a.exit_code && a.spec->success(*a.exit_code)) {
+        a.outcome = Outcome::completed;
+    } else {
+        a.outcome = Outcome::failed;
+        a.failed = true;
+    }
+    if (a.started && from != State::restarting) record_attempt(a, a.outcome); // else recorded
+    if (a.outcome == Outcome::failed || a.outcome == Outcome::spawn_failed ||
+        m_options.verbosity >= 2) {
+        std::string what = a.spawn_error ? *a.spawn_error : status_text(a).value_or("");
+        log(a.outcome == Outcome::completed ? 2 : 1,
+            fmt::format("{} {} ({})", a.spec->path, report::outcome_name(a.outcome), what));
+    }
+    publish(make_report(a));
+    if (a.gave_up) give_up(i);
+    // A timed-out actor that is never restarted failed the nursery when its
+    // time ran out.
+    else if (a.failed && (a.cancel_reason != "timeout" || a.spec->restart != RestartPolicy::never))
+        nursery_failed(i);
+    try_group_start(); // it may have been the last of a group to go down
+    if (a.holds_slot) {
+        a.holds_slot = false;
+        --m_holding;
+        start_more(); // its slot is free
+    }
+    check_work_done();
+}
 
 // The delay before actor i runs again, or none when this end is its last:
 // it is never restarted, or was cancelled (its own timeout is a failure,

@@ -1,0 +1,238 @@
+// The table for people: aligned columns, printable cells whatever the bytes
+// of a name, colour on the outcome, and a summary line.
+#include "report_impl.hpp"
+
+#include <algorithm>
+#include <array>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+namespace forkspawn::report {
+
+namespace {
+
+constexpr double k_ms_per_s = 1000.0;
+constexpr std::string_view k_column_gap = "  ";
+constexpr std::string_view k_absent = "-";
+constexpr std::string_view k_ansi_reset = "\x1b[0m";
+constexpr std::string_view k_replacement_char = "\xef\xbf\xbd"; // U+FFFD
+
+// Decodes one UTF-8 sequence at s[i]; returns its length, or 0 when the bytes there are not
+// well-formed UTF-8 (overlong forms, surrogates and code points past U+10FFFF included).
+std::size_t decode_utf8(std::string_view s, std::size_t i, char32_t& cp) {
+    const auto b0 = static_cast<unsigned char>(s[i]);
+    std::size_t len = 0;
+    if (b0 < 0x80) {
+        cp = b0;
+        return 1;
+    } else if (b0 >= 0xc2 && b0 <= 0xdf) {
+        len = 2;
+        cp = b0 & 0x1fU;
+    } else if (b0 >= 0xe0 && b0 <= 0xef) {
+        len = 3;
+        cp = b0 & 0x0fU;
+    } else if (b0 >= 0xf0 && b0 <= 0xf4) {
+        len = 4;
+        cp = b0 & 0x07U;
+    } else {
+        return 0;
+    }
+    if (s.size() - i < len) return 0;
+    for (std::size_t k = 1; k < len; ++k) {
+        const auto b = static_cast<unsigned char>(s[i + k]);
+        if ((b & 0xc0U) != 0x80U) return 0;
+        cp = (cp << 6) | (b & 0x3fU);
+    }
+    if (len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) return 0;
+    if (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) return 0;
+    return len;
+}
+
+// A table cell as it may safely reach a terminal: valid UTF-8 with no control characters, so
+// a program name cannot break the layout with a newline or smuggle escape sequences into the
+// user's terminal. Each invalid byte becomes U+FFFD; controls are shown escaped.
+std::string printable(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    for (std::size_t i = 0; i < s.size();) {
+        char32_t cp = 0;
+        const std::size_t len = decode_utf8(s, i, cp);
+        if (len == 0) {
+            out += k_replacement_char;
+            ++i;
+            continue;
+        }
+        if (cp == '\n') {
+            out += "\\n";
+        } else if (cp == '\t') {
+            out += "\\t";
+        } else if (cp == '\r') {
+            out += "\\r";
+        } else if (cp < 0x20 || cp == 0x7f) {
+            out += fmt::format("\\x{:02x}", static_cast<unsigned>(cp));
+        } else if (cp >= 0x80 && cp <= 0x9f) { // C1 controls, e.g. CSI
+            out += fmt::format("\\u{:04x}", static_cast<unsigned>(cp));
+        } else {
+            out.append(s.substr(i, len));
+        }
+        i += len;
+    }
+    return out;
+}
+
+// Width in terminal columns of a printable() string: one per code point. East Asian wide
+// characters and emoji take two columns and will misalign their row; names are rarely those
+// and a full wcwidth table is not worth carrying for it.
+std::size_t visible_width(std::string_view s) {
+    std::size_t width = 0;
+    for (const char c : s) {
+        if ((static_cast<unsigned char>(c) & 0xc0U) != 0x80U) ++width;
+    }
+    return width;
+}
+
+// 203.4ms below a second, 1.70s from there on: a glance should tell the order of magnitude.
+std::string format_runtime(double ms) {
+    const double rounded = round_ms(ms);
+    if (rounded >= k_ms_per_s) return fmt::format("{:.2f}s", rounded / k_ms_per_s);
+    return fmt::format("{:.1f}ms", rounded);
+}
+
+std::string_view outcome_colour(Outcome o) {
+    switch (o) {
+    case Outcome::completed:
+        return "\x1b[32m"; // green
+    case Outcome::failed:
+    case Outcome::spawn_failed:
+    case Outcome::killed:
+        return "\x1b[31m"; // red
+    case Outcome::cancelled:
+        return "\x1b[33m"; // yellow
+    case Outcome::not_started:
+        return "\x1b[2m"; // dim
+    }
+    return "";
+}
+
+std::string stop_note(const StopReport& stop) {
+    if (stop.sent.empty()) return "stop began, no signal sent";
+    return fmt::format("sent {}; exited {:.1f}ms after {}", fmt::join(stop.sent, ","),
+                       round_ms(stop.exit_after_ms), stop.sent.front());
+}
+
+enum Column : std::size_t {
+    col_path,
+    col_kind,
+    col_pid,
+    col_status,
+    col_outcome,
+    col_reason,
+    col_runtime,
+    col_note,
+    column_count
+};
+
+using Row = std::array<std::string, column_count>;
+
+Row table_row(const ActorReport& a) {
+    const auto text_or_absent = [](const std::optional<std::string>& v) {
+        return v ? printable(*v) : std::string(k_absent);
+    };
+    Row row;
+    row[col_path] = printable(a.path);
+    row[col_kind] = std::string(kind_name(a.kind));
+    row[col_pid] = a.pid ? fmt::format("{}", *a.pid) : std::string(k_absent);
+    row[col_status] = text_or_absent(a.status);
+    row[col_outcome] = std::string(outcome_name(a.outcome));
+    row[col_reason] = text_or_absent(a.cancel_reason);
+    row[col_runtime] = a.runtime_ms ? format_runtime(*a.runtime_ms) : std::string(k_absent);
+    if (a.error) {
+        row[col_note] = printable(*a.error);
+    } else if (a.stop) {
+        row[col_note] = printable(stop_note(*a.stop));
+    } else {
+        row[col_note] = std::string(k_absent);
+    }
+    if (a.restarts > 0)
+        row[col_note] = fmt::format("restarted {}x{}", a.restarts,
+                                    row[col_note] == k_absent ? "" : "; " + row[col_note]);
+    return row;
+}
+
+// `outcome_prefix` colours only the OUTCOME cell; padding is computed from the visible text so
+// the escape bytes never shift the columns after it.
+std::string table_line(const Row& row, const std::array<std::size_t, column_count>& widths,
+                       std::string_view outcome_prefix) {
+    std::string line;
+    for (std::size_t c = 0; c < column_count; ++c) {
+        if (c == col_outcome && !outcome_prefix.empty()) {
+            line += outcome_prefix;
+            line += row[c];
+            line += k_ansi_reset;
+        } else {
+            line += row[c];
+        }
+        if (c + 1 == column_count) break;
+        line.append(widths[c] - visible_width(row[c]), ' ');
+        line += k_column_gap;
+    }
+    // An empty last cell (an error with no text) would otherwise leave the padding behind.
+    while (!line.empty() && line.back() == ' ')
+        line.pop_back();
+    line += '\n';
+    return line;
+}
+
+std::string summary_line(const Summary& s, const std::vector<ActorReport>& actors) {
+    std::array<std::size_t, k_outcome_count> counts{};
+    for (const auto& a : actors)
+        ++counts[static_cast<std::size_t>(a.outcome)];
+    std::string line =
+        fmt::format("result: {} (exit {}) in {}, {} actor{}", result_name(s.result), s.exit_code,
+                    format_runtime(s.duration_ms), actors.size(), actors.size() == 1 ? "" : "s");
+    std::string_view sep = ": ";
+    // Outcome declaration order, so the same kinds of run always read the same way.
+    for (std::size_t o = 0; o < k_outcome_count; ++o) {
+        if (counts[o] == 0) continue;
+        line += fmt::format("{}{} {}", sep, counts[o], outcome_name(static_cast<Outcome>(o)));
+        sep = ", ";
+    }
+    // Running past its own timeout is a failure reported as a cancel: say
+    // so, or a failed tree may show no failed actor at all.
+    const auto timed_out = std::count_if(actors.begin(), actors.end(), [](const ActorReport& a) {
+        return a.cancel_reason && *a.cancel_reason == "timeout";
+    });
+    if (timed_out > 0)
+        line += fmt::format("; {} ran past {} timeout", timed_out,
+                            timed_out == 1 ? "its own" : "their own");
+    line += '\n';
+    return line;
+}
+
+} // namespace
+
+std::string render_table(const Summary& s, const std::vector<ActorReport>& actors, bool colour) {
+    const Row header = {"PATH", "KIND", "PID", "STATUS", "OUTCOME", "REASON", "RUNTIME", "NOTE"};
+    std::vector<Row> rows;
+    rows.reserve(actors.size());
+    for (const auto& a : actors)
+        rows.push_back(table_row(a));
+
+    std::array<std::size_t, column_count> widths{};
+    for (std::size_t c = 0; c < column_count; ++c)
+        widths[c] = visible_width(header[c]);
+    for (const auto& row : rows) {
+        for (std::size_t c = 0; c < column_count; ++c) {
+            widths[c] = std::max(widths[c], visible_width(row[c]));
+        }
+    }
+
+    std::string out = table_line(header, widths, "");
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        out += table_line(rows[i], widths, colour ? outcome_colour(actors[i].outcome) : "");
+    }
+    out += summary_line(s, actors);
+    return out;
+}
+
+} // namespace forkspawn::report
