@@ -94,6 +94,9 @@ struct Spec {
 struct ParseResult {
     std::optional<Spec> spec;       // set exactly when errors is empty
     std::vector<Diagnostic> errors; // every error found, in text order
+    // What is valid but may not do what its author means (a restart policy
+    // under one_for_all restarts the siblings too), in text order.
+    std::vector<Diagnostic> warnings;
 };
 
 ParseResult parse(std::string_view text, const Defaults& defaults = {}, const Limits& limits = {});

@@ -58,7 +58,11 @@ spec::Spec load_spec(const std::string& path, const spec::Defaults& defaults) {
     const spec::Limits limits;
     const SpecText in = read_spec(path, limits.max_bytes);
     auto result = spec::parse(in.text, defaults, limits);
-    if (result.errors.empty()) return std::move(*result.spec);
+    if (result.errors.empty()) {
+        for (const auto& w : result.warnings)
+            fmt::print(stderr, "{}\n", format_diagnostic(in.source, w));
+        return std::move(*result.spec);
+    }
     for (const auto& d : result.errors)
         fmt::print(stderr, "{}\n", format_diagnostic(in.source, d));
     throw Error(fmt::format("{}: {} error{}; nothing was run", in.source, result.errors.size(),

@@ -256,6 +256,21 @@ void Validator::children(const Value& v, const std::string& ptr, Actor& parent, 
         }
         parent.actors.push_back(std::move(child));
     }
+    // Under one_for_all a restart stops and restarts every sibling too (OTP's
+    // meaning): said once per child that asks for restarts, where it asks.
+    if (parent.strategy != Strategy::one_for_all || parent.actors.size() < 2) return;
+    for (std::size_t i = 0; i < parent.actors.size() && i < v.items.size(); ++i) {
+        const Actor& c = parent.actors[i];
+        const json::Member* restart = v.items[i].member("restart");
+        if (c.restart == RestartPolicy::never || !restart) continue;
+        warnings.push_back(
+            {restart->key_pos, fmt::format("{}/{}/restart", ptr, i),
+             fmt::format("warning: a restart of {} under one_for_all stops and restarts its {} "
+                         "sibling{} too; for independent children give {} \"strategy\": "
+                         "\"one_for_one\"",
+                         quote_input(c.name), parent.actors.size() - 1,
+                         parent.actors.size() == 2 ? "" : "s", quote_input(parent.path))});
+    }
 }
 
 ParseResult parse(std::string_view text, const Defaults& defaults, const Limits& limits) {
@@ -272,10 +287,12 @@ ParseResult parse(std::string_view text, const Defaults& defaults, const Limits&
     Spec spec{validator.root(*doc), 0};
     spec.actor_count = validator.actor_count;
     result.errors = std::move(validator.errors);
-    std::stable_sort(
-        result.errors.begin(), result.errors.end(), [](const Diagnostic& a, const Diagnostic& b) {
-            return std::tie(a.pos.line, a.pos.column) < std::tie(b.pos.line, b.pos.column);
-        });
+    result.warnings = std::move(validator.warnings);
+    const auto in_text_order = [](const Diagnostic& a, const Diagnostic& b) {
+        return std::tie(a.pos.line, a.pos.column) < std::tie(b.pos.line, b.pos.column);
+    };
+    std::stable_sort(result.errors.begin(), result.errors.end(), in_text_order);
+    std::stable_sort(result.warnings.begin(), result.warnings.end(), in_text_order);
     if (result.errors.empty()) result.spec = std::move(spec);
     return result;
 }

@@ -57,6 +57,7 @@ class Validator {
         : m_defaults(defaults), m_limits(limits) {}
 
     std::vector<Diagnostic> errors;
+    std::vector<Diagnostic> warnings;
     std::size_t actor_count = 0;
 
     Actor root(const Value& v) {

@@ -110,9 +110,9 @@ TEST_CASE("hostile input gets a clear error, never a crash or hang") {
 }
 
 TEST_CASE("every example checks clean") {
-    for (const char* name : {"hello.json", "web-and-worker.json", "failing-pipeline.json",
-                             "stubborn.json", "etl-tree.json", "flaky-service.json",
-                             "batch.json"}) {
+    for (const char* name :
+         {"hello.json", "web-and-worker.json", "failing-pipeline.json", "stubborn.json",
+          "etl-tree.json", "flaky-service.json", "batch.json"}) {
         INFO(name);
         const auto r = run({.args = {"check", examples_path(name)}});
         CHECK(r.exit_code == 0);
@@ -136,4 +136,15 @@ TEST_CASE("command-line shape: help, version, usage errors") {
     CHECK(r.exit_code == 2);
     r = run({.args = {"frobnicate"}});
     CHECK(r.exit_code == 2);
+}
+
+TEST_CASE("check: a warning goes to stderr, and the spec still checks clean (exit 0)") {
+    const auto r =
+        run({.args = {"check", "-"}, .stdin_data = R"({"actors": [{"name": "db", "cmd": ["true"]},
+{"name": "web", "cmd": ["true"], "restart": "always"}]})"});
+    CHECK(r.exit_code == 0);
+    CHECK(r.err == "<stdin>:2:34: /actors/1/restart: warning: a restart of 'web' under one_for_all "
+                   "stops and restarts its 1 sibling too; for independent children give 'root' "
+                   "\"strategy\": \"one_for_one\"\n");
+    CHECK(r.out.find("root/web") != std::string::npos);
 }

@@ -406,3 +406,21 @@ TEST_CASE("subtree_json carries the restart fields to a re-executed sub-supervis
     spec::Spec a{n, 0}, b{renamed, 0};
     CHECK(spec::format_tree(a) == spec::format_tree(b));
 }
+
+TEST_CASE("a restart policy under one_for_all with siblings is valid, with a warning at it") {
+    auto r = spec::parse(R"({"actors": [{"name": "a", "cmd": ["x"]},
+  {"name": "b", "cmd": ["x"], "restart": "on_failure"}]})");
+    REQUIRE(r.spec);
+    REQUIRE(r.warnings.size() == 1);
+    CHECK(format_diagnostic("t.json", r.warnings[0]) ==
+          "t.json:2:31: /actors/1/restart: warning: a restart of 'b' under one_for_all stops and "
+          "restarts its 1 sibling too; for independent children give 'root' \"strategy\": "
+          "\"one_for_one\"");
+    // one_for_one, rest_for_one (its meaning is the later siblings) or an
+    // only child: nothing to say.
+    CHECK(spec::parse(R"({"strategy": "one_for_one", "actors": [{"name": "a", "cmd": ["x"]},
+  {"name": "b", "cmd": ["x"], "restart": "always"}]})")
+              .warnings.empty());
+    CHECK(spec::parse(R"({"actors": [{"name": "b", "cmd": ["x"], "restart": "always"}]})")
+              .warnings.empty());
+}
