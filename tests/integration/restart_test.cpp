@@ -306,7 +306,8 @@ TEST_CASE("max_running: never more children running than the limit, the rest in 
     CHECK(most_at_once(dir / "log") <= 3);
     // Started in spec order (started_ms is read before each fork).
     double last = 0;
-    for (const auto& e : parse_report(r.out)["actors"]) {
+    const json rep = parse_report(r.out); // named: a temporary would end before the loop
+    for (const auto& e : rep["actors"]) {
         CAPTURE(e["path"]);
         CHECK(e["outcome"] == "completed");
         CHECK(e["started_ms"].get<double>() >= last);

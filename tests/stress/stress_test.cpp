@@ -2,7 +2,8 @@
 // the real binary, once per backend.
 //
 // A case is one seed. The seed builds a tree (width, depth, daemons, timeouts
-// and actors that exit 0, fail, cannot be spawned, ignore SIGTERM or every
+// and actors that exit 0, fail (some restarted under a one_for_one nursery
+// until its intensity gives up), cannot be spawned, ignore SIGTERM or every
 // signal, stop themselves with SIGSTOP, fork grandchildren, leave their
 // group or session, leave a fork bomb of constant size running when they
 // exit, run a forkspawn of their own, flood output with or without
@@ -249,8 +250,7 @@ std::vector<std::string> argv_of(Kind k, int ms) {
     case Kind::escapee:
         return sh("( setsid sleep 100 & ); exit 0");
     case Kind::pg_escapee:
-        return {"perl", "-e",
-                "if (!fork) { setpgrp(0, 0); exec 'sleep', '100' } exit 0"};
+        return {"perl", "-e", "if (!fork) { setpgrp(0, 0); exec 'sleep', '100' } exit 0"};
     case Kind::flood_lines:
         return sh("head -c 200000 /dev/zero | tr '\\0' y | fold -w 100");
     case Kind::flood_nonl:
@@ -317,6 +317,10 @@ struct Node {
     std::optional<json> stop;
     int pause_ms = 0;
     std::vector<Node> children;
+    // Restarts (nurseries): one_for_one, and children that fail are
+    // restarted until the nursery's intensity gives up.
+    bool one_for_one = false;
+    bool restart = false; // a failing command restarted on failure (0s backoff)
 
     json spec() const {
         json j = {{"name", name}};
@@ -330,7 +334,20 @@ struct Node {
         if (daemon) j["daemon"] = true;
         if (timeout_ms) j["timeout"] = fmt::format("{}ms", *timeout_ms);
         if (stop) j["stop"] = *stop;
+        if (one_for_one) {
+            j["strategy"] = "one_for_one";
+            j["intensity"] = "2/1m";
+        }
+        if (restart) {
+            j["restart"] = "on_failure";
+            j["backoff"] = "0s";
+        }
         return j;
+    }
+
+    bool restarts_children() const {
+        return std::any_of(children.begin(), children.end(),
+                           [](const Node& c) { return c.restart; });
     }
 
     // Ends without a cancel from outside (maybe by its own timeout).
@@ -461,7 +478,8 @@ struct Case {
     int tree_timeout_ms = 0;
 
     std::string describe() const {
-        const char* plans[] = {"none",    "--timeout", "signal", "second SIGINT",
+        const char* plans[] = {"none",    "--timeout",
+                               "signal",  "second SIGINT",
                                "kill -9", "kill -9 of the guardian, then of forkspawn"};
         const char* moments[] = {"at once", "after spawns", "in a teardown"};
         return fmt::format("plan {} {} (signal {}, after {} spawns, timeout {}ms), root stop {}",
@@ -470,11 +488,31 @@ struct Case {
     }
 };
 
+// Some nurseries become one_for_one, and some of their failing children are
+// restarted. From a generator of its own, so that a seed still builds the
+// tree it built before restarts existed.
+void add_restarts(Node& root, std::uint64_t seed) {
+    Gen g{std::mt19937_64(seed ^ 0x5e57a27ULL)};
+    const std::function<void(Node&)> visit = [&](Node& n) {
+        if (n.kind != Kind::nursery) return;
+        if (g.chance(0.5)) {
+            n.one_for_one = true;
+            for (auto& c : n.children)
+                if ((c.kind == Kind::fail || c.kind == Kind::fail_slow) && g.chance(0.9))
+                    c.restart = true;
+        }
+        for (auto& c : n.children)
+            visit(c);
+    };
+    visit(root);
+}
+
 Case make_case(std::uint64_t seed) {
     Case c;
     c.seed = seed;
     Gen g{std::mt19937_64(seed)};
     c.root = g.tree();
+    add_restarts(c.root, seed);
     pad_tree(c.root);
     set_paths(c.root, "");
     std::size_t actors = 0;
@@ -494,12 +532,10 @@ Case make_case(std::uint64_t seed) {
     // FORKSPAWN_STRESS_PLAN=none|timeout|signal|second_sigint|kill|guardian:
     // every case with this plan (to hunt one kind of failure).
     if (const char* only = std::getenv("FORKSPAWN_STRESS_PLAN")) {
-        const std::map<std::string, Plan> plans = {{"none", Plan::none},
-                                                   {"timeout", Plan::tree_timeout},
-                                                   {"signal", Plan::signal},
-                                                   {"second_sigint", Plan::second_sigint},
-                                                   {"kill", Plan::hard_kill},
-                                                   {"guardian", Plan::guardian_kill}};
+        const std::map<std::string, Plan> plans = {
+            {"none", Plan::none},      {"timeout", Plan::tree_timeout},
+            {"signal", Plan::signal},  {"second_sigint", Plan::second_sigint},
+            {"kill", Plan::hard_kill}, {"guardian", Plan::guardian_kill}};
         if (plans.count(only)) c.plan = plans.at(only);
     }
     if (c.plan == Plan::none && !c.root.finishes()) c.plan = Plan::tree_timeout;
@@ -583,15 +619,16 @@ void check_probe_output(const std::string& err, const std::string& path) {
 struct Checked {
     int fd_probes = 0;
     int guardians_replaced = 0; // guardian_kill: forkspawn started a new one
+    int restarts = 0;           // restarts reported, all actors
     std::map<std::string, int> outcomes;
     std::map<std::string, int> exits; // "rc=N" or "signal=N"
     double longest_ms = 0;
 
     std::string summary() const {
         std::string out =
-            fmt::format("{} fd probe(s); {} guardian(s) killed and replaced; longest case "
-                        "{:.0f}ms; exits:",
-                        fd_probes, guardians_replaced, longest_ms);
+            fmt::format("{} fd probe(s); {} guardian(s) killed and replaced; {} restart(s); "
+                        "longest case {:.0f}ms; exits:",
+                        fd_probes, guardians_replaced, restarts, longest_ms);
         for (const auto& [e, n] : exits)
             out += fmt::format(" {} x{}", e, n);
         out += "; outcomes:";
@@ -604,8 +641,9 @@ struct Checked {
 // What an actor inherits from its ancestors: cancel reasons travel down
 // the tree with the cancel message.
 struct Line {
-    bool daemon = false;  // it or an ancestor is a daemon
-    bool timeout = false; // it or an ancestor has a timeout
+    bool daemon = false;   // it or an ancestor is a daemon
+    bool timeout = false;  // it or an ancestor has a timeout
+    bool restarts = false; // its nursery or an ancestor's restarts children (intensity)
 };
 
 // Checks one actor's entry against its behaviour and the plan.
@@ -651,6 +689,12 @@ void check_actor(const json& a, const Node& n, const Line& line, const Case& c,
         REQUIRE(a["error"].is_string());
         CHECK(a["error"].get<std::string>().find("ENOENT") != std::string::npos);
         CHECK(a["status"].is_null());
+    } else if ((outcome == "cancelled" || outcome == "killed") && a["stop"].is_null()) {
+        // Cancelled while it waited for a restart: nothing ran to be stopped.
+        CHECK(outcome == "cancelled");
+        CHECK(n.restart);
+        CHECK(a["cancel_reason"].is_string());
+        CHECK(a["attempts"].size() == a["restarts"].get<std::size_t>());
     } else if (outcome == "cancelled" || outcome == "killed") {
         CHECK(a["pid"].is_number_integer());
         CHECK(a["cancel_reason"].is_string());
@@ -681,8 +725,22 @@ void check_actor(const json& a, const Node& n, const Line& line, const Case& c,
             CHECK(c.plan == Plan::tree_timeout);
         else if (reason.starts_with("signal:"))
             CHECK((c.plan == Plan::signal || c.plan == Plan::second_sigint));
+        else if (reason == "restart_intensity")
+            CHECK(line.restarts);
         else
             CHECK(reason == "sibling_failed");
+    }
+    // Restarts only of an actor that asks for them; each attempt that ran
+    // is listed (the last one too, unless a cancel came while it waited).
+    const auto restarts = a["restarts"].get<std::size_t>();
+    const auto attempts = a["attempts"].size();
+    if (!n.restart) CHECK(restarts == 0);
+    CHECK((attempts == restarts || attempts == restarts + 1));
+    CHECK(restarts <= 2); // the nursery's intensity: 2/1m
+    for (const auto& t : a["attempts"]) {
+        if (&t == &a["attempts"].back()) break;
+        CHECK(t["outcome"] == "failed"); // only failures are restarted
+        CHECK(t["status"] == "rc=3");
     }
 }
 
@@ -697,7 +755,8 @@ void check_report(const json& rep, const Case& c, const RunResult& r, Checked& c
             expected.push_back(child.path);
             nodes[child.path] = &child;
             parents[child.path] = &n;
-            const Line below{line.daemon || child.daemon, line.timeout || child.timeout_ms};
+            const Line below{line.daemon || child.daemon, line.timeout || child.timeout_ms,
+                             line.restarts || n.restarts_children()};
             line_of[child.path] = below;
             collect(child, below);
         }
@@ -863,8 +922,8 @@ void run_case(const Case& c, Checked& checked) {
         // At the first moment it may not be started yet (forkspawn may be
         // reading its spec, which is fed while this reads its stderr).
         pid_t guardian = 0;
-        p.read_stderr_until([&](const std::string&) { return (guardian = guardian_of(p.pid())) > 0; },
-                            20s);
+        p.read_stderr_until(
+            [&](const std::string&) { return (guardian = guardian_of(p.pid())) > 0; }, 20s);
         // Until forkspawn noticed (or it ended first, say at once).
         if (guardian > 0 && ::kill(guardian, SIGKILL) == 0 &&
             p.read_stderr_until(
@@ -937,8 +996,10 @@ void run_case(const Case& c, Checked& checked) {
         REQUIRE(rep.is_object());
         REQUIRE(rep["actors"].is_array());
         check_report(rep, c, r, checked);
-        for (const auto& a : rep["actors"])
+        for (const auto& a : rep["actors"]) {
             ++checked.outcomes[a["outcome"].get<std::string>()];
+            checked.restarts += a.value("restarts", 0);
+        }
     }
     check_nothing_left(r.tag);
     CHECK(open_fds() == fds);
