@@ -109,12 +109,7 @@ void Supervisor::on_channel(std::size_t i, std::uint32_t events) {
             else
                 send_parent(m);
         },
-        [&](const AttemptEnded& m) {
-            if (root())
-                publish_attempt_ended(m);
-            else
-                send_parent(m);
-        },
+        [&](const AttemptEnded& m) { publish_attempt_ended(m); }, // up, or streamed
         [&](const TerminalWant& m) {
             if (!m.want) {
                 release_terminal(i);

@@ -320,7 +320,7 @@ void Supervisor::cancel_actor(std::size_t i, const std::string& reason) {
     // It ended on its own: its reap (already due, or under way: a
     // channel drained by on_pidfd) reports that, and no cancel
     // happened, so it has no cancel reason either.
-    if (a.state() != State::restarting && (a.exit_code || a.term_signal)) return;
+    if (reaped_unreported(a)) return;
     if (a.life.has_process() && exited_unreaped(a)) return;
     stop_actor(i, reason);
 }
@@ -427,9 +427,7 @@ void Supervisor::on_signal() {
                 // they exist, ones not started never start.
                 for (std::size_t i = 0; i < m_actors.size(); ++i) {
                     ActorRun& a = m_actors[i];
-                    if (a.done() ||
-                        (a.state() != State::restarting && (a.exit_code || a.term_signal)))
-                        continue;
+                    if (a.done() || reaped_unreported(a)) continue;
                     if (!a.cancel_reason) a.cancel_reason = reason;
                     apply(i, Event::kill, now);
                 }

@@ -297,6 +297,11 @@ class Supervisor {
     static bool has_exited(const ActorRun& a) { return a.proc.exited(); }
     // A command actor that exited already and is only not reaped yet.
     static bool exited_unreaped(const ActorRun& a) { return !a.nursery() && has_exited(a); }
+    // Its attempt was reaped and its end is being reported (an actor that
+    // waits for its restart keeps its last attempt's status, and is not).
+    static bool reaped_unreported(const ActorRun& a) {
+        return a.state() != State::restarting && (a.exit_code || a.term_signal);
+    }
     bool all_done() const {
         return std::all_of(m_actors.begin(), m_actors.end(),
                            [](const ActorRun& a) { return a.done(); });
