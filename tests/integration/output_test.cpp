@@ -97,11 +97,17 @@ TEST_CASE("output: a cancelled nursery whose stderr is not read ends within its 
     // The nested writer never stops; a sibling fails at 0.5 s and the
     // nursery is cancelled with a grace of 1.2 s. Waiting on the full
     // stderr, its sub-supervisor was SIGKILLed at the grace and the root
-    // then waited 10 s more: about 11.8 s for a run of 0.5 s.
-    const json spec = json::parse(R"({"name": "t", "actors": [
+    // then waited 10 s more: about 11.8 s for a run of 0.5 s. The sibling
+    // fails only once the writer runs (a cancel before its execve would
+    // end in SIGKILL at the 200 ms, as it should).
+    TempDir dir("output");
+    const std::string up = dir.fifo("up");
+    json spec = json::parse(R"({"name": "t", "actors": [
         {"name": "n", "actors": [
-            {"name": "w", "cmd": ["yes", "a line nobody reads"], "stop": ["SIGTERM", "200ms", "SIGKILL"]}]},
-        {"name": "f", "cmd": ["sh", "-c", "sleep 0.5; exit 3"]}]})");
+            {"name": "w", "cmd": ["sh", "-c", "echo up > \"$0\"; exec yes 'a line nobody reads'"], "stop": ["SIGTERM", "200ms", "SIGKILL"]}]},
+        {"name": "f", "cmd": ["sh", "-c", "read x < \"$0\"; sleep 0.5; exit 3"]}]})");
+    spec["actors"][0]["actors"][0]["cmd"].push_back(up);
+    spec["actors"][1]["cmd"].push_back(up);
     const Timed t = run_unread(spec);
     CHECK(t.result.exit_code == 1);
     const auto rows = by_path(parse_report(t.result.out));
