@@ -7,6 +7,7 @@
 
 #include "forkspawn/diagnostic.hpp"
 #include "forkspawn/duration.hpp"
+#include "forkspawn/readiness.hpp"
 #include "forkspawn/restart.hpp"
 #include "forkspawn/stop_sequence.hpp"
 
@@ -49,6 +50,8 @@ struct Actor {
     Output output;
     RestartPolicy restart = RestartPolicy::never;
     Backoff backoff; // inherited
+    std::vector<After> after; // conditions on siblings, in spec order
+    Ready ready;
 
     // Command actors.
     std::vector<std::string> argv;
@@ -57,6 +60,7 @@ struct Actor {
     std::optional<std::string> cwd;
     StdinMode stdin_mode = StdinMode::null;
     std::vector<int> success_exit_codes{0}; // ascending
+    std::optional<Duration> watchdog;       // with ready.notify
 
     // Nursery actors (and the root).
     Strategy strategy = Strategy::one_for_all;

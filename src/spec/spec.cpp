@@ -207,6 +207,18 @@ Actor Validator::actor(const Value& v, const std::string& ptr, const std::string
             if (auto b = backoff(f, mptr)) a.backoff = *b;
         } else if (m.key == "success_exit_codes") {
             success_exit_codes(f, mptr, a);
+        } else if (m.key == "after") {
+            if (is_root)
+                error(m.key_pos, mptr, "not allowed on the root: it has no siblings");
+            else
+                after(f, mptr, a);
+        } else if (m.key == "ready") {
+            if (is_root)
+                error(m.key_pos, mptr, "not allowed on the root: nothing waits for it");
+            else
+                ready(f, mptr, a);
+        } else if (m.key == "watchdog") {
+            a.watchdog = duration(f, mptr);
         } else if (contains(k_nursery_only, m.key) && (a.kind != Kind::nursery || cmd != nullptr)) {
             error(m.key_pos, mptr, fmt::format("\"{}\" applies to nurseries only", m.key));
         } else if (m.key == "strategy") {
@@ -220,6 +232,7 @@ Actor Validator::actor(const Value& v, const std::string& ptr, const std::string
     if (is_root && !a.max_running) a.max_running = m_defaults.max_running;
 
     if (cmd && !actors) argv(*cmd, field_ptr("cmd"), a);
+    readiness_needs(v, where, a);
     if (actors && (!cmd || is_root)) children(*actors, field_ptr("actors"), a, depth);
     return a;
 }
@@ -256,6 +269,7 @@ void Validator::children(const Value& v, const std::string& ptr, Actor& parent, 
         }
         parent.actors.push_back(std::move(child));
     }
+    if (parent.actors.size() == v.items.size()) dependencies(v, ptr, parent);
     // Under one_for_all a restart stops and restarts every sibling too (OTP's
     // meaning): said once per child that asks for restarts, where it asks.
     if (parent.strategy != Strategy::one_for_all || parent.actors.size() < 2) return;

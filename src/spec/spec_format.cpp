@@ -16,6 +16,31 @@ std::string backoff_text(const Backoff& b) {
                : fmt::format("{}..{}", format_duration(b.initial), format_duration(b.max));
 }
 
+std::string tcp_address(const Ready& r) {
+    return r.host.find(':') != std::string::npos ? fmt::format("[{}]:{}", r.host, r.port)
+                                                 : fmt::format("{}:{}", r.host, r.port);
+}
+
+// "notify", "fd 3", "output \"listening\"", "exec [\"pg_isready\"] every 1s",
+// "tcp 127.0.0.1:8000 every 200ms", each with its timeout.
+std::string ready_text(const Ready& r) {
+    std::string text(ready_source_name(r.source));
+    switch (r.source) {
+    case Ready::Source::none:
+    case Ready::Source::notify: break;
+    case Ready::Source::fd: text += fmt::format(" {}", r.fd); break;
+    case Ready::Source::output: text += " " + nlohmann::json(r.pattern).dump(); break;
+    case Ready::Source::exec:
+        text += fmt::format(" {} every {}", nlohmann::json(r.argv).dump(),
+                            format_duration(r.interval));
+        break;
+    case Ready::Source::tcp:
+        text += fmt::format(" {} every {}", tcp_address(r), format_duration(r.interval));
+        break;
+    }
+    return text + fmt::format(" within {}", format_duration(r.timeout));
+}
+
 void format_actor(const Actor& a, std::size_t depth, std::string& out) {
     std::string line = fmt::format("{:{}}{}", "", depth * 2, a.path);
     if (a.kind == Kind::command) {
@@ -36,6 +61,11 @@ void format_actor(const Actor& a, std::size_t depth, std::string& out) {
                             backoff_text(a.backoff));
     if (a.success_exit_codes != std::vector<int>{0})
         line += fmt::format("  success_exit_codes={}", nlohmann::json(a.success_exit_codes).dump());
+    for (std::size_t k = 0; k < a.after.size(); ++k)
+        line += fmt::format("{}{}:{}", k == 0 ? "  after=" : ",", a.after[k].sibling,
+                            after_condition_name(a.after[k].condition));
+    if (a.ready.source != Ready::Source::none) line += "  ready=" + ready_text(a.ready);
+    if (a.watchdog) line += "  watchdog=" + format_duration(*a.watchdog);
     if (a.kind == Kind::command) {
         if (a.cwd) line += fmt::format("  cwd={}", nlohmann::json(*a.cwd).dump());
         if (a.stdin_mode == StdinMode::inherit) line += "  stdin=inherit";
@@ -84,6 +114,27 @@ nlohmann::json actor_json(const Actor& a, bool root) {
     j["backoff"] = {{"initial", format_duration(a.backoff.initial)},
                     {"max", format_duration(a.backoff.max)}};
     if (!root) {
+        if (!a.after.empty()) {
+            nlohmann::json after = nlohmann::json::object();
+            for (const auto& d : a.after)
+                after[d.sibling] = after_condition_name(d.condition);
+            j["after"] = after;
+        }
+        if (a.ready.source != Ready::Source::none) {
+            const Ready& r = a.ready;
+            nlohmann::json ready = {{"timeout", format_duration(r.timeout)}};
+            switch (r.source) {
+            case Ready::Source::none: break;
+            case Ready::Source::notify: ready["notify"] = true; break;
+            case Ready::Source::fd: ready["fd"] = r.fd; break;
+            case Ready::Source::output: ready["output"] = r.pattern; break;
+            case Ready::Source::exec: ready["exec"] = r.argv; break;
+            case Ready::Source::tcp: ready["tcp"] = tcp_address(r); break;
+            }
+            if (r.source == Ready::Source::exec || r.source == Ready::Source::tcp)
+                ready["interval"] = format_duration(r.interval);
+            j["ready"] = ready;
+        }
         if (a.daemon) j["daemon"] = true;
         if (a.timeout) j["timeout"] = format_duration(*a.timeout);
         j["restart"] = restart_policy_name(a.restart);
@@ -100,6 +151,7 @@ nlohmann::json actor_json(const Actor& a, bool root) {
         if (a.cwd) j["cwd"] = *a.cwd;
         if (a.stdin_mode == StdinMode::inherit) j["stdin"] = "inherit";
         j["success_exit_codes"] = a.success_exit_codes;
+        if (a.watchdog) j["watchdog"] = format_duration(*a.watchdog);
     } else {
         j["strategy"] = strategy_name(a.strategy);
         j["intensity"] = a.intensity.to_string();

@@ -41,9 +41,12 @@ inline constexpr std::array k_all_fields{"name",
                                          "max_running",
                                          "restart",
                                          "backoff",
-                                         "success_exit_codes"};
-inline constexpr std::array k_command_only{"env", "env_clear", "cwd", "stdin",
-                                           "success_exit_codes"};
+                                         "success_exit_codes",
+                                         "after",
+                                         "ready",
+                                         "watchdog"};
+inline constexpr std::array k_command_only{"env",   "env_clear",          "cwd",
+                                           "stdin", "success_exit_codes", "watchdog"};
 inline constexpr std::array k_nursery_only{"strategy", "intensity", "max_running"};
 
 template <std::size_t N>
@@ -126,6 +129,13 @@ class Validator {
     std::optional<Intensity> intensity(const Value& v, const std::string& ptr);
     std::optional<std::size_t> max_running(const Value& v, const std::string& ptr);
     void success_exit_codes(const Value& v, const std::string& ptr, Actor& a);
+
+    // Dependencies and readiness (readiness.cpp): each actor's own fields,
+    // then what only the whole nursery shows (unknown siblings, cycles).
+    void after(const Value& v, const std::string& ptr, Actor& a);
+    void ready(const Value& v, const std::string& ptr, Actor& a);
+    void dependencies(const Value& v, const std::string& ptr, Actor& parent);
+    void readiness_needs(const Value& v, const std::string& ptr, const Actor& a);
 
     void unknown_field(const json::Member& m, const std::string& mptr);
 
