@@ -4,7 +4,7 @@
 // and handles structs, and only this file knows the wire form. A datagram
 // that is not a message (not JSON, unknown "t", a field of the wrong type)
 // decodes to nothing and is ignored.
-//   up (child to parent):  spawned, attempt_ended, reaped, failing, terminal(want), exit
+//   up (child to parent):  spawned, attempt_ended, ready, reaped, failing, terminal(want), exit
 //   down (parent to child): cancel, dump, terminal(lent)
 #pragma once
 
@@ -41,6 +41,13 @@ struct AttemptEnded {
     double ended_ms = 0;
     double delay_ms = 0;
 };
+// An actor below became ready (DESIGN "Dependencies and readiness"): the
+// root streams it (jsonl "ready").
+struct Ready {
+    std::string path;
+    unsigned attempt = 1;
+    double ready_ms = 0;
+};
 // An actor below ended: its report.
 struct Reaped {
     report::ActorReport actor;
@@ -55,7 +62,7 @@ struct TerminalWant {
 struct Exit {
     std::size_t output_dropped = 0;
 };
-using Up = std::variant<Spawned, AttemptEnded, Reaped, Failing, TerminalWant, Exit>;
+using Up = std::variant<Spawned, AttemptEnded, Ready, Reaped, Failing, TerminalWant, Exit>;
 
 struct Cancel {
     std::string reason;

@@ -16,6 +16,19 @@
 
 namespace forkspawn::backend {
 
+// What the supervisor adds to an actor's own spec: variables (set last,
+// over inherited ones of the same name) and its notification fd.
+struct CommandExtras {
+    std::vector<std::string> env; // "NAME=value"
+    UniqueFd notify_fd;           // the write end the program gets as notify_target
+    int notify_target = -1;
+};
+
+// Variables of forkspawn's own environment that speak to forkspawn's own
+// supervisor (systemd's NOTIFY_SOCKET and watchdog): never inherited by an
+// actor, whose readiness is forkspawn's to hear.
+inline constexpr const char* k_unshared_env[] = {"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"};
+
 class PreparedCommand {
   public:
     // `stdout_fd`/`stderr_fd`: the fds the child gets as 1 and 2 (-1 keeps
@@ -23,7 +36,7 @@ class PreparedCommand {
     // PreparedCommand takes ownership of them (they are closed in the parent
     // once the fork is done: the child has its copies).
     PreparedCommand(const spec::Actor& actor, const char* const* environ, UniqueFd stdin_fd,
-                    UniqueFd stdout_fd, UniqueFd stderr_fd);
+                    UniqueFd stdout_fd, UniqueFd stderr_fd, CommandExtras extras = {});
     PreparedCommand(PreparedCommand&&) = delete;
 
     const SpawnArgs& args() const { return m_args; }
@@ -43,7 +56,7 @@ class PreparedCommand {
     std::vector<char*> m_argv;
     std::vector<char*> m_envp;
     std::optional<std::string> m_cwd;
-    UniqueFd m_stdin, m_stdout, m_stderr;
+    UniqueFd m_stdin, m_stdout, m_stderr, m_notify;
     SpawnArgs m_args;
 };
 

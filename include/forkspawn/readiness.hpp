@@ -32,13 +32,13 @@ struct After {
 
 struct Ready {
     enum class Source { none, notify, fd, output, exec, tcp };
-    Source source = Source::none; // none: ready as soon as it started
-    int fd = -1;                  // fd: the notification fd's number (3 to 9)
-    std::string pattern;          // output: a regular expression (RE2 syntax)
+    Source source = Source::none;  // none: ready as soon as it started
+    int fd = -1;                   // fd: the notification fd's number (3 to 9)
+    std::string pattern;           // output: a regular expression (RE2 syntax)
     std::vector<std::string> argv; // exec: the probe
-    std::string host;             // tcp: a numeric address
+    std::string host;              // tcp: a numeric address
     std::uint16_t port = 0;
-    Duration interval{};          // exec, tcp: between tries, and a probe's limit
+    Duration interval{};                         // exec, tcp: between tries, and a probe's limit
     Duration timeout = std::chrono::seconds(90); // not ready by then: it fails
     bool operator==(const Ready&) const = default;
 };

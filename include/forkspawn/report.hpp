@@ -63,6 +63,8 @@ struct ActorReport {
     std::optional<double> started_ms;         // since forkspawn started
     std::optional<double> ended_ms;
     std::optional<double> runtime_ms;
+    std::optional<double> ready_ms;          // when it became ready (its last attempt)
+    std::optional<std::string> status_text;  // its last STATUS= (sd_notify)
     std::optional<StopReport> stop; // set once a stop sequence began
     unsigned restarts = 0;
     std::vector<Attempt> attempts; // the last k_max_attempts, oldest first
@@ -95,6 +97,8 @@ std::string jsonl_spawned(const std::string& path, long pid, unsigned attempt, d
 std::string jsonl_exited(const std::string& path, unsigned attempt,
                          const std::optional<std::string>& status, Outcome outcome, double ms);
 std::string jsonl_restarting(const std::string& path, unsigned attempt, double delay_ms, double ms);
+// It became ready (DESIGN "Dependencies and readiness") at `ready_ms`.
+std::string jsonl_ready(const std::string& path, unsigned attempt, double ready_ms);
 // {"event": "summary", ...summary fields} with a newline.
 std::string jsonl_summary(const Summary& s);
 // The whole json report, one object, with a final newline.

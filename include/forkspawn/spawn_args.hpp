@@ -32,6 +32,10 @@ struct SpawnArgs {
     int fd4 = -1;                // as fd 4
     int fd5 = -1;                // as fd 5
     int fd6 = -1;                // as fd 6
+    // The write end of an actor's notification pipe (ready.fd), passed to
+    // the program as fd notify_target (3 to 9). -1: none.
+    int notify_fd = -1;
+    int notify_target = -1;
     int guardian_fd = -1;        // the guardian's pipe: the child registers its own group
     // Make the child's new process group the foreground group of the
     // terminal on fd 0 (tcsetpgrp), before anything of the program runs:
@@ -60,6 +64,7 @@ enum class ChildStage : int {
     stderr_setup,
     close_fds,
     pass_fds,
+    notify_fd,
     chdir,
     exec,
 };

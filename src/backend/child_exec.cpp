@@ -239,6 +239,11 @@ FORKSPAWN_CHILD_SIDE void exec_child(const SpawnArgs& a) noexcept {
     // guardian's pipe.
     const FdMove pass[4] = {{a.fd3, 3}, {a.fd4, 4}, {a.fd5, 5}, {a.fd6, 6}};
     if (!place_fds(pass, 4, false)) report_and_exit(a.error_fd, ChildStage::pass_fds, errno);
+    // An actor's notification fd (never with fds 3 to 6 above: those are a
+    // sub-supervisor's).
+    const FdMove notify[1] = {{a.notify_fd, a.notify_target}};
+    if (a.notify_fd >= 0 && !place_fds(notify, 1, false))
+        report_and_exit(a.error_fd, ChildStage::notify_fd, errno);
 
     if (a.cwd && ::chdir(a.cwd) < 0) report_and_exit(a.error_fd, ChildStage::chdir, errno);
     restore_fd_limit();

@@ -32,17 +32,26 @@ std::optional<std::string> resolve_program(const std::string& name, const std::s
 }
 
 PreparedCommand::PreparedCommand(const spec::Actor& actor, const char* const* environ,
-                                 UniqueFd stdin_fd, UniqueFd stdout_fd, UniqueFd stderr_fd)
+                                 UniqueFd stdin_fd, UniqueFd stdout_fd, UniqueFd stderr_fd,
+                                 CommandExtras extras)
     : m_argv_storage(actor.argv), m_cwd(actor.cwd), m_stdin(std::move(stdin_fd)),
-      m_stdout(std::move(stdout_fd)), m_stderr(std::move(stderr_fd)) {
+      m_stdout(std::move(stdout_fd)), m_stderr(std::move(stderr_fd)),
+      m_notify(std::move(extras.notify_fd)) {
     // Environment: inherited (unless env_clear), then the spec's variables
     // replace or add, in spec order. Inherited strings are not copied: the
     // supervisor never changes its environment, so every actor's envp can
     // point into it, and only the spec's own variables are stored here (a
     // thousand actors would otherwise hold a thousand copies of it).
+    const auto named = [](const char* e, std::string_view key) {
+        return std::strncmp(e, key.data(), key.size()) == 0 && e[key.size()] == '=';
+    };
     auto overridden = [&](const char* e) {
         for (const auto& [key, value] : actor.env)
-            if (std::strncmp(e, key.data(), key.size()) == 0 && e[key.size()] == '=') return true;
+            if (named(e, key)) return true;
+        for (const char* key : k_unshared_env)
+            if (named(e, key)) return true;
+        for (const auto& extra : extras.env)
+            if (named(e, std::string_view(extra).substr(0, extra.find('=')))) return true;
         return false;
     };
     if (!actor.env_clear)
@@ -54,6 +63,11 @@ PreparedCommand::PreparedCommand(const spec::Actor& actor, const char* const* en
         const std::string prefix = fmt::format("{}=", key);
         std::erase_if(m_env_storage, [&](const std::string& s) { return s.starts_with(prefix); });
         m_env_storage.push_back(fmt::format("{}{}", prefix, value));
+    }
+    for (auto& extra : extras.env) {
+        const std::string prefix = extra.substr(0, extra.find('=') + 1);
+        std::erase_if(m_env_storage, [&](const std::string& s) { return s.starts_with(prefix); });
+        m_env_storage.push_back(std::move(extra));
     }
     for (auto& e : m_env_storage)
         m_envp.push_back(e.data());
@@ -77,12 +91,15 @@ PreparedCommand::PreparedCommand(const spec::Actor& actor, const char* const* en
     m_args.stdout_fd = m_stdout.get();
     m_args.stderr_fd = m_stderr ? m_stderr.get() : m_stdout.get();
     m_args.parent_pid = ::getpid();
+    m_args.notify_fd = m_notify.get();
+    m_args.notify_target = m_notify ? extras.notify_target : -1;
 }
 
 void PreparedCommand::release_child_fds() {
     m_stdin.reset();
     m_stdout.reset();
     m_stderr.reset();
+    m_notify.reset();
 }
 
 std::string stage_text(ChildStage stage, const SpawnArgs& args) {
@@ -105,6 +122,8 @@ std::string stage_text(ChildStage stage, const SpawnArgs& args) {
         return "close inherited fds";
     case ChildStage::pass_fds:
         return "pass fds 3 and 4";
+    case ChildStage::notify_fd:
+        return fmt::format("pass the notification fd {}", args.notify_target);
     case ChildStage::chdir:
         return fmt::format("chdir {}", args.cwd ? args.cwd : "?");
     case ChildStage::exec:

@@ -220,7 +220,7 @@ class MpForkServer final : public Backend {
         for (auto [fd, bit] :
              {std::pair{a.stdin_fd, k_stdin}, std::pair{a.stdout_fd, k_stdout},
               std::pair{a.stderr_fd, k_stderr}, std::pair{a.fd3, k_fd3}, std::pair{a.fd4, k_fd4},
-              std::pair{a.fd5, k_fd5}, std::pair{a.fd6, k_fd6}}) {
+              std::pair{a.fd5, k_fd5}, std::pair{a.fd6, k_fd6}, std::pair{a.notify_fd, k_notify}}) {
             if (fd < 0) continue;
             which |= bit;
             out.fds[out.nfds++] = fd;
@@ -231,6 +231,7 @@ class MpForkServer final : public Backend {
                                         (a.take_terminal ? k_take_terminal : 0)));
         w.put(static_cast<std::int32_t>(
             m_page.slots && a.started_slot ? a.started_slot - m_page.slots : -1));
+        w.put(static_cast<std::int32_t>(a.notify_target));
         w.put_string(a.cwd);
         w.put_strings(a.argv);
         w.put_strings(a.envp);

@@ -55,11 +55,12 @@ std::string read_payload(int fd) {
         std::int32_t parent_pid = 0;
         std::uint8_t which = 0, flags = 0;
         std::int32_t slot = -1;
+        std::int32_t notify_target = -1;
         std::string path, cwd;
         std::vector<std::string> argv, envp;
         Reply reply{0, -1, EPROTO};
         if (in.get(id) && in.get(parent_pid) && in.get(which) && in.get_string(path) &&
-            in.get(flags) && in.get(slot) && in.get_string(cwd) && in.get_strings(argv) &&
+            in.get(flags) && in.get(slot) && in.get(notify_target) && in.get_string(cwd) && in.get_strings(argv) &&
             in.get_strings(envp)) {
             reply.id = id;
             std::vector<char*> argv_ptrs, envp_ptrs;
@@ -90,6 +91,9 @@ std::string read_payload(int fd) {
             args.fd4 = take(k_fd4);
             args.fd5 = take(k_fd5);
             args.fd6 = take(k_fd6);
+            args.notify_fd = take(k_notify);
+            args.notify_target = notify_target;
+            if (notify_target < 3 || notify_target > 9) args.notify_fd = -1; // not ours to place
             int pipe_fds[2];
             if (::pipe2(pipe_fds, O_CLOEXEC) < 0) {
                 reply.error = errno;

@@ -18,7 +18,7 @@
 namespace forkspawn::backend::mp {
 
 constexpr std::size_t k_max_message = 1u << 20;
-constexpr int k_max_fds = 8; // stdin, stdout, stderr, fd3 to fd6, a payload memfd
+constexpr int k_max_fds = 9; // stdin, stdout, stderr, fd3 to fd6, notify, a payload memfd
 // A request larger than this (argv and environment up to the kernel's own
 // ARG_MAX) travels in a memfd: a datagram this size always fits the socket.
 constexpr std::size_t k_inline_limit = 64 * 1024;
@@ -143,7 +143,8 @@ enum FdBit : std::uint8_t {
     k_fd3 = 8,
     k_fd4 = 16,
     k_fd5 = 32,
-    k_fd6 = 64
+    k_fd6 = 64,
+    k_notify = 128 // the notification fd; its target follows the started slot
 };
 
 // A request's flags byte.

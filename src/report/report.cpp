@@ -45,6 +45,8 @@ void add_actor_fields(ordered_json& j, const ActorReport& a) {
     j["started_ms"] = ms_or_null(a.started_ms);
     j["ended_ms"] = ms_or_null(a.ended_ms);
     j["runtime_ms"] = ms_or_null(a.runtime_ms);
+    j["ready_ms"] = ms_or_null(a.ready_ms);
+    j["status_text"] = or_null(a.status_text);
     j["restarts"] = a.restarts;
     ordered_json attempts = ordered_json::array();
     for (const Attempt& t : a.attempts) {
@@ -179,6 +181,13 @@ std::string jsonl_exited(const std::string& path, unsigned attempt,
     return dump(j) + '\n';
 }
 
+std::string jsonl_ready(const std::string& path, unsigned attempt, double ready_ms) {
+    ordered_json j = event("ready", path);
+    j["attempt"] = attempt;
+    j["ready_ms"] = round_ms(ready_ms);
+    return dump(j) + '\n';
+}
+
 std::string jsonl_restarting(const std::string& path, unsigned attempt, double delay_ms,
                              double ms) {
     ordered_json j = event("restarting", path);
@@ -254,6 +263,8 @@ std::optional<ActorReport> actor_from_json(const nlohmann::json& j) {
     a.started_ms = num("started_ms");
     a.ended_ms = num("ended_ms");
     a.runtime_ms = num("runtime_ms");
+    a.ready_ms = num("ready_ms");
+    a.status_text = str("status_text");
     if (auto n = whole("restarts", 0, 4294967295.0)) a.restarts = static_cast<unsigned>(*n);
     if (auto n = whole("attempts_dropped", 0, 1e15))
         a.attempts_dropped = static_cast<std::size_t>(*n);

@@ -11,10 +11,14 @@ namespace forkspawn {
 
 std::string_view after_condition_name(AfterCondition c) {
     switch (c) {
-    case AfterCondition::started: return "started";
-    case AfterCondition::ready: return "ready";
-    case AfterCondition::completed: return "completed";
-    case AfterCondition::ended: return "ended";
+    case AfterCondition::started:
+        return "started";
+    case AfterCondition::ready:
+        return "ready";
+    case AfterCondition::completed:
+        return "completed";
+    case AfterCondition::ended:
+        return "ended";
     }
     return "ready";
 }
@@ -28,12 +32,18 @@ std::optional<AfterCondition> parse_after_condition(std::string_view text) {
 
 std::string_view ready_source_name(Ready::Source s) {
     switch (s) {
-    case Ready::Source::none: return "started";
-    case Ready::Source::notify: return "notify";
-    case Ready::Source::fd: return "fd";
-    case Ready::Source::output: return "output";
-    case Ready::Source::exec: return "exec";
-    case Ready::Source::tcp: return "tcp";
+    case Ready::Source::none:
+        return "started";
+    case Ready::Source::notify:
+        return "notify";
+    case Ready::Source::fd:
+        return "fd";
+    case Ready::Source::output:
+        return "output";
+    case Ready::Source::exec:
+        return "exec";
+    case Ready::Source::tcp:
+        return "tcp";
     }
     return "started";
 }
@@ -75,8 +85,8 @@ namespace spec {
 void Validator::after(const Value& v, const std::string& ptr, Actor& a) {
     if (v.type == Type::array) {
         for (std::size_t i = 0; i < v.items.size(); ++i) {
-            const auto name = plain_string(v.items[i], fmt::format("{}/{}", ptr, i),
-                                           "a sibling's name");
+            const auto name =
+                plain_string(v.items[i], fmt::format("{}/{}", ptr, i), "a sibling's name");
             if (name) a.after.push_back({*name, 0, AfterCondition::ready});
         }
         return;
@@ -126,8 +136,9 @@ void Validator::ready(const Value& v, const std::string& ptr, Actor& a) {
         if (!first_key(first, m, mptr, "field")) continue;
         if (contains(sources, m.key)) {
             if (source) {
-                error(m.key_pos, mptr,
-                      fmt::format("\"ready\" takes one source; it has \"{}\" already", source->key));
+                error(
+                    m.key_pos, mptr,
+                    fmt::format("\"ready\" takes one source; it has \"{}\" already", source->key));
                 continue;
             }
             source = &m;

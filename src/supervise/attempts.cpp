@@ -15,6 +15,7 @@ void Supervisor::end_attempt(std::size_t i, TimePoint now) {
     // Reaped (or never forked): the entry no longer names a process.
     if (std::int32_t* slot = started_slot(i)) __atomic_store_n(slot, 0, __ATOMIC_RELEASE);
     release_terminal(i);
+    close_readiness(a);
     if (a.nursery() && a.said_exit) {
         // It reported every actor below it before it said goodbye: an
         // entry still here lost its "reaped", and its pid is free.
@@ -83,13 +84,16 @@ void Supervisor::finish(std::size_t i, TimePoint now, State from) {
     if (a.gave_up) give_up(i);
     // A timed-out actor that is never restarted failed the nursery when its
     // time ran out.
-    else if (a.failed && (a.cancel_reason != "timeout" || a.spec->restart != RestartPolicy::never))
+    else if (a.failed && (!own_failure(a) || a.spec->restart != RestartPolicy::never))
         nursery_failed(i);
+    release_stops(); // what waited for it to be reaped
     try_group_start(); // it may have been the last of a group to go down
     if (a.holds_slot) {
         a.holds_slot = false;
         --m_holding;
         start_more(); // its slot is free
+    } else if (!m_blocked.empty()) {
+        start_more(); // a condition on it may hold, or never will
     }
     check_work_done();
 }
@@ -107,8 +111,8 @@ std::optional<Duration> Supervisor::restart_delay(std::size_t i, TimePoint now) 
         return std::max(Duration{}, m_group->not_before - now);
     }
     if (a.spec->restart == RestartPolicy::never || a.spawn_error) return std::nullopt;
-    const bool own_timeout = a.cancel_reason == "timeout";
-    if ((a.life.cancelled() || a.stop().started()) && !own_timeout) return std::nullopt;
+    if (a.stop_pending) return std::nullopt; // its nursery is stopping it
+    if ((a.life.cancelled() || a.stop().started()) && !own_failure(a)) return std::nullopt;
     if (m_cancel_cause) return std::nullopt;
     if (!restarts_after(a.spec->restart, attempt_failed(a))) return std::nullopt;
     if (!m_restart_window.admit(now)) {
@@ -228,6 +232,9 @@ void Supervisor::reset_attempt(ActorRun& a) {
     a.timeout_due.reset();
     a.deaf_due.reset();
     a.rejoin = false;
+    a.was_started = a.was_ready = a.ready_early = a.said_waiting = false;
+    a.ready_at.reset();
+    a.status_text.reset();
 }
 
 // A restart of `culprit` would pass the nursery's intensity: the nursery
@@ -241,8 +248,7 @@ void Supervisor::give_up(std::size_t culprit) {
     if (m_cancel_cause) return;
     set_cause("restart_intensity", k_exit_failed, report::Result::failed);
     send_parent(channel::Failing{});
-    for (std::size_t i = 0; i < m_actors.size(); ++i)
-        if (i != culprit) cancel_actor(i, "restart_intensity");
+    cancel_where([&](std::size_t i) { return i != culprit; }, "restart_intensity");
 }
 
 } // namespace forkspawn::supervise

@@ -62,6 +62,12 @@ std::string encode(const Up& message) {
                 if (m.status) j["status"] = *m.status;
                 return dump(j);
             },
+            [](const Ready& m) {
+                return dump(json{{"t", "ready"},
+                                 {"path", m.path},
+                                 {"attempt", m.attempt},
+                                 {"ready_ms", m.ready_ms}});
+            },
             [](const Reaped& m) {
                 // actor_json is one JSON object already (valid UTF-8: its
                 // dump replaces what is not): no parse and dump again.
@@ -134,6 +140,14 @@ std::optional<Up> decode_up(std::string_view datagram) {
         m.ended_ms = get<double>(j, "ended_ms").value_or(0);
         m.delay_ms = get<double>(j, "delay_ms").value_or(0);
         return m;
+    }
+    if (*t == "ready") {
+        const auto path = get<std::string>(j, "path");
+        if (!path) return std::nullopt;
+        return Ready{*path,
+                     static_cast<unsigned>(std::clamp<std::uint64_t>(
+                         get<std::uint64_t>(j, "attempt").value_or(1), 1, UINT32_MAX)),
+                     get<double>(j, "ready_ms").value_or(0)};
     }
     if (*t == "reaped") {
         const auto it = j.find("actor");

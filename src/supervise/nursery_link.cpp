@@ -110,6 +110,7 @@ void Supervisor::on_channel(std::size_t i, std::uint32_t events) {
                 send_parent(m);
         },
         [&](const AttemptEnded& m) { publish_attempt_ended(m); }, // up, or streamed
+        [&](const channel::Ready& m) { publish_ready(m); },
         [&](const TerminalWant& m) {
             if (!m.want) {
                 release_terminal(i);
@@ -154,13 +155,28 @@ void Supervisor::dump_tree() {
     std::string out = fmt::format("forkspawn: live tree of {} (pid {}) at {:.1f}ms\n",
                                   m_nursery.path, ::getpid(), ms_since_start(now));
     for (const auto& a : m_actors) {
+        const auto i = static_cast<std::size_t>(&a - m_actors.data());
+        const bool has_source = a.spec->ready.source != Ready::Source::none;
         std::string state(lifecycle::public_name(a.state()));
         switch (a.state()) {
         case State::waiting:
-            if (std::find(m_terminal_waiting.begin(), m_terminal_waiting.end(),
-                          static_cast<std::size_t>(&a - m_actors.data())) !=
-                m_terminal_waiting.end())
+            if (std::find(m_terminal_waiting.begin(), m_terminal_waiting.end(), i) !=
+                m_terminal_waiting.end()) {
                 state = "waiting for the terminal";
+            } else if (std::find(m_blocked.begin(), m_blocked.end(), i) != m_blocked.end()) {
+                std::string deps;
+                for (const After& d : a.spec->after)
+                    deps += fmt::format("{}{} {}", deps.empty() ? "" : ", ", d.sibling,
+                                        after_condition_name(d.condition));
+                state = "waiting for " + deps;
+            }
+            break;
+        case State::running:
+            if (has_source) state = fmt::format("running, not ready yet ({})",
+                                                ready_source_name(a.spec->ready.source));
+            break;
+        case State::ready:
+            if (!has_source) state = "running"; // ready as it started: nothing more to say
             break;
         case State::cancelling_start:
             if (!a.stop().started()) state = "stopping (before its execve)";
@@ -186,9 +202,12 @@ void Supervisor::dump_tree() {
             out += fmt::format("  restart {} in {:.1f}ms", a.restarts, to_ms(*d - now));
         else if (d)
             out += fmt::format("  SIGKILL in {:.1f}ms", to_ms(*d - now));
+        else if (a.ready_due && a.state() == State::running)
+            out += fmt::format("  not ready in {:.1f}ms fails it", to_ms(*a.ready_due - now));
         else if ((a.state() == State::running || a.state() == State::ready) && a.spec->timeout &&
                  a.started)
             out += fmt::format("  timeout in {:.1f}ms", to_ms(*a.started + *a.spec->timeout - now));
+        if (a.status_text) out += fmt::format("  status: {}", *a.status_text);
         out += '\n';
     }
     m_log_sink.write(out);
@@ -217,6 +236,8 @@ report::ActorReport Supervisor::make_report(const ActorRun& a) const {
     if (a.ended) r.ended_ms = ms_since_start(*a.ended);
     if (a.started && a.ended) r.runtime_ms = to_ms(*a.ended - *a.started);
     r.restarts = a.restarts;
+    if (a.ready_at) r.ready_ms = ms_since_start(*a.ready_at);
+    r.status_text = a.status_text;
     r.attempts.assign(a.attempts.begin(), a.attempts.end());
     r.attempts_dropped = a.attempts_dropped;
     if (a.stop().started()) {

@@ -7,7 +7,18 @@
 namespace forkspawn::supervise {
 
 void Supervisor::emit_line(std::size_t i, std::string_view line) {
-    const ActorRun& a = m_actors[i];
+    ActorRun& a = m_actors[i];
+    if (a.spec->ready.source == Ready::Source::output && match_ready_line(i, line)) {
+        // Read for ready.output only: its own output goes where it said.
+        if (a.output_file) {
+            std::string text(line);
+            text += '\n';
+            if (::write(a.output_file.get(), text.data(), text.size()) !=
+                static_cast<ssize_t>(text.size()))
+                m_output_dropped += text.size();
+        }
+        return;
+    }
     if (m_options.colour) {
         const char* colour = k_prefix_colours[i % std::size(k_prefix_colours)];
         m_log_sink.write(fmt::format("{}{} |\x1b[0m {}\n", colour, a.spec->path, line));
@@ -49,6 +60,7 @@ void Supervisor::close_output(ActorRun& a) {
     if (a.output_watched) unwatch(a.output.get());
     a.output_watched = false;
     a.output.reset();
+    a.output_file.reset();
 }
 
 bool Supervisor::read_output(std::size_t i) {

@@ -9,25 +9,66 @@
 
 namespace forkspawn::supervise {
 
-// Starts children in spec order while the spawn window and max_running
-// allow. Not re-entered: a child that ends while it is being started (a
-// spawn that fails before any fork) frees its slot for this same loop, so a
-// long batch of such children never nests one call per child.
+// Starts children in spec order while the spawn window, max_running and
+// their `after` conditions allow: those that waited on a condition first,
+// then those never tried. Not re-entered: a child that ends while it is
+// being started (a spawn that fails before any fork) frees its slot for
+// this same loop, so a long batch of such children never nests one call
+// per child; a condition that came to hold meanwhile makes it go round.
 void Supervisor::start_more() {
-    if (m_starting) return;
+    if (m_starting) {
+        m_start_again = true;
+        return;
+    }
     m_starting = true;
     const std::size_t max_running = m_nursery.max_running.value_or(m_actors.size());
-    while (m_next_start < m_actors.size() && m_in_flight < k_spawn_window &&
-           m_holding < max_running && !m_cancel_cause) { // a failure: the rest never start
-        const std::size_t i = m_next_start++;
-        if (m_actors[i].state() == State::waiting) begin_start(i);
-    }
+    const auto room = [&] {
+        return m_in_flight < k_spawn_window && m_holding < max_running &&
+               !m_cancel_cause; // a failure: the rest never start
+    };
+    do {
+        m_start_again = false;
+        if (!m_blocked.empty()) {
+            std::vector<std::size_t> blocked;
+            blocked.swap(m_blocked);
+            std::sort(blocked.begin(), blocked.end());
+            for (const std::size_t i : blocked) {
+                if (m_actors[i].state() != State::waiting) continue;
+                if (room())
+                    begin_start(i); // waits again (m_blocked) if it must
+                else
+                    m_blocked.push_back(i);
+            }
+        }
+        while (m_next_start < m_actors.size() && room()) {
+            const std::size_t i = m_next_start++;
+            if (m_actors[i].state() == State::waiting) begin_start(i);
+        }
+    } while (m_start_again);
     m_starting = false;
 }
 
-// Its start slot came: it starts now, or waits in line for the terminal.
+// Its start slot came: it starts now, waits for its `after` conditions or
+// in line for the terminal, or never starts (a condition never can hold).
 void Supervisor::begin_start(std::size_t i) {
     ActorRun& a = m_actors[i];
+    const After* unmet = nullptr;
+    switch (dependencies_met(i, &unmet)) {
+    case Gate::open: break;
+    case Gate::wait:
+        if (!a.said_waiting)
+            log(2, fmt::format("{} waits for its dependencies", a.spec->path));
+        a.said_waiting = true;
+        m_blocked.push_back(i);
+        return;
+    case Gate::never:
+        log(1, fmt::format("{} will not start: {} ended ({}) without being {}", a.spec->path,
+                           unmet->sibling, report::outcome_name(m_actors[unmet->index].outcome),
+                           after_condition_name(unmet->condition)));
+        a.cancel_reason = "dependency_failed";
+        apply(i, Event::cancel);
+        return;
+    }
     if (wants_terminal(a) && (m_terminal_holder || !m_terminal_lease)) {
         log(2, fmt::format("{} waits for the terminal", a.spec->path));
         wait_for_terminal(i);
@@ -89,11 +130,28 @@ void Supervisor::submit(std::size_t i) {
                      fmt::format("failed to set up {} ({}): {}", s.name, what, errno_text(errno)));
     };
     UniqueFd in, out;
+    backend::CommandExtras extras;
+    if (!prepare_readiness(i, extras)) return setup_failed("readiness");
     if (s.stdin_mode == spec::StdinMode::null) {
         in = dup_fd(m_dev_null.get());
         if (!in) return setup_failed("stdin /dev/null");
     }
-    switch (s.output.mode) {
+    // ready.output reads the output whatever its mode: it passes through a
+    // pipe, and goes to its file (or nowhere) from there.
+    const bool read_it = s.ready.source == Ready::Source::output;
+    if (read_it && s.output.mode == spec::Output::Mode::file) {
+        a.output_file = UniqueFd(::open(s.output.path.c_str(),
+                                        O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY |
+                                            O_NONBLOCK,
+                                        0644));
+        if (!a.output_file) {
+            const int err = errno;
+            spawn_failed(i, fmt::format("failed to set up {} (open output {}): {}", s.name,
+                                        s.output.path, output_open_error(s.output.path, err)));
+            return;
+        }
+    }
+    switch (read_it ? spec::Output::Mode::prefix : s.output.mode) {
     case spec::Output::Mode::prefix: {
         int fds[2];
         if (::pipe2(fds, O_CLOEXEC) < 0) return setup_failed("output pipe");
@@ -118,8 +176,8 @@ void Supervisor::submit(std::size_t i) {
         }
         break;
     }
-    a.prepared = std::make_unique<backend::PreparedCommand>(s, environ, std::move(in),
-                                                            std::move(out), UniqueFd());
+    a.prepared = std::make_unique<backend::PreparedCommand>(
+        s, environ, std::move(in), std::move(out), UniqueFd(), std::move(extras));
     if (!a.prepared->found()) {
         // What execvp(3) would say, before any fork: nothing runs.
         a.prepared.reset();

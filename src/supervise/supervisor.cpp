@@ -113,6 +113,12 @@ void Supervisor::supervise() {
             case Tag::guardian:
                 flush_guardian();
                 break;
+            case Tag::ready:
+                on_ready_fd(index);
+                break;
+            case Tag::probe:
+                on_probe(index);
+                break;
             }
         }
     }
@@ -215,6 +221,11 @@ void Supervisor::on_timer() {
                 apply(index, Event::kill, now);
             }
             break;
+        case TimerKind::not_ready:
+        case TimerKind::watchdog:
+        case TimerKind::probe:
+            readiness_timer(kind, index, now);
+            break;
         case TimerKind::tree_timeout:
             reap_exited();
             // Once the work is done only daemons are left, being cancelled.
@@ -276,6 +287,7 @@ void Supervisor::apply(std::size_t i, Event e, TimePoint now, bool exec_pending,
                                stop_signal_name(signo)));
     }
     if (const auto d = a.life.deadline(); d && d != before) add_timer(*d, TimerKind::deadline, i);
+    if (t.to == State::running && t.from != State::running) on_running(i, now);
     if (act.submit) submit(i);
     if (act.finish && t.to == State::restarting)
         attempt_ended(i, now);
@@ -325,9 +337,9 @@ void Supervisor::cancel_actor(std::size_t i, const std::string& reason) {
     stop_actor(i, reason);
 }
 
+// Every child, dependents before what they depend on (release_stops).
 void Supervisor::cancel_all(const std::string& reason) {
-    for (std::size_t i = 0; i < m_actors.size(); ++i)
-        cancel_actor(i, reason);
+    cancel_where([](std::size_t) { return true; }, reason);
 }
 
 void Supervisor::set_cause(const std::string& cause, int exit_code, report::Result result) {
@@ -356,8 +368,7 @@ void Supervisor::nursery_failed(std::size_t culprit) {
         if (later > 0)
             log(1, fmt::format("{} failed; cancelling {} later sibling{} (rest_for_one)", path,
                                later, later == 1 ? "" : "s"));
-        for (std::size_t i = culprit + 1; i < m_actors.size(); ++i)
-            cancel_actor(i, "sibling_failed");
+        cancel_where([&](std::size_t i) { return i > culprit; }, "sibling_failed");
         return;
     }
     case spec::Strategy::one_for_all:
@@ -373,8 +384,7 @@ void Supervisor::nursery_failed(std::size_t culprit) {
     if (running > 0)
         log(1, fmt::format("{} failed; cancelling {} sibling{} (one_for_all)", path, running,
                            running == 1 ? "" : "s"));
-    for (std::size_t i = 0; i < m_actors.size(); ++i)
-        if (i != culprit) cancel_actor(i, "sibling_failed");
+    cancel_where([&](std::size_t i) { return i != culprit; }, "sibling_failed");
 }
 
 // The nursery completes when every non-daemon child completed; then its
@@ -393,8 +403,7 @@ void Supervisor::check_work_done() {
         if (m_actors[i].spec->daemon && !m_actors[i].done()) daemons = true;
     if (daemons) log(2, "work done; cancelling daemons");
     m_work_done = true;
-    for (std::size_t i = 0; i < m_actors.size(); ++i)
-        if (m_actors[i].spec->daemon) cancel_actor(i, "nursery_done");
+    cancel_where([&](std::size_t i) { return m_actors[i].spec->daemon; }, "nursery_done");
 }
 
 void Supervisor::on_signal() {
@@ -427,6 +436,7 @@ void Supervisor::on_signal() {
                 // they exist, ones not started never start.
                 for (std::size_t i = 0; i < m_actors.size(); ++i) {
                     ActorRun& a = m_actors[i];
+                    a.stop_pending.reset(); // the order is for a graceful stop
                     if (a.done() || reaped_unreported(a)) continue;
                     if (!a.cancel_reason) a.cancel_reason = reason;
                     apply(i, Event::kill, now);

@@ -13,6 +13,8 @@
 //   sub_supervisor.cpp  the child side of the channel; a sub-supervisor's start
 //   output_mux.cpp      actors' output lines into the log, back-pressure
 //   attempts.cpp        an attempt's end: the actor's report, or its restart
+//   readiness.cpp       `after` conditions, readiness sources, the watchdog,
+//                       stops in reverse dependency order
 #pragma once
 
 #include "forkspawn/backend.hpp"
@@ -48,7 +50,16 @@
 #include <unordered_map>
 #include <vector>
 
+namespace re2 {
+class RE2;
+}
+
 namespace forkspawn::supervise {
+
+// Owns a compiled ready.output expression (readiness.cpp knows RE2).
+struct RegexDeleter {
+    void operator()(re2::RE2* re) const noexcept;
+};
 
 using lifecycle::Event;
 using lifecycle::State;
@@ -65,6 +76,8 @@ enum class Tag : std::uint32_t {
     channel,  // to a nursery child (index: the actor)
     parent,   // to this sub-supervisor's parent
     guardian, // the guardian's socket, while messages wait for room in it
+    ready,    // an actor's notify socket or notification fd (index: the actor)
+    probe,    // an actor's tcp readiness connect in flight (index: the actor)
 };
 
 inline std::uint64_t make_tag(Tag t, std::size_t index = 0) {
@@ -76,6 +89,9 @@ enum class TimerKind : std::uint32_t {
     actor_timeout,
     tree_timeout,
     deaf_nursery,
+    not_ready, // its ready.timeout
+    watchdog,  // its watchdog
+    probe,     // its next readiness try (tcp)
 };
 
 // How long a sub-supervisor that closed its channel may take to die.
@@ -101,11 +117,29 @@ constexpr const char* k_prefix_colours[] = {"\x1b[36m", "\x1b[33m", "\x1b[35m", 
 // sequence below it, plus a margin per level for reaping and reporting.
 constexpr Duration k_nursery_margin = std::chrono::milliseconds(1000);
 
+// Independent children stop in parallel; a child's stop begins only once
+// its dependents are reaped, so the longest chain of stops counts.
 inline Duration nursery_grace(const spec::Actor& nursery) {
+    const auto& kids = nursery.actors;
+    const auto own = [](const spec::Actor& c) {
+        return c.kind == spec::Kind::nursery ? nursery_grace(c) : c.stop.grace();
+    };
+    // chain[i]: i's own grace plus the longest chain of its dependents
+    // (after points at a sibling, acyclic: check refused cycles).
+    std::vector<std::optional<Duration>> chain(kids.size());
+    const auto length = [&](auto& self, std::size_t i, std::size_t depth) -> Duration {
+        if (chain[i]) return *chain[i];
+        Duration longest{0};
+        if (depth <= kids.size())
+            for (std::size_t j = 0; j < kids.size(); ++j)
+                for (const After& d : kids[j].after)
+                    if (d.index == i) longest = std::max(longest, self(self, j, depth + 1));
+        chain[i] = own(kids[i]) + longest;
+        return *chain[i];
+    };
     Duration longest{0};
-    for (const auto& c : nursery.actors)
-        longest =
-            std::max(longest, c.kind == spec::Kind::nursery ? nursery_grace(c) : c.stop.grace());
+    for (std::size_t i = 0; i < kids.size(); ++i)
+        longest = std::max(longest, length(length, i, 0));
     return longest + k_nursery_margin;
 }
 
@@ -189,6 +223,24 @@ struct ActorRun {
     // When this attempt's own timeout and a deaf sub-supervisor's grace are
     // due: a timer of an earlier attempt is not this one's.
     std::optional<TimePoint> timeout_due, deaf_due;
+
+    // Readiness (readiness.cpp): the source's fd (the notify socket, the
+    // notification pipe's read end), a tcp try in flight, the compiled
+    // ready.output expression; whether this attempt was started (exec
+    // confirmed) and ready, when, and its STATUS=; when its readiness,
+    // watchdog and next tcp try are due. A stop that waits for its
+    // dependents to be reaped first keeps its reason in stop_pending.
+    UniqueFd ready_fd;
+    UniqueFd probe_fd;
+    std::unique_ptr<re2::RE2, RegexDeleter> ready_re;
+    UniqueFd output_file; // its {"file": PATH} when ready.output reads its output
+    bool was_started = false, was_ready = false;
+    bool ready_early = false; // said it before its execve was confirmed
+    bool said_waiting = false; // logged that it waits for its dependencies
+    std::optional<TimePoint> ready_at;
+    std::optional<std::string> status_text;
+    std::optional<TimePoint> ready_due, watchdog_due, probe_due;
+    std::optional<std::string> stop_pending;
 
     bool nursery() const { return spec->kind == spec::Kind::nursery; }
 
@@ -368,6 +420,40 @@ class Supervisor {
     };
     std::optional<GroupRestart> m_group;
 
+    // ---- readiness.cpp: after, readiness sources, watchdog, stop order ----
+    enum class Gate { open, wait, never };
+    Gate dependencies_met(std::size_t i, const After** unmet = nullptr) const;
+    bool prepare_readiness(std::size_t i, backend::CommandExtras& extras);
+    void on_running(std::size_t i, TimePoint now);
+    void mark_ready(std::size_t i, TimePoint now);
+    void publish_ready(const channel::Ready& m);
+    void on_ready_fd(std::size_t i);
+    void on_notify(std::size_t i);
+    void on_probe(std::size_t i);
+    void try_tcp(std::size_t i, TimePoint now);
+    void readiness_timer(TimerKind kind, std::size_t i, TimePoint now);
+    void readiness_failed(std::size_t i, const std::string& reason, std::string what);
+    void close_readiness(ActorRun& a);
+    bool match_ready_line(std::size_t i, std::string_view line);
+    bool has_stopping_dependent(std::size_t i) const;
+    void release_stops();
+    template <typename Pred> void cancel_where(Pred pred, const std::string& reason) {
+        // Marked first, released in dependency order (release_stops).
+        for (std::size_t i = 0; i < m_actors.size(); ++i) {
+            ActorRun& a = m_actors[i];
+            if (!pred(i) || a.done() || a.life.cancelled() || a.stop_pending) continue;
+            a.stop_pending = reason;
+        }
+        release_stops();
+    }
+    // A stop of its own making that counts as its failure (restarted per policy).
+    static bool own_failure(const ActorRun& a) {
+        return a.cancel_reason == "timeout" || a.cancel_reason == "not_ready" ||
+               a.cancel_reason == "watchdog";
+    }
+    std::vector<std::size_t> m_blocked; // waiting on `after`, in spec order
+    bool m_releasing = false, m_release_again = false; // release_stops is running
+
     // ---- spawner.cpp: the start window, stdio, backend completions ---------
     void start_more();
     void begin_start(std::size_t i);
@@ -393,7 +479,8 @@ class Supervisor {
     // restart keeps its slot, ahead of children never started), against
     // the nursery's max_running.
     std::size_t m_holding = 0;
-    bool m_starting = false; // start_more is running
+    bool m_starting = false;    // start_more is running
+    bool m_start_again = false; // asked again meanwhile
 
     // ---- terminal.cpp: one actor of the tree at a time holds the terminal --
     bool wants_terminal(const ActorRun& a) const;

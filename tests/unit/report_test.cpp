@@ -171,6 +171,8 @@ TEST_CASE("actor_json has every field in documented order, absent ones as null")
                                                     "started_ms",
                                                     "ended_ms",
                                                     "runtime_ms",
+                                                    "ready_ms",
+                                                    "status_text",
                                                     "restarts",
                                                     "attempts",
                                                     "attempts_dropped",
@@ -259,7 +261,7 @@ TEST_CASE("jsonl lines end with exactly one newline and parse") {
     CHECK(reaped.back() == '\n');
     CHECK(reaped.find('\n') == reaped.size() - 1);
     const auto r = nlohmann::ordered_json::parse(reaped);
-    REQUIRE(r.size() == 19);
+    REQUIRE(r.size() == 21);
     CHECK(r.begin().key() == "event");
     CHECK(r["event"] == "reaped");
     CHECK(r["path"] == "root/etl/load");
