@@ -156,6 +156,10 @@ Row table_row(const ActorReport& a) {
     if (a.restarts > 0)
         row[col_note] = fmt::format("restarted {}x{}", a.restarts,
                                     row[col_note] == k_absent ? "" : "; " + row[col_note]);
+    if (a.status_text) // what it last said of itself (sd_notify STATUS=)
+        row[col_note] = fmt::format("{}status: {}",
+                                    row[col_note] == k_absent ? "" : row[col_note] + "; ",
+                                    printable(*a.status_text));
     return row;
 }
 

@@ -15,7 +15,7 @@ void Supervisor::end_attempt(std::size_t i, TimePoint now) {
     // Reaped (or never forked): the entry no longer names a process.
     if (std::int32_t* slot = started_slot(i)) __atomic_store_n(slot, 0, __ATOMIC_RELEASE);
     release_terminal(i);
-    close_readiness(a);
+    close_readiness(i);
     if (a.nursery() && a.said_exit) {
         // It reported every actor below it before it said goodbye: an
         // entry still here lost its "reaped", and its pid is free.

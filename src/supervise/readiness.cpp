@@ -123,6 +123,7 @@ void Supervisor::on_running(std::size_t i, TimePoint now) {
         a.ready_due = now + r.timeout;
         add_timer(*a.ready_due, TimerKind::not_ready, i);
         if (r.source == Ready::Source::tcp) try_tcp(i, now);
+        if (r.source == Ready::Source::exec) start_probe(i, now);
     }
     if (!m_blocked.empty()) start_more();
 }
@@ -232,8 +233,8 @@ void Supervisor::on_notify(std::size_t i) {
         }
         if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) continue;
         const pid_t sender = cred ? cred->pid : 0;
-        const bool ours = sender > 0 && a.pid > 0 && a.life.has_process() &&
-                          (sender == a.pid || ::getpgid(sender) == a.pid);
+        const bool ours =
+            sender > 0 && a.pid > 0 && (sender == a.pid || ::getpgid(sender) == a.pid);
         if (!ours) {
             log(2, fmt::format("{}: ignored a notification from pid {}, not one of its processes",
                                a.spec->path, sender));
@@ -335,7 +336,17 @@ void Supervisor::readiness_timer(TimerKind kind, std::size_t i, TimePoint now) {
     case TimerKind::probe:
         if (!a.probe_due || now < *a.probe_due || a.was_ready || a.state() != State::running)
             return;
-        try_tcp(i, now);
+        if (a.spec->ready.source == Ready::Source::tcp) {
+            try_tcp(i, now);
+        } else if (a.probe) {
+            // Ran its whole interval: killed, and the next one starts once
+            // it is reaped.
+            log(2, fmt::format("{}: its readiness probe ran past {}; killed", a.spec->path,
+                               format_duration(a.spec->ready.interval)));
+            kill_probe(a);
+        } else if (!a.probe_spawning) {
+            start_probe(i, now);
+        }
         return;
     default:
         return;
@@ -357,8 +368,106 @@ void Supervisor::readiness_failed(std::size_t i, const std::string& reason, std:
     if (a.spec->restart == RestartPolicy::never) nursery_failed(i);
 }
 
-// An attempt's readiness ends with it.
-void Supervisor::close_readiness(ActorRun& a) {
+// One exec probe: the probe's argv with the actor's environment and
+// directory, stdio on /dev/null, a process group of its own (registered
+// with the guardian like an actor's); never in the report. The next try
+// comes `interval` after this one started.
+void Supervisor::start_probe(std::size_t i, TimePoint now) {
+    ActorRun& a = m_actors[i];
+    if (a.probe_spawning || a.probe) return;
+    const Ready& r = a.spec->ready;
+    a.probe_due = now + r.interval;
+    add_timer(*a.probe_due, TimerKind::probe, i);
+    spec::Actor probe;
+    probe.name = a.spec->name;
+    probe.argv = r.argv;
+    probe.env = a.spec->env;
+    probe.env_clear = a.spec->env_clear;
+    probe.cwd = a.spec->cwd;
+    UniqueFd in = dup_fd(m_dev_null.get()), out = dup_fd(m_dev_null.get());
+    if (!in || !out) {
+        log(1, fmt::format("{}: readiness probe: {}", a.spec->path, errno_text(errno)));
+        return;
+    }
+    a.probe_cmd = std::make_unique<backend::PreparedCommand>(probe, environ, std::move(in),
+                                                             std::move(out), UniqueFd());
+    if (!a.probe_cmd->found()) {
+        if (!a.probe_missing) // said once
+            log(1, fmt::format("{}: readiness probe {}: {}", a.spec->path,
+                               cut_text(r.argv.front(), k_quote_limit), errno_text(ENOENT)));
+        a.probe_missing = true;
+        a.probe_cmd.reset();
+        return;
+    }
+    a.probe_spawning = true;
+    ++m_probes_active;
+    ++m_probes_spawning;
+    backend::SpawnRequest request{k_probe_id | i, a.probe_cmd->args()};
+    m_backend->submit(request);
+}
+
+void Supervisor::probe_started(std::size_t i, backend::SpawnCompletion done) {
+    ActorRun& a = m_actors[i];
+    a.probe_spawning = false;
+    --m_probes_spawning;
+    a.probe_cmd.reset(); // the child has its copies
+    if (done.pid < 0) {
+        --m_probes_active;
+        log(1, fmt::format("{}: readiness probe: {}", a.spec->path,
+                           done.refused.empty() ? errno_text(done.error) : done.refused));
+        return;
+    }
+    if (!done.pidfd) { // untrackable: killed, and reaped as an orphan
+        ::kill(done.pid, SIGKILL);
+        --m_probes_active;
+        return;
+    }
+    a.probe = ProcessHandle(done.pid, std::move(done.pidfd));
+    a.probe_killed = false;
+    m_probe_by_pid[done.pid] = i;
+    tell_guardian('+', done.pid);
+    watch(a.probe.fd(), make_tag(Tag::probe_exit, i), EPOLLIN);
+    if (a.state() != State::running || a.was_ready) kill_probe(a); // no longer needed
+}
+
+void Supervisor::kill_probe(ActorRun& a) {
+    if (!a.probe || a.probe_killed) return;
+    a.probe.signal_group(SIGKILL);
+    a.probe_killed = true;
+}
+
+// A probe exited: exit 0 makes its actor ready; any other end waits for
+// the next try (now, when its interval has passed already).
+void Supervisor::on_probe_exit(std::size_t i) {
+    ActorRun& a = m_actors[i];
+    if (!a.probe) return;
+    const pid_t pid = a.probe.pid();
+    a.probe.signal_group(SIGKILL); // what it left in its group
+    unwatch(a.probe.fd());
+    const auto status = a.probe.reap();
+    if (!status) {
+        watch(a.probe.fd(), make_tag(Tag::probe_exit, i), EPOLLIN);
+        return;
+    }
+    m_probe_by_pid.erase(pid);
+    tell_guardian('-', pid);
+    --m_probes_active;
+    a.probe_killed = false;
+    if (a.state() != State::running || a.was_ready) return;
+    const TimePoint now = Clock::now();
+    if (status->exit_code == 0) {
+        mark_ready(i, now);
+    } else if (a.probe_due && now >= *a.probe_due) {
+        start_probe(i, now);
+    }
+}
+
+// An attempt's readiness ends with it. What its notify socket holds was
+// sent before its end, and is read first (a STATUS=, or a stranger).
+void Supervisor::close_readiness(std::size_t i) {
+    ActorRun& a = m_actors[i];
+    if (a.spec->ready.source == Ready::Source::notify && a.ready_fd) on_notify(i);
+    kill_probe(a);
     for (UniqueFd* fd : {&a.ready_fd, &a.probe_fd})
         if (*fd) {
             unwatch(fd->get());

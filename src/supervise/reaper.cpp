@@ -168,6 +168,10 @@ void Supervisor::reap_orphans() {
             on_pidfd(it->second);
             continue;
         }
+        if (auto it = m_probe_by_pid.find(info.si_pid); it != m_probe_by_pid.end()) {
+            on_probe_exit(it->second);
+            continue;
+        }
         if (auto it = m_remote.find(info.si_pid); it != m_remote.end()) {
             if (remote_is(info.si_pid, it->second)) {
                 reap_remote(info.si_pid, it->second);
@@ -193,7 +197,8 @@ void Supervisor::reap_orphans() {
         // A child the backend has created but not reported yet is not
         // an orphan: wait until the backend's answers are in, and taken
         // (a parked nursery spawn can read other answers meanwhile).
-        if (m_backend && (m_backend->pending() > 0 || m_in_flight > 0)) return;
+        if (m_backend && (m_backend->pending() > 0 || m_in_flight > 0 || m_probes_spawning > 0))
+            return;
         siginfo_t reaped{};
         ::waitid(P_PID, static_cast<id_t>(info.si_pid), &reaped, WEXITED | WNOHANG);
         ++m_orphans;

@@ -250,6 +250,10 @@ void Supervisor::on_backend() {
 }
 
 void Supervisor::started(backend::SpawnCompletion done) {
+    if (done.id & k_probe_id) {
+        probe_started(done.id & ~k_probe_id, std::move(done));
+        return;
+    }
     const std::size_t i = done.id;
     ActorRun& a = m_actors[i];
     if (!a.nursery()) --m_in_flight;

@@ -74,7 +74,7 @@ void Supervisor::supervise() {
     if (m_options.tree_timeout) add_timer(m_t0 + *m_options.tree_timeout, TimerKind::tree_timeout);
     start_more();
     check_work_done();
-    while (!all_done()) {
+    while (!all_done() || m_probes_active > 0) {
         const auto events = m_loop.wait();
         m_group_guests_fresh = false; // time has passed: groups may have changed
         for (const epoll_event& event : events) {
@@ -118,6 +118,9 @@ void Supervisor::supervise() {
                 break;
             case Tag::probe:
                 on_probe(index);
+                break;
+            case Tag::probe_exit:
+                on_probe_exit(index);
                 break;
             }
         }

@@ -78,7 +78,12 @@ enum class Tag : std::uint32_t {
     guardian, // the guardian's socket, while messages wait for room in it
     ready,    // an actor's notify socket or notification fd (index: the actor)
     probe,    // an actor's tcp readiness connect in flight (index: the actor)
+    probe_exit, // an actor's exec readiness probe's pidfd (index: the actor)
 };
+
+// Spawn request ids: an actor's index, or this bit with it for its exec
+// readiness probe.
+constexpr std::uint64_t k_probe_id = std::uint64_t{1} << 62;
 
 inline std::uint64_t make_tag(Tag t, std::size_t index = 0) {
     return (static_cast<std::uint64_t>(t) << 32) | static_cast<std::uint32_t>(index);
@@ -241,6 +246,12 @@ struct ActorRun {
     std::optional<std::string> status_text;
     std::optional<TimePoint> ready_due, watchdog_due, probe_due;
     std::optional<std::string> stop_pending;
+    // Its exec readiness probe: the command being created, the one running.
+    std::unique_ptr<backend::PreparedCommand> probe_cmd;
+    bool probe_spawning = false;
+    ProcessHandle probe;
+    bool probe_killed = false;  // ran past its interval, or its actor ended
+    bool probe_missing = false; // its program is nowhere in PATH (said once)
 
     bool nursery() const { return spec->kind == spec::Kind::nursery; }
 
@@ -431,9 +442,13 @@ class Supervisor {
     void on_notify(std::size_t i);
     void on_probe(std::size_t i);
     void try_tcp(std::size_t i, TimePoint now);
+    void start_probe(std::size_t i, TimePoint now);
+    void probe_started(std::size_t i, backend::SpawnCompletion done);
+    void on_probe_exit(std::size_t i);
+    void kill_probe(ActorRun& a);
     void readiness_timer(TimerKind kind, std::size_t i, TimePoint now);
     void readiness_failed(std::size_t i, const std::string& reason, std::string what);
-    void close_readiness(ActorRun& a);
+    void close_readiness(std::size_t i);
     bool match_ready_line(std::size_t i, std::string_view line);
     bool has_stopping_dependent(std::size_t i) const;
     void release_stops();
@@ -453,6 +468,9 @@ class Supervisor {
     }
     std::vector<std::size_t> m_blocked; // waiting on `after`, in spec order
     bool m_releasing = false, m_release_again = false; // release_stops is running
+    // Exec probes being created or not reaped yet: the run ends after them.
+    std::size_t m_probes_active = 0, m_probes_spawning = 0;
+    std::unordered_map<pid_t, std::size_t> m_probe_by_pid;
 
     // ---- spawner.cpp: the start window, stdio, backend completions ---------
     void start_more();

@@ -121,3 +121,15 @@ TEST_CASE("channel: what is not a message decodes to nothing") {
     CHECK(std::get<Cancel>(*decode_down(R"({"t":"cancel","reason":[]})")).reason ==
           "parent_cancelled");
 }
+
+TEST_CASE("channel: ready travels up with its path, attempt and time") {
+    using namespace forkspawn::channel;
+    const auto m = decode_up(encode(Up{Ready{"root/n/db", 3, 12.5}}));
+    REQUIRE(m);
+    const auto* r = std::get_if<Ready>(&*m);
+    REQUIRE(r);
+    CHECK(r->path == "root/n/db");
+    CHECK(r->attempt == 3);
+    CHECK(r->ready_ms == 12.5);
+    CHECK_FALSE(decode_up(R"({"t":"ready"})")); // no path: not a message
+}

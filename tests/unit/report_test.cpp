@@ -483,3 +483,28 @@ TEST_CASE("jsonl events: spawned, exited, restarting, each one line with event f
     CHECK(keys_of(r) == std::vector<std::string>{"event", "path", "attempt", "delay_ms", "ms"});
     CHECK(r["delay_ms"] == 400.0);
 }
+
+TEST_CASE("readiness in the report: ready_ms and status_text round-trip, the table shows the status") {
+    ActorReport a = extract_actor();
+    a.ready_ms = 12.34;
+    a.status_text = "loading 3/4";
+    const auto j = nlohmann::ordered_json::parse(actor_json(a));
+    CHECK(j["ready_ms"] == 12.3);
+    CHECK(j["status_text"] == "loading 3/4");
+    const auto back = parse_actor_json(actor_json(a));
+    REQUIRE(back);
+    CHECK(back->ready_ms == 12.3);
+    CHECK(back->status_text == "loading 3/4");
+    CHECK(render_table(failed_summary(), {a}, false).find("status: loading 3/4") !=
+          std::string::npos);
+    CHECK(render_table(failed_summary(), {extract_actor()}, false).find("status:") ==
+          std::string::npos);
+
+    const std::string line = jsonl_ready("root/db", 2, 41.06);
+    CHECK(line.back() == '\n');
+    const auto r = nlohmann::ordered_json::parse(line);
+    CHECK(keys_of(r) == std::vector<std::string>{"event", "path", "attempt", "ready_ms"});
+    CHECK(r["event"] == "ready");
+    CHECK(r["attempt"] == 2);
+    CHECK(r["ready_ms"] == 41.1);
+}

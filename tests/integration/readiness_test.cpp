@@ -1,0 +1,370 @@
+// Dependencies and readiness (DESIGN "Dependencies and readiness"), end to
+// end on every backend with real processes and sockets: each source makes
+// its actor ready and only then starts its dependent (which checks what the
+// dependency made), sd_notify from outside the actor is not heard,
+// ready.timeout and the watchdog fail an actor (and restart it), stops go
+// in reverse dependency order, a hostile regular expression cannot stall
+// the loop, and Debian's redis-server speaks sd_notify to forkspawn.
+#include "harness.hpp"
+
+#include <arpa/inet.h>
+#include <csignal>
+#include <doctest/doctest.h>
+#include <netinet/in.h>
+#include <nlohmann/json.hpp>
+#include <sys/socket.h>
+#include <unistd.h>
+
+using namespace forkspawn::test;
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+namespace {
+
+// sd_notify in a few lines: sends argv[1] to $NOTIFY_SOCKET ("@name" is
+// abstract), as a daemon's library would.
+const std::string k_notify_py = "import os,socket,sys\n"
+                                "a=os.environ['NOTIFY_SOCKET']\n"
+                                "a='\\0'+a[1:] if a.startswith('@') else a\n"
+                                "s=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM)\n"
+                                "s.sendto(sys.argv[1].encode(),a)\n";
+
+std::string quoted(const std::string& s) { // for sh -c, in single quotes
+    std::string out = "'";
+    for (char c : s)
+        out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return out + "'";
+}
+
+std::string notify(const std::string& message) {
+    return "python3 -c " + quoted(k_notify_py) + " " + quoted(message);
+}
+
+json sh(const std::string& name, const std::string& script) {
+    return {{"name", name}, {"cmd", {"sh", "-c", script}}};
+}
+
+RunResult run_json(const json& spec, std::vector<std::string> args = {"--report=json"}) {
+    args.insert(args.begin(), "run");
+    args.push_back("-");
+    return run({.args = args, .stdin_data = spec.dump()});
+}
+
+RunOptions opts(const json& spec) {
+    return {.args = {"run", "-v", "--report=json", "-"}, .stdin_data = spec.dump()};
+}
+
+// A TCP port nobody listens on now (bound, read, closed).
+int free_port() {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    socklen_t len = sizeof addr;
+    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+    ::close(fd);
+    return ntohs(addr.sin_port);
+}
+
+double ms(const json& v) {
+    return v.get<double>();
+}
+
+} // namespace
+
+TEST_CASE("readiness: each source makes its actor ready, and only then starts its dependent") {
+    TempDir dir("ready");
+    const std::string mark = dir / "made";
+    const int port = free_port();
+    // Each dependency takes a while, makes `mark` (or opens its port), then
+    // says it is ready its own way; the dependent fails unless it finds it.
+    struct Case {
+        const char* source;
+        json dep;
+        json check;
+    };
+    const std::string made = "sleep 0.3; touch " + quoted(mark) + "; ";
+    const json test_mark = {"test", "-e", mark};
+    std::vector<Case> cases = {
+        {"notify", sh("dep", made + notify("STATUS=warm\nREADY=1") + "; exec sleep 30"), test_mark},
+        {"fd", sh("dep", made + "echo >&4; exec sleep 30"), test_mark},
+        {"output", sh("dep", "echo starting; " + made + "echo 'listening on 7'; exec sleep 30"),
+         test_mark},
+        {"exec", sh("dep", made + "exec sleep 30"), test_mark},
+        {"tcp",
+         sh("dep",
+            "sleep 0.3; exec python3 -m http.server --bind 127.0.0.1 " + std::to_string(port)),
+         {"python3", "-c",
+          "import socket; socket.create_connection(('127.0.0.1', " + std::to_string(port) +
+              "), 5)"}},
+    };
+    for (auto& c : cases) {
+        CAPTURE(c.source);
+        ::unlink(mark.c_str());
+        json dep = c.dep;
+        dep["daemon"] = true;
+        const std::string source = c.source;
+        if (source == "notify") dep["ready"] = {{"notify", true}};
+        if (source == "fd") dep["ready"] = {{"fd", 4}};
+        if (source == "output") dep["ready"] = {{"output", "^listening on [0-9]+$"}};
+        if (source == "exec") dep["ready"] = {{"exec", {"test", "-e", mark}}, {"interval", "50ms"}};
+        if (source == "tcp") {
+            dep["ready"] = {{"tcp", "127.0.0.1:" + std::to_string(port)}, {"interval", "50ms"}};
+            dep["output"] = "null";
+        }
+        const json user = {{"name", "user"}, {"cmd", c.check}, {"after", {"dep"}}};
+        const auto r = run_json({{"actors", {user, dep}}}, {"--report=json", "-v"});
+        INFO(r.err);
+        CHECK(r.exit_code == 0);
+        const auto rows = by_path(parse_report(r.out));
+        const json& d = rows.at("root/dep");
+        const json& u = rows.at("root/user");
+        CHECK(u["outcome"] == "completed");
+        CHECK(d["outcome"] == "cancelled");
+        CHECK(d["cancel_reason"] == "nursery_done");
+        REQUIRE(d["ready_ms"].is_number());
+        CHECK(ms(d["ready_ms"]) - ms(d["started_ms"]) >= 299.9); // never before it was
+        CHECK(ms(u["started_ms"]) >= ms(d["ready_ms"]));
+        CHECK(r.err.find("root/dep is ready (" + source + ")") != std::string::npos);
+        if (source == "notify") CHECK(d["status_text"] == "warm");
+        check_nothing_left(r.tag);
+    }
+}
+
+TEST_CASE("readiness: notify from a process outside the actor is ignored") {
+    TempDir dir("ready");
+    const std::string name = dir / "socket-name", sent = dir / "sent";
+    // The dependency publishes its socket's name and never says READY=1;
+    // an unrelated sibling (another process group) says it for it, then
+    // lets the dependency end. Its end reads what was sent before it.
+    json dep = sh("dep", "echo \"$NOTIFY_SOCKET\" > " + quoted(name + ".tmp") + "; mv " +
+                             quoted(name + ".tmp") + " " + quoted(name) + "; until [ -e " +
+                             quoted(sent) + " ]; do sleep 0.02; done");
+    dep["ready"] = {{"notify", true}};
+    json outsider = sh(
+        "outsider", "until [ -s " + quoted(name) + " ]; do sleep 0.02; done; NOTIFY_SOCKET=$(cat " +
+                        quoted(name) + ") " + notify("READY=1") + " && touch " + quoted(sent));
+    json user = {{"name", "user"}, {"cmd", {"true"}}, {"after", {"dep"}}};
+    const auto r = run_json({{"strategy", "one_for_one"}, {"actors", {dep, outsider, user}}},
+                            {"--report=json", "-v"});
+    INFO(r.err);
+    CHECK(r.exit_code == 0);
+    const auto rows = by_path(parse_report(r.out));
+    CHECK(rows.at("root/outsider")["outcome"] == "completed");
+    CHECK(rows.at("root/dep")["outcome"] == "completed");
+    CHECK(rows.at("root/dep")["ready_ms"].is_null());
+    CHECK(rows.at("root/user")["outcome"] == "not_started");
+    CHECK(rows.at("root/user")["cancel_reason"] == "dependency_failed");
+    CHECK(r.err.find("root/dep: ignored a notification from pid") != std::string::npos);
+    CHECK(r.err.find("root/user will not start: dep ended (completed) without being ready") !=
+          std::string::npos);
+    check_nothing_left(r.tag);
+}
+
+TEST_CASE("readiness: ready.timeout fails the actor, and the failure climbs") {
+    // fd 3 is never written; an exec probe that hangs is killed at each
+    // interval and never outlives the run.
+    json never = sh("never", "exec sleep 30");
+    never["ready"] = {{"fd", 3}, {"timeout", "400ms"}};
+    json hung = sh("hung", "exec sleep 30");
+    hung["ready"] = {{"exec", {"sleep", "30"}}, {"interval", "100ms"}, {"timeout", "2s"}};
+    json n = {{"name", "n"}, {"actors", {never}}};
+    const auto r = run_json({{"actors", {n, hung}}});
+    INFO(r.err);
+    CHECK(r.exit_code == 1);
+    const auto rows = by_path(parse_report(r.out));
+    const json& a = rows.at("root/n/never");
+    CHECK(a["cancel_reason"] == "not_ready");
+    CHECK(ms(a["ended_ms"]) - ms(a["started_ms"]) >= 399.9);
+    CHECK(rows.at("root/n")["outcome"] == "failed");
+    CHECK(rows.at("root/hung")["cancel_reason"] == "sibling_failed");
+    CHECK(r.err.find("root/n/never was not ready within 400ms (ready: fd); stopping it") !=
+          std::string::npos);
+    check_nothing_left(r.tag);
+}
+
+TEST_CASE("readiness: a watchdog that starves stops the actor, and restart runs it again") {
+    TempDir dir("ready");
+    const std::string runs = dir / "runs", usec = dir / "usec";
+    // The first attempt says READY=1 and two WATCHDOG=1, then goes quiet;
+    // the second is ready and completes.
+    json w = sh("w", "n=$(cat " + quoted(runs) + " 2>/dev/null || echo 0); n=$((n+1)); echo $n > " +
+                         quoted(runs) + "; echo \"$WATCHDOG_USEC\" > " + quoted(usec) + "; " +
+                         notify("READY=1") + "; [ $n -ge 2 ] && exit 0; " + notify("WATCHDOG=1") +
+                         "; sleep 0.1; " + notify("WATCHDOG=1") + "; exec sleep 30");
+    w["ready"] = {{"notify", true}};
+    w["watchdog"] = "500ms";
+    w["restart"] = "on_failure";
+    const auto r = run_json({{"strategy", "one_for_one"}, {"actors", {w}}});
+    INFO(r.err);
+    CHECK(r.exit_code == 0);
+    const json e = entry(parse_report(r.out), "root/w");
+    CHECK(e["outcome"] == "completed");
+    CHECK(e["restarts"] == 1);
+    REQUIRE(e["attempts"].size() == 2);
+    CHECK(e["attempts"][0]["outcome"] == "cancelled");
+    // Quiet from about 0.1 s after it was ready: never stopped early.
+    CHECK(ms(e["attempts"][0]["ended_ms"]) - ms(e["attempts"][0]["started_ms"]) >= 599.9);
+    CHECK(slurp_file(usec) == "500000\n");
+    CHECK(r.err.find("root/w sent no WATCHDOG=1 for 500ms; stopping it") != std::string::npos);
+    check_nothing_left(r.tag);
+}
+
+TEST_CASE("stop order: dependents are reaped before their dependencies get a stop signal") {
+    // db <- api <- web, and `other` on its own. Each takes 0.2 s to stop.
+    const auto daemon = [](const std::string& name) {
+        json a = sh(name, "trap 'sleep 0.2; exit 0' TERM; echo up; while :; do sleep 0.05; done");
+        a["daemon"] = true;
+        return a;
+    };
+    json db = daemon("db"), api = daemon("api"), web = daemon("web"), other = daemon("other");
+    api["after"] = {"db"};
+    web["after"] = {{"api", "started"}};
+    Process p(opts({{"actors", {web, other, api, db}}}));
+    REQUIRE(p.wait_for_stderr("root/web | up", 30s));
+    p.signal(SIGINT);
+    const auto r = p.wait();
+    INFO(r.err);
+    CHECK(r.exit_code == 130);
+    const auto rows = by_path(parse_report(r.out));
+    const auto first_signal = [&](const std::string& path) {
+        return ms(rows.at(path)["stop"]["sent_ms"][0]);
+    };
+    for (const char* path : {"root/db", "root/api", "root/web", "root/other"}) {
+        CAPTURE(path);
+        CHECK(rows.at(path)["outcome"] == "cancelled");
+        CHECK(rows.at(path)["status"] == "rc=0"); // its own trap, never SIGKILL
+    }
+    CHECK(ms(rows.at("root/web")["ended_ms"]) <= first_signal("root/api"));
+    CHECK(ms(rows.at("root/api")["ended_ms"]) <= first_signal("root/db"));
+    // Independent: stopped at once, with the first of the chain.
+    CHECK(first_signal("root/other") < first_signal("root/api"));
+    check_nothing_left(p.tag());
+}
+
+TEST_CASE("stop order: a second SIGINT kills at once, whatever the order") {
+    json db = sh("db", "trap '' TERM; echo up; while :; do sleep 0.05; done");
+    json app = sh("app", "trap '' TERM; echo up; while :; do sleep 0.05; done");
+    db["daemon"] = app["daemon"] = true;
+    app["after"] = {"db"};
+    db["stop"] = app["stop"] = json::array({"SIGTERM", "30s", "SIGKILL"});
+    Process p(opts({{"actors", {db, app}}}));
+    REQUIRE(p.wait_for_stderr("root/app | up", 30s));
+    p.signal(SIGINT);
+    REQUIRE(p.wait_for_stderr("cancelling the tree", 30s));
+    p.signal(SIGINT);
+    const auto r = p.wait();
+    INFO(r.err);
+    CHECK(r.exit_code == 130);
+    const auto rows = by_path(parse_report(r.out));
+    CHECK(rows.at("root/db")["outcome"] == "killed");
+    CHECK(rows.at("root/app")["outcome"] == "killed");
+    CHECK(ms(rows.at("root/db")["ended_ms"]) < 20'000); // not the 30 s grace
+    check_nothing_left(p.tag());
+}
+
+TEST_CASE("ready.output: a line that would make a backtracking engine explode stalls nothing") {
+    // (a|aa)+$ against 60,000 'a's and a '!' takes exponential time to
+    // fail by backtracking; RE2 answers in linear time. A sibling's own
+    // timeout and SIGKILL deadline are met meanwhile.
+    json hostile =
+        sh("hostile", "line=$(printf '%60000s' '' | tr ' ' a)!; while :; do echo \"$line\"; done");
+    hostile["ready"] = {{"output", "^(a|aa)+$"}, {"timeout", "60s"}};
+    hostile["output"] = "null";
+    hostile["daemon"] = true;
+    json t = sh("t", "trap '' TERM; while :; do sleep 0.05; done");
+    t["timeout"] = "500ms";
+    t["stop"] = json::array({"SIGTERM", "300ms", "SIGKILL"});
+    const auto r = run_json({{"actors", {hostile, t}}});
+    INFO(r.err);
+    CHECK(r.exit_code == 1);
+    const auto rows = by_path(parse_report(r.out));
+    const json& e = rows.at("root/t");
+    CHECK(e["cancel_reason"] == "timeout");
+    CHECK(e["outcome"] == "killed");
+    const double sigkill = ms(e["stop"]["sent_ms"][1]) - ms(e["stop"]["sent_ms"][0]);
+    CHECK(sigkill >= 299.9);
+    CHECK(sigkill < 5'000);
+    CHECK(rows.at("root/hostile")["ready_ms"].is_null());
+    check_nothing_left(r.tag);
+}
+
+TEST_CASE("redis-server speaks sd_notify: its dependents start after READY=1 and stop before it") {
+    REQUIRE_MESSAGE(::access("/usr/bin/redis-server", X_OK) == 0,
+                    "redis-server is missing: run scripts/setup --test");
+    TempDir dir("redis");
+    const std::string sock = dir / "redis.sock";
+    json redis = {{"name", "redis"},
+                  {"cmd",
+                   {"redis-server", "--supervised", "systemd", "--port", "0", "--unixsocket", sock,
+                    "--save", "", "--appendonly", "no", "--dir", dir / "."}},
+                  {"daemon", true},
+                  {"ready", {{"notify", true}}}};
+    json ping = {
+        {"name", "ping"}, {"cmd", {"redis-cli", "-s", sock, "ping"}}, {"after", {"redis"}}};
+    json client = sh("client", "redis-cli -s " + quoted(sock) +
+                                   " set k v && trap 'sleep 0.2; exit 0' TERM; echo holding; "
+                                   "while :; do sleep 0.05; done");
+    client["after"] = {"redis"};
+    client["daemon"] = true;
+    // Work that runs until the SIGINT below: the tree is cancelled, not done.
+    const json hold = {{"name", "hold"}, {"cmd", {"sleep", "60"}}};
+    Process p(opts({{"actors", {redis, ping, client, hold}}}));
+    INFO(p.err_so_far());
+    REQUIRE(p.wait_for_stderr("root/client | holding", 30s));
+    REQUIRE(p.wait_for_stderr("root/ping completed", 30s));
+    p.signal(SIGINT);
+    const auto r = p.wait();
+    INFO(r.err);
+    CHECK(r.exit_code == 130);
+    const auto rows = by_path(parse_report(r.out));
+    const json& rd = rows.at("root/redis");
+    const json& pg = rows.at("root/ping");
+    CHECK(pg["outcome"] == "completed");
+    CHECK(pg["attempts"].size() == 1); // its first try
+    REQUIRE(rd["ready_ms"].is_number());
+    CHECK(ms(pg["started_ms"]) >= ms(rd["ready_ms"]));
+    CHECK(rd["status_text"].is_string());
+    CHECK(rd["outcome"] == "cancelled");
+    CHECK(rd["stop"]["sent"][0] == "SIGTERM");
+    CHECK(ms(rows.at("root/client")["ended_ms"]) <= ms(rd["stop"]["sent_ms"][0]));
+    check_nothing_left(p.tag());
+}
+
+TEST_CASE(
+    "after: started, completed and ended gate a start, and check refuses cycles and strangers") {
+    TempDir dir("after");
+    const std::string log = dir / "log";
+    const auto step = [&](const std::string& name, const std::string& rest) {
+        return sh(name, "echo " + name + " >> " + quoted(log) + "; " + rest);
+    };
+    json a = step("a", "sleep 0.2");
+    json b = step("b", "exit 0");
+    json c = step("c", "exit 0");
+    json d = step("d", "exit 0");
+    b["after"] = {{"a", "started"}};
+    c["after"] = {{"a", "completed"}, {"b", "ended"}};
+    d["after"] = {{"c", "completed"}};
+    const auto r = run_json({{"actors", {d, c, b, a}}});
+    INFO(r.err);
+    CHECK(r.exit_code == 0);
+    CHECK(slurp_file(log) == "a\nb\nc\nd\n");
+    check_nothing_left(r.tag);
+
+    const json cyclic = {
+        {"actors",
+         {{{"name", "x"}, {"cmd", {"true"}}, {"after", {"y"}}},
+          {{"name", "y"}, {"cmd", {"true"}}, {"after", {{"x", "ended"}, {"zz", "ready"}}}}}}};
+    for (const char* cmd : {"check", "run"}) {
+        const auto bad = run({.args = {cmd, "-"}, .stdin_data = cyclic.dump()});
+        CHECK(bad.exit_code == 2);
+        CHECK(bad.err.find("/actors/0/after: dependency cycle: 'x' -> 'y' -> 'x'") !=
+              std::string::npos);
+        CHECK(bad.err.find("/actors/1/after/zz: 'zz' is not a sibling of 'y'") !=
+              std::string::npos);
+        CHECK(bad.out.empty());
+        check_nothing_left(bad.tag);
+    }
+}
