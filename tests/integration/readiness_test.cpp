@@ -223,7 +223,8 @@ TEST_CASE("stop order: dependents are reaped before their dependencies get a sto
     api["after"] = {"db"};
     web["after"] = {{"api", "started"}};
     Process p(opts({{"actors", {web, other, api, db}}}));
-    REQUIRE(p.wait_for_stderr("root/web | up", 30s));
+    for (const char* up : {"root/web | up", "root/api | up", "root/db | up", "root/other | up"})
+        REQUIRE(p.wait_for_stderr(up, 30s)); // each has its trap
     p.signal(SIGINT);
     const auto r = p.wait();
     INFO(r.err);
@@ -252,6 +253,7 @@ TEST_CASE("stop order: a second SIGINT kills at once, whatever the order") {
     db["stop"] = app["stop"] = json::array({"SIGTERM", "30s", "SIGKILL"});
     Process p(opts({{"actors", {db, app}}}));
     REQUIRE(p.wait_for_stderr("root/app | up", 30s));
+    REQUIRE(p.wait_for_stderr("root/db | up", 30s));
     p.signal(SIGINT);
     REQUIRE(p.wait_for_stderr("cancelling the tree", 30s));
     p.signal(SIGINT);
@@ -350,7 +352,14 @@ TEST_CASE(
     const auto r = run_json({{"actors", {d, c, b, a}}});
     INFO(r.err);
     CHECK(r.exit_code == 0);
-    CHECK(slurp_file(log) == "a\nb\nc\nd\n");
+    // b waits only for a's execve: the two may write in either order.
+    const std::string order = slurp_file(log);
+    CHECK((order == "a\nb\nc\nd\n" || order == "b\na\nc\nd\n"));
+    const auto rows = by_path(parse_report(r.out));
+    CHECK(rows.at("root/b")["started_ms"].get<double>() >=
+          rows.at("root/a")["started_ms"].get<double>());
+    CHECK(rows.at("root/c")["started_ms"].get<double>() >=
+          rows.at("root/a")["ended_ms"].get<double>());
     check_nothing_left(r.tag);
 
     const json cyclic = {
