@@ -489,14 +489,30 @@ bool Supervisor::match_ready_line(std::size_t i, std::string_view line) {
            a.spec->output.mode != spec::Output::Mode::prefix;
 }
 
-// Whether a sibling that depends on actor i is still alive and is being
-// stopped too: i's own stop waits for its reap.
+void Supervisor::index_dependents() {
+    m_dependents.assign(m_actors.size(), {});
+    for (std::size_t j = 0; j < m_actors.size(); ++j)
+        for (const After& dep : m_actors[j].spec->after)
+            m_dependents[dep.index].push_back(j);
+}
+
+// Whether a sibling that depends on actor i, directly or through others
+// (which may have ended: web after migrate after db), is still alive and is
+// being stopped too: i's own stop waits for its reap.
 bool Supervisor::has_stopping_dependent(std::size_t i) const {
-    for (std::size_t j = 0; j < m_actors.size(); ++j) {
-        const ActorRun& d = m_actors[j];
-        if (d.done() || !(d.stop_pending || d.life.cancelled())) continue;
-        for (const After& dep : d.spec->after)
-            if (dep.index == i) return true;
+    if (m_dependents[i].empty()) return false;
+    std::vector<bool> seen(m_actors.size(), false);
+    std::vector<std::size_t> todo{i};
+    while (!todo.empty()) {
+        const std::size_t k = todo.back();
+        todo.pop_back();
+        for (const std::size_t j : m_dependents[k]) {
+            if (seen[j]) continue;
+            seen[j] = true;
+            const ActorRun& d = m_actors[j];
+            if (!d.done() && (d.stop_pending || d.life.cancelled())) return true;
+            todo.push_back(j);
+        }
     }
     return false;
 }
@@ -512,12 +528,12 @@ void Supervisor::release_stops() {
     m_releasing = true;
     do {
         m_release_again = false;
-        for (std::size_t i = 0; i < m_actors.size(); ++i) {
+        for (std::size_t i = 0; i < m_actors.size() && m_pending_stops > 0; ++i) {
             ActorRun& a = m_actors[i];
             if (!a.stop_pending) continue;
             if (!a.done() && has_stopping_dependent(i)) continue;
             const std::string reason = *a.stop_pending;
-            a.stop_pending.reset();
+            clear_stop_pending(a);
             if (!a.done()) cancel_actor(i, reason);
         }
     } while (m_release_again);

@@ -439,7 +439,7 @@ void Supervisor::on_signal() {
                 // they exist, ones not started never start.
                 for (std::size_t i = 0; i < m_actors.size(); ++i) {
                     ActorRun& a = m_actors[i];
-                    a.stop_pending.reset(); // the order is for a graceful stop
+                    clear_stop_pending(a); // the order is for a graceful stop
                     if (a.done() || reaped_unreported(a)) continue;
                     if (!a.cancel_reason) a.cancel_reason = reason;
                     apply(i, Event::kill, now);

@@ -314,6 +314,7 @@ class Supervisor {
             m_actors.emplace_back(child);
         m_tree.emplace(nursery, options.backend);
         number_children();
+        index_dependents();
         m_restart_window = RestartWindow(nursery.intensity);
     }
 
@@ -325,6 +326,7 @@ class Supervisor {
         for (const auto& child : nursery.actors)
             m_actors.emplace_back(child);
         number_children();
+        index_dependents();
         m_restart_window = RestartWindow(nursery.intensity);
     }
 
@@ -458,15 +460,25 @@ class Supervisor {
             ActorRun& a = m_actors[i];
             if (!pred(i) || a.done() || a.life.cancelled() || a.stop_pending) continue;
             a.stop_pending = reason;
+            ++m_pending_stops;
         }
         release_stops();
     }
+    void clear_stop_pending(ActorRun& a) {
+        if (a.stop_pending) --m_pending_stops;
+        a.stop_pending.reset();
+    }
+    void index_dependents();
     // A stop of its own making that counts as its failure (restarted per policy).
     static bool own_failure(const ActorRun& a) {
         return a.cancel_reason == "timeout" || a.cancel_reason == "not_ready" ||
                a.cancel_reason == "watchdog";
     }
     std::vector<std::size_t> m_blocked; // waiting on `after`, in spec order
+    // Each child's dependents (the siblings whose `after` names it), and
+    // how many stops wait for dependents to be reaped.
+    std::vector<std::vector<std::size_t>> m_dependents;
+    std::size_t m_pending_stops = 0;
     bool m_releasing = false, m_release_again = false; // release_stops is running
     // Exec probes being created or not reaped yet: the run ends after them.
     std::size_t m_probes_active = 0, m_probes_spawning = 0;

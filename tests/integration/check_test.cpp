@@ -112,7 +112,7 @@ TEST_CASE("hostile input gets a clear error, never a crash or hang") {
 TEST_CASE("every example checks clean") {
     for (const char* name :
          {"hello.json", "web-and-worker.json", "failing-pipeline.json", "stubborn.json",
-          "etl-tree.json", "flaky-service.json", "batch.json"}) {
+          "etl-tree.json", "flaky-service.json", "batch.json", "dev-services.json"}) {
         INFO(name);
         const auto r = run({.args = {"check", examples_path(name)}});
         CHECK(r.exit_code == 0);

@@ -377,3 +377,18 @@ TEST_CASE(
         check_nothing_left(bad.tag);
     }
 }
+
+TEST_CASE("examples: dev services start in dependency order and stop in reverse") {
+    const auto r = run({.args = {"run", "--report=json", examples_path("dev-services.json")}});
+    INFO(r.err);
+    CHECK(r.exit_code == 0);
+    const auto rows = by_path(parse_report(r.out));
+    const json &db = rows.at("dev/db"), &migrate = rows.at("dev/migrate"),
+               &web = rows.at("dev/web"), &smoke = rows.at("dev/smoke");
+    CHECK(ms(migrate["started_ms"]) >= ms(db["ready_ms"]));
+    CHECK(ms(web["started_ms"]) >= ms(migrate["ended_ms"]));
+    CHECK(ms(smoke["started_ms"]) >= ms(web["ready_ms"]));
+    CHECK(web["status"] == "rc=0"); // drained on SIGTERM
+    CHECK(ms(db["stop"]["sent_ms"][0]) >= ms(web["ended_ms"]));
+    check_nothing_left(r.tag);
+}
