@@ -131,8 +131,12 @@ void Supervisor::on_running(std::size_t i, TimePoint now) {
 void Supervisor::mark_ready(std::size_t i, TimePoint now) {
     ActorRun& a = m_actors[i];
     if (a.was_ready) return;
-    if (a.state() == State::starting || a.state() == State::execing) {
-        a.ready_early = true; // heard before its execve was confirmed: ready once it is
+    // Only its program can say it: its execve succeeded, whether or not the
+    // exec-error pipe said so yet (an actor that exits at once is reaped
+    // before that is read).
+    if (a.state() == State::execing) apply(i, Event::exec_confirmed, now);
+    if (a.state() == State::starting) {
+        a.ready_early = true; // its spawn is not reported yet: ready once it runs
         return;
     }
     if (a.state() != State::running) return;
@@ -459,6 +463,28 @@ void Supervisor::on_probe_exit(std::size_t i) {
         mark_ready(i, now);
     } else if (a.probe_due && now >= *a.probe_due) {
         start_probe(i, now);
+    }
+}
+
+// Its process exited: what its readiness source holds was said while it
+// ran, and is read before its exit is applied.
+void Supervisor::drain_readiness(std::size_t i) {
+    ActorRun& a = m_actors[i];
+    if (a.was_ready) return;
+    if (a.ready_early) { // said before its spawn was reported
+        a.ready_early = false;
+        mark_ready(i, Clock::now());
+        return;
+    }
+    switch (a.spec->ready.source) {
+    case Ready::Source::notify:
+    case Ready::Source::fd:
+        if (a.ready_fd) on_ready_fd(i);
+        break;
+    case Ready::Source::output:
+        if (a.output) on_output(i);
+        break;
+    default: break;
     }
 }
 

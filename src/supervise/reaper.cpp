@@ -139,6 +139,7 @@ void Supervisor::on_pidfd(std::size_t i) {
     a.term_signal = status->signal;
     on_error_pipe(i);             // the child is gone: its report, if any, is complete
     if (a.channel) on_channel(i); // and so is everything it sent us
+    drain_readiness(i);           // a READY=1 just before its exit still counts
     m_by_pid.erase(a.pid);
     // Reaped: its pid (= its group id) may be reused from now on, so the
     // guardian must never kill that group.

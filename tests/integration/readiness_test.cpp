@@ -21,13 +21,18 @@ using nlohmann::json;
 
 namespace {
 
-// sd_notify in a few lines: sends argv[1] to $NOTIFY_SOCKET ("@name" is
-// abstract), as a daemon's library would.
-const std::string k_notify_py = "import os,socket,sys\n"
-                                "a=os.environ['NOTIFY_SOCKET']\n"
-                                "a='\\0'+a[1:] if a.startswith('@') else a\n"
-                                "s=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM)\n"
-                                "s.sendto(sys.argv[1].encode(),a)\n";
+// sd_notify in a few lines, as a daemon's library would: each argument is
+// a datagram for $NOTIFY_SOCKET ("@name" is abstract), or "sleep:SECONDS".
+// A notifier should be the actor's main process (exec it): a process of the
+// actor's group that has exited when forkspawn reads its message cannot be
+// told from a stranger.
+const std::string k_notify_py =
+    "import os,socket,sys,time\n"
+    "a=os.environ['NOTIFY_SOCKET']\n"
+    "a='\\0'+a[1:] if a.startswith('@') else a\n"
+    "s=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM)\n"
+    "for m in sys.argv[1:]:\n"
+    "  time.sleep(float(m[6:])) if m.startswith('sleep:') else s.sendto(m.encode(),a)\n";
 
 std::string quoted(const std::string& s) { // for sh -c, in single quotes
     std::string out = "'";
@@ -36,8 +41,11 @@ std::string quoted(const std::string& s) { // for sh -c, in single quotes
     return out + "'";
 }
 
-std::string notify(const std::string& message) {
-    return "python3 -c " + quoted(k_notify_py) + " " + quoted(message);
+std::string notify(std::initializer_list<std::string> steps) {
+    std::string cmd = "python3 -c " + quoted(k_notify_py);
+    for (const auto& step : steps)
+        cmd += " " + quoted(step);
+    return cmd;
 }
 
 json sh(const std::string& name, const std::string& script) {
@@ -88,7 +96,8 @@ TEST_CASE("readiness: each source makes its actor ready, and only then starts it
     const std::string made = "sleep 0.3; touch " + quoted(mark) + "; ";
     const json test_mark = {"test", "-e", mark};
     std::vector<Case> cases = {
-        {"notify", sh("dep", made + notify("STATUS=warm\nREADY=1") + "; exec sleep 30"), test_mark},
+        {"notify", sh("dep", made + "exec " + notify({"STATUS=warm\nREADY=1", "sleep:30"})),
+         test_mark},
         {"fd", sh("dep", made + "echo >&4; exec sleep 30"), test_mark},
         {"output", sh("dep", "echo starting; " + made + "echo 'listening on 7'; exec sleep 30"),
          test_mark},
@@ -145,7 +154,7 @@ TEST_CASE("readiness: notify from a process outside the actor is ignored") {
     dep["ready"] = {{"notify", true}};
     json outsider = sh(
         "outsider", "until [ -s " + quoted(name) + " ]; do sleep 0.02; done; NOTIFY_SOCKET=$(cat " +
-                        quoted(name) + ") " + notify("READY=1") + " && touch " + quoted(sent));
+                        quoted(name) + ") " + notify({"READY=1"}) + " && touch " + quoted(sent));
     json user = {{"name", "user"}, {"cmd", {"true"}}, {"after", {"dep"}}};
     const auto r = run_json({{"strategy", "one_for_one"}, {"actors", {dep, outsider, user}}},
                             {"--report=json", "-v"});
@@ -192,8 +201,8 @@ TEST_CASE("readiness: a watchdog that starves stops the actor, and restart runs 
     // the second is ready and completes.
     json w = sh("w", "n=$(cat " + quoted(runs) + " 2>/dev/null || echo 0); n=$((n+1)); echo $n > " +
                          quoted(runs) + "; echo \"$WATCHDOG_USEC\" > " + quoted(usec) + "; " +
-                         notify("READY=1") + "; [ $n -ge 2 ] && exit 0; " + notify("WATCHDOG=1") +
-                         "; sleep 0.1; " + notify("WATCHDOG=1") + "; exec sleep 30");
+                         "[ $n -ge 2 ] && exec " + notify({"READY=1"}) + "; exec " +
+                         notify({"READY=1", "WATCHDOG=1", "sleep:0.1", "WATCHDOG=1", "sleep:30"}));
     w["ready"] = {{"notify", true}};
     w["watchdog"] = "500ms";
     w["restart"] = "on_failure";
@@ -391,4 +400,28 @@ TEST_CASE("examples: dev services start in dependency order and stop in reverse"
     CHECK(web["status"] == "rc=0"); // drained on SIGTERM
     CHECK(ms(db["stop"]["sent_ms"][0]) >= ms(web["ended_ms"]));
     check_nothing_left(r.tag);
+}
+
+TEST_CASE("readiness: an actor that says it is ready and exits at once was ready") {
+    // Its exit and its message can come in one wake-up of the loop: the
+    // message is read before the exit is applied.
+    json fd = sh("fd", "echo >&3");
+    fd["ready"] = {{"fd", 3}};
+    json nt = sh("nt", "exec " + notify({"READY=1"}));
+    nt["ready"] = {{"notify", true}};
+    json out = {{"name", "out"}, {"cmd", {"echo", "up"}}, {"ready", {{"output", "^up$"}}}};
+    json user = {{"name", "user"}, {"cmd", {"true"}}, {"after", {"fd", "nt", "out"}}};
+    for (int round = 0; round < 3; ++round) {
+        const auto r = run_json({{"actors", {fd, nt, out, user}}});
+        INFO(r.err);
+        CHECK(r.exit_code == 0);
+        const auto rows = by_path(parse_report(r.out));
+        for (const std::string path : {"root/fd", "root/nt", "root/out"}) {
+            CAPTURE(path);
+            CHECK(rows.at(path)["outcome"] == "completed");
+            CHECK(rows.at(path)["ready_ms"].is_number());
+        }
+        CHECK(rows.at("root/user")["outcome"] == "completed");
+        check_nothing_left(r.tag);
+    }
 }
