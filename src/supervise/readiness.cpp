@@ -107,8 +107,7 @@ bool Supervisor::prepare_readiness(std::size_t i, backend::CommandExtras& extras
     case Ready::Source::tcp:
         break;
     }
-    if (a.ready_fd) watch(a.ready_fd.get(), make_tag(Tag::ready, i), EPOLLIN);
-    return true;
+    return true; // ready_fd is watched once the spawn is reported (started)
 }
 
 // Its execve was confirmed (a nursery: its sub-supervisor runs): it is
@@ -466,6 +465,18 @@ void Supervisor::on_probe_exit(std::size_t i) {
     }
 }
 
+// Its execve succeeded, and it exited before that was read: it started
+// (and was ready, without a source), for its dependents.
+void Supervisor::started_before_its_exit(std::size_t i) {
+    ActorRun& a = m_actors[i];
+    if (a.was_started) return;
+    a.was_started = true;
+    if (a.spec->ready.source == Ready::Source::none && !a.was_ready) {
+        a.was_ready = true;
+        a.ready_at = Clock::now();
+    }
+}
+
 // Its process exited: what its readiness source holds was said while it
 // ran, and is read before its exit is applied.
 void Supervisor::drain_readiness(std::size_t i) {
@@ -484,7 +495,8 @@ void Supervisor::drain_readiness(std::size_t i) {
     case Ready::Source::output:
         if (a.output) on_output(i);
         break;
-    default: break;
+    default:
+        break;
     }
 }
 

@@ -292,6 +292,9 @@ void Supervisor::started(backend::SpawnCompletion done) {
     // shown before its spawn is known (and its group guarded).
     a.output_live = true;
     watch_output(i);
+    // Its readiness is heard from now on: before, its pid was not known,
+    // and a notification could not be told from a stranger's.
+    if (a.ready_fd) watch(a.ready_fd.get(), make_tag(Tag::ready, i), EPOLLIN);
     a.attempt = a.restarts + 1;
     publish_spawned(a.spec->path, kind_of(*a.spec), a.pid, ms_since_start(*a.started), a.attempt);
     watch(a.proc.fd(), make_tag(Tag::pidfd, i), EPOLLIN);
@@ -333,8 +336,12 @@ void Supervisor::on_error_pipe(std::size_t i) {
                      k_error_limit);
     }
     a.error_pipe.reset();
-    // Read after its reap (on_pidfd): its end is what counts.
-    if (a.exit_code || a.term_signal) return;
+    // Read after its reap (on_pidfd): its end is what counts, but it did
+    // start (a quick `true`), and without a ready source it was ready too.
+    if (a.exit_code || a.term_signal) {
+        if (!a.spawn_error) started_before_its_exit(i);
+        return;
+    }
     if (ended_before_its_stop(a)) {
         on_pidfd(i);
         return;

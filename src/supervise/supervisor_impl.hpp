@@ -452,6 +452,7 @@ class Supervisor {
     void readiness_failed(std::size_t i, const std::string& reason, std::string what);
     void close_readiness(std::size_t i);
     void drain_readiness(std::size_t i);
+    void started_before_its_exit(std::size_t i);
     bool match_ready_line(std::size_t i, std::string_view line);
     bool has_stopping_dependent(std::size_t i) const;
     void release_stops();

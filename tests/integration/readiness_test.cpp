@@ -410,18 +410,42 @@ TEST_CASE("readiness: an actor that says it is ready and exits at once was ready
     json nt = sh("nt", "exec " + notify({"READY=1"}));
     nt["ready"] = {{"notify", true}};
     json out = {{"name", "out"}, {"cmd", {"echo", "up"}}, {"ready", {{"output", "^up$"}}}};
-    json user = {{"name", "user"}, {"cmd", {"true"}}, {"after", {"fd", "nt", "out"}}};
+    // READY=1 from its first instructions, likely before the spawn is
+    // reported (trio): heard once its pid is known.
+    json now = {{"name", "now"},
+                {"cmd", {FORKSPAWN_NOTIFY_NOW, "STATUS=quick", "READY=1"}},
+                {"ready", {{"notify", true}}}};
+    json user = {{"name", "user"}, {"cmd", {"true"}}, {"after", {"fd", "nt", "out", "now"}}};
     for (int round = 0; round < 3; ++round) {
-        const auto r = run_json({{"actors", {fd, nt, out, user}}});
+        const auto r = run_json({{"actors", {fd, nt, out, now, user}}});
         INFO(r.err);
         CHECK(r.exit_code == 0);
         const auto rows = by_path(parse_report(r.out));
-        for (const std::string path : {"root/fd", "root/nt", "root/out"}) {
+        for (const std::string path : {"root/fd", "root/nt", "root/out", "root/now"}) {
             CAPTURE(path);
             CHECK(rows.at(path)["outcome"] == "completed");
             CHECK(rows.at(path)["ready_ms"].is_number());
         }
+        CHECK(rows.at("root/now")["status_text"] == "quick");
         CHECK(rows.at("root/user")["outcome"] == "completed");
+        check_nothing_left(r.tag);
+    }
+}
+
+TEST_CASE("after: an actor that exits at once was started, and ready without a source") {
+    // `true` is reaped before its execve's success is read: it still
+    // started, and its dependents run.
+    json quick = {{"name", "quick"}, {"cmd", {"true"}}};
+    json s = {{"name", "s"}, {"cmd", {"true"}}, {"after", {{"quick", "started"}}}};
+    json r_ = {{"name", "r"}, {"cmd", {"true"}}, {"after", {"quick"}}};
+    for (int round = 0; round < 5; ++round) {
+        const auto r = run_json({{"actors", {quick, s, r_}}});
+        INFO(r.err);
+        CHECK(r.exit_code == 0);
+        const auto rows = by_path(parse_report(r.out));
+        CHECK(rows.at("root/s")["outcome"] == "completed");
+        CHECK(rows.at("root/r")["outcome"] == "completed");
+        CHECK(rows.at("root/quick")["ready_ms"].is_number());
         check_nothing_left(r.tag);
     }
 }
