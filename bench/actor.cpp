@@ -6,15 +6,24 @@
 //   forkspawn_bench_actor stubborn FIFO   'R', then ignores SIGTERM for ever,
 //                                         writing a 'T' event (with the time
 //                                         it arrived) each time it gets one
+//   forkspawn_bench_actor ready-fd FIFO   'Y', then a newline on fd 3 (s6's
+//                                         notification fd), then waits
+//   forkspawn_bench_actor notify FIFO     'Y', then READY=1 to NOTIFY_SOCKET
+//                                         (sd_notify), then waits
+//   forkspawn_bench_actor mark FIFO       'R', and exits
 //
 // libc only (linked --as-needed: no libstdc++ to load), so that its own
 // start-up stays small next to what is measured.
 #include <cerrno>
+#include <cstddef>
 #include <csignal>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 namespace {
@@ -55,6 +64,33 @@ int main(int argc, char** argv) {
         char* sleep_argv[] = {sleep_name, forever, nullptr};
         ::execv("/bin/sleep", sleep_argv);
         return 127;
+    }
+    if (std::strcmp(argv[1], "mark") == 0) {
+        tell('R');
+        return 0;
+    }
+    if (std::strcmp(argv[1], "ready-fd") == 0) {
+        tell('Y');
+        if (::write(3, "\n", 1) != 1) return 4;
+        for (;;)
+            ::pause();
+    }
+    if (std::strcmp(argv[1], "notify") == 0) {
+        const char* name = std::getenv("NOTIFY_SOCKET");
+        if (!name || !*name) return 4;
+        sockaddr_un addr{};
+        addr.sun_family = AF_UNIX;
+        const std::size_t len = std::strlen(name);
+        if (len >= sizeof addr.sun_path) return 4;
+        std::memcpy(addr.sun_path, name, len);
+        if (name[0] == '@') addr.sun_path[0] = '\0'; // abstract
+        const int sock = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        tell('Y');
+        if (sock < 0 || ::sendto(sock, "READY=1", 7, 0, reinterpret_cast<sockaddr*>(&addr),
+                                 static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + len)) < 0)
+            return 4;
+        for (;;)
+            ::pause();
     }
     if (std::strcmp(argv[1], "stubborn") == 0) {
         struct sigaction sa {};
