@@ -449,3 +449,44 @@ TEST_CASE("after: an actor that exits at once was started, and ready without a s
         check_nothing_left(r.tag);
     }
 }
+
+TEST_CASE("readiness in nested nurseries: dependencies inside, a probed nursery outside, jsonl "
+          "ready events from below") {
+    TempDir dir("ready");
+    const std::string mark = dir / "made";
+    // Inside n: db says it is ready over its notification fd, api starts
+    // after it and makes `mark`. Outside: n is ready when the exec probe
+    // finds `mark`, and client starts only then.
+    json db = sh("db", "sleep 0.2; echo >&3; exec sleep 30");
+    db["ready"] = {{"fd", 3}};
+    db["daemon"] = true;
+    json api = sh("api", "touch " + quoted(mark) + "; exec sleep 30");
+    api["after"] = {"db"};
+    api["daemon"] = true;
+    json n = {{"name", "n"},
+              {"daemon", true},
+              {"actors", {db, api}},
+              {"ready", {{"exec", {"test", "-e", mark}}, {"interval", "50ms"}}}};
+    json client = {{"name", "client"}, {"cmd", {"test", "-e", mark}}, {"after", {"n"}}};
+    const auto r = run_json({{"actors", {n, client}}}, {"--report=jsonl"});
+    INFO(r.err);
+    CHECK(r.exit_code == 0);
+    std::map<std::string, json> ready, reaped;
+    for (const auto& line : lines(r.out)) {
+        const json e = json::parse(line);
+        if (e["event"] == "ready") ready[e["path"]] = e;
+        if (e["event"] == "reaped") reaped[e["path"]] = e;
+    }
+    // Events for the actors with a source, from every depth.
+    CHECK(ready.count("root/n/db") == 1);
+    CHECK(ready.count("root/n") == 1);
+    CHECK(ready.count("root/n/api") == 0); // no source: ready as it started
+    REQUIRE(reaped.count("root/client") == 1);
+    CHECK(reaped["root/client"]["outcome"] == "completed");
+    CHECK(ms(reaped["root/n/api"]["started_ms"]) >= ms(ready["root/n/db"]["ready_ms"]));
+    CHECK(ms(reaped["root/client"]["started_ms"]) >= ms(ready["root/n"]["ready_ms"]));
+    CHECK(ms(reaped["root/n/db"]["ready_ms"]) == ms(ready["root/n/db"]["ready_ms"]));
+    // The nursery's stop reached api before db.
+    CHECK(ms(reaped["root/n/db"]["stop"]["sent_ms"][0]) >= ms(reaped["root/n/api"]["ended_ms"]));
+    check_nothing_left(r.tag);
+}
