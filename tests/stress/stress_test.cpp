@@ -321,6 +321,9 @@ struct Node {
     // restarted until the nursery's intensity gives up.
     bool one_for_one = false;
     bool restart = false; // a failing command restarted on failure (0s backoff)
+    // Dependencies: earlier siblings' names and a condition ("started", or
+    // "ended" on one that ends on its own).
+    std::vector<std::pair<std::string, std::string>> after;
 
     json spec() const {
         json j = {{"name", name}};
@@ -341,6 +344,11 @@ struct Node {
         if (restart) {
             j["restart"] = "on_failure";
             j["backoff"] = "0s";
+        }
+        if (!after.empty()) {
+            j["after"] = json::object();
+            for (const auto& [sibling, condition] : after)
+                j["after"][sibling] = condition;
         }
         return j;
     }
@@ -507,6 +515,27 @@ void add_restarts(Node& root, std::uint64_t seed) {
     visit(root);
 }
 
+// Some children wait for earlier siblings: to be started, or to have
+// ended when they end on their own (a daemon that only a cancel ends would
+// hold its dependent, and the nursery, for ever). From a generator of its
+// own, like add_restarts. Stops then go in reverse dependency order.
+void add_dependencies(Node& root, std::uint64_t seed) {
+    Gen g{std::mt19937_64(seed ^ 0xa4f7e2ULL)};
+    const std::function<void(Node&)> visit = [&](Node& n) {
+        if (n.kind != Kind::nursery) return;
+        for (std::size_t i = 1; i < n.children.size(); ++i) {
+            if (!g.chance(0.3)) continue;
+            const Node& d =
+                n.children[static_cast<std::size_t>(g.uniform(0, static_cast<int>(i) - 1))];
+            const bool ends = !d.daemon && d.finishes();
+            n.children[i].after.emplace_back(d.name, ends && g.chance(0.5) ? "ended" : "started");
+        }
+        for (auto& c : n.children)
+            visit(c);
+    };
+    visit(root);
+}
+
 Case make_case(std::uint64_t seed) {
     Case c;
     c.seed = seed;
@@ -514,6 +543,7 @@ Case make_case(std::uint64_t seed) {
     c.root = g.tree();
     add_restarts(c.root, seed);
     pad_tree(c.root);
+    add_dependencies(c.root, seed);
     set_paths(c.root, "");
     std::size_t actors = 0;
     bool root_failure = false; // a root child that will fail if it starts
@@ -620,15 +650,18 @@ struct Checked {
     int fd_probes = 0;
     int guardians_replaced = 0; // guardian_kill: forkspawn started a new one
     int restarts = 0;           // restarts reported, all actors
+    int waited = 0;             // actors with `after` that started
+    int dependency_failed = 0;  // actors left not_started by a dependency
     std::map<std::string, int> outcomes;
     std::map<std::string, int> exits; // "rc=N" or "signal=N"
     double longest_ms = 0;
 
     std::string summary() const {
-        std::string out =
-            fmt::format("{} fd probe(s); {} guardian(s) killed and replaced; {} restart(s); "
-                        "longest case {:.0f}ms; exits:",
-                        fd_probes, guardians_replaced, restarts, longest_ms);
+        std::string out = fmt::format(
+            "{} fd probe(s); {} guardian(s) killed and replaced; {} restart(s); "
+            "{} started after a dependency, {} dependency_failed; "
+            "longest case {:.0f}ms; exits:",
+            fd_probes, guardians_replaced, restarts, waited, dependency_failed, longest_ms);
         for (const auto& [e, n] : exits)
             out += fmt::format(" {} x{}", e, n);
         out += "; outcomes:";
@@ -644,6 +677,7 @@ struct Line {
     bool daemon = false;   // it or an ancestor is a daemon
     bool timeout = false;  // it or an ancestor has a timeout
     bool restarts = false; // its nursery or an ancestor's restarts children (intensity)
+    bool after = false;    // it or an ancestor waits for siblings
 };
 
 // Checks one actor's entry against its behaviour and the plan.
@@ -727,6 +761,8 @@ void check_actor(const json& a, const Node& n, const Line& line, const Case& c,
             CHECK((c.plan == Plan::signal || c.plan == Plan::second_sigint));
         else if (reason == "restart_intensity")
             CHECK(line.restarts);
+        else if (reason == "dependency_failed")
+            CHECK((line.after && outcome == "not_started"));
         else
             CHECK(reason == "sibling_failed");
     }
@@ -756,7 +792,8 @@ void check_report(const json& rep, const Case& c, const RunResult& r, Checked& c
             nodes[child.path] = &child;
             parents[child.path] = &n;
             const Line below{line.daemon || child.daemon, line.timeout || child.timeout_ms,
-                             line.restarts || n.restarts_children()};
+                             line.restarts || n.restarts_children(),
+                             line.after || !child.after.empty()};
             line_of[child.path] = below;
             collect(child, below);
         }
@@ -773,6 +810,8 @@ void check_report(const json& rep, const Case& c, const RunResult& r, Checked& c
         const Node* parent = parents[path];
         const json parent_entry = parent == &c.root ? json() : entries[parent->path];
         check_actor(entries[path], *nodes[path], line_of[path], c, parent_entry);
+        if (!nodes[path]->after.empty() && entries[path]["pid"].is_number()) ++checked.waited;
+        if (entries[path]["cancel_reason"] == "dependency_failed") ++checked.dependency_failed;
         // (Its output is lost if its sub-supervisor was killed first.)
         if (nodes[path]->kind == Kind::fd_probe && entries[path]["outcome"] == "completed" &&
             entries[path]["cancel_reason"].is_null()) {
