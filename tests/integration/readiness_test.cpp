@@ -490,3 +490,29 @@ TEST_CASE("readiness in nested nurseries: dependencies inside, a probed nursery 
     CHECK(ms(reaped["root/n/db"]["stop"]["sent_ms"][0]) >= ms(reaped["root/n/api"]["ended_ms"]));
     check_nothing_left(r.tag);
 }
+
+TEST_CASE("readiness in the live dump: what a child waits for, an actor not ready yet") {
+    json db = sh("db", "exec " + notify({"STATUS=loading 2/3", "sleep:60"}));
+    db["ready"] = {{"notify", true}, {"timeout", "60s"}};
+    json web = {{"name", "web"}, {"cmd", {"true"}}, {"after", {{"db", "ready"}}}};
+    Process p(opts({{"actors", {db, web}}}));
+    REQUIRE(p.wait_for_stderr("root/db spawned", 30s));
+    REQUIRE(p.wait_for_stderr("root/web waits for its dependencies", 30s));
+    // STATUS= arrives after the spawn: ask until the dump shows it.
+    bool shown = false;
+    for (int i = 0; i < 100 && !shown; ++i) {
+        p.signal(SIGUSR1);
+        shown = p.wait_for_stderr("status: loading 2/3", 300ms);
+    }
+    CHECK(shown);
+    p.signal(SIGTERM);
+    const auto r = p.wait();
+    INFO(r.err);
+    CHECK(r.exit_code == 143);
+    CHECK(r.err.find("root/web  cmd  pid -  waiting for db ready") != std::string::npos);
+    CHECK(r.err.find("running, not ready yet (notify)  not ready in ") != std::string::npos);
+    const auto rows = by_path(parse_report(r.out));
+    CHECK(rows.at("root/db")["status_text"] == "loading 2/3");
+    CHECK(rows.at("root/web")["outcome"] == "not_started");
+    check_nothing_left(p.tag());
+}
