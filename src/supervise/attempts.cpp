@@ -140,22 +140,25 @@ void Supervisor::begin_group_restart(std::size_t culprit, TimePoint not_before) 
     } else {
         m_group = GroupRestart{first, not_before};
     }
+    std::vector<bool> stop(m_actors.size(), false);
     std::size_t stopping = 0;
     for (std::size_t j = m_group->first; j < m_actors.size(); ++j) {
         ActorRun& b = m_actors[j];
         // Not started yet, or waiting for a restart of its own: it starts
         // with the group. Ended for good: it stays so.
         if (j == culprit || b.done() || b.state() == State::waiting ||
-            b.state() == State::restarting || b.life.cancelled())
+            b.state() == State::restarting || b.life.cancelled() || b.stop_pending)
             continue;
         b.rejoin = true;
-        cancel_actor(j, "sibling_restarting");
+        stop[j] = true;
         ++stopping;
     }
     if (stopping > 0)
         log(1, fmt::format("{} restarts; stopping {} sibling{} to restart with it ({})",
                            m_actors[culprit].spec->path, stopping, stopping == 1 ? "" : "s",
                            spec::strategy_name(m_nursery.strategy)));
+    // Dependents first, as in any stop of the nursery's.
+    cancel_where([&](std::size_t j) { return stop[j]; }, "sibling_restarting");
 }
 
 // Once every member of the group is down (waiting, its delay over, or
@@ -186,6 +189,7 @@ void Supervisor::attempt_ended(std::size_t i, TimePoint now) {
             a.term_signal == SIGKILL && a.stop().escalated() ? Outcome::killed : Outcome::cancelled;
     record_attempt(a, outcome);
     ++a.restarts;
+    release_stops(); // what waited for this attempt to be reaped
     const Duration delay = a.life.deadline() ? *a.life.deadline() - now : Duration{};
     log(1, fmt::format("{} {} ({}); restart {} in {} (restart: {})", a.spec->path,
                        report::outcome_name(outcome), status_text(a).value_or("?"), a.restarts,

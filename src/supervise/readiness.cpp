@@ -548,7 +548,11 @@ bool Supervisor::has_stopping_dependent(std::size_t i) const {
             if (seen[j]) continue;
             seen[j] = true;
             const ActorRun& d = m_actors[j];
-            if (!d.done() && (d.stop_pending || d.life.cancelled())) return true;
+            // A process of it exists, or is being made (not: waiting to
+            // start, waiting for its restart, ended).
+            const bool alive = d.state() != State::waiting && d.state() != State::restarting &&
+                               !d.done();
+            if (alive && (d.stop_pending || d.life.cancelled())) return true;
             todo.push_back(j);
         }
     }

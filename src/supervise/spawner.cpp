@@ -34,7 +34,10 @@ void Supervisor::start_more() {
             std::sort(blocked.begin(), blocked.end());
             for (const std::size_t i : blocked) {
                 if (m_actors[i].state() != State::waiting) continue;
-                if (room())
+                // A restart keeps its slot (max_running): it needs none.
+                const bool has_slot = m_actors[i].holds_slot && m_in_flight < k_spawn_window &&
+                                      !m_cancel_cause;
+                if (has_slot || room())
                     begin_start(i); // waits again (m_blocked) if it must
                 else
                     m_blocked.push_back(i);

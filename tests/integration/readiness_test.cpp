@@ -516,3 +516,36 @@ TEST_CASE("readiness in the live dump: what a child waits for, an actor not read
     CHECK(rows.at("root/web")["outcome"] == "not_started");
     check_nothing_left(p.tag());
 }
+
+TEST_CASE("stop order: a group restart stops dependents first too") {
+    TempDir dir("order");
+    const std::string log = dir / "log", runs = dir / "runs";
+    const auto service = [&](const std::string& name) {
+        json a = sh(name, "trap 'echo " + name + "-term >> " + quoted(log) + "; sleep 0.2; echo " +
+                              name + "-done >> " + quoted(log) + "; exit 0' TERM; touch " +
+                              quoted(dir / (name + ".up")) + "; while :; do sleep 0.05; done");
+        a["daemon"] = true;
+        return a;
+    };
+    json db = service("db"), app = service("app");
+    app["after"] = {"db"};
+    // Fails once, once both services run (and have their traps); then
+    // completes, which ends the work.
+    json crash = sh("crash", "until [ -e " + quoted(dir / "db.up") + " ] && [ -e " +
+                                 quoted(dir / "app.up") + " ]; do sleep 0.02; done; rm -f " +
+                                 quoted(dir / "db.up") + " " + quoted(dir / "app.up") +
+                                 "; n=$(cat " + quoted(runs) + " 2>/dev/null || echo 0); echo " +
+                                 "$((n+1)) > " + quoted(runs) + "; [ $n -ge 1 ]");
+    crash["restart"] = "on_failure";
+    const auto r = run_json({{"actors", {db, app, crash}}});
+    INFO(r.err);
+    CHECK(r.exit_code == 0);
+    const auto rows = by_path(parse_report(r.out));
+    CHECK(rows.at("root/crash")["restarts"] == 1);
+    CHECK(rows.at("root/db")["restarts"] == 1);
+    // Twice (the group restart, then the end of the work): app went down
+    // before db was signalled.
+    CHECK(slurp_file(log) ==
+          "app-term\napp-done\ndb-term\ndb-done\napp-term\napp-done\ndb-term\ndb-done\n");
+    check_nothing_left(r.tag);
+}
