@@ -22,7 +22,32 @@ struct CommandExtras {
     std::vector<std::string> env; // "NAME=value"
     UniqueFd notify_fd;           // the write end the program gets as notify_target
     int notify_target = -1;
+    UniqueFd cgroup_procs;   // the actor's cgroup.procs, open for writing (none: no cgroup)
+    std::string cgroup_path; // its directory, for messages
 };
+
+// The ids an actor runs as, resolved from its spec before the fork.
+struct Identity {
+    std::optional<uid_t> uid;
+    std::optional<gid_t> gid;
+    std::optional<std::vector<gid_t>> groups; // supplementary groups to set
+    // For the environment, as systemd sets them: HOME, USER, LOGNAME,
+    // SHELL of the user's passwd entry (none for a bare uid).
+    std::vector<std::string> env;
+};
+// Why a user or group could not be resolved: `what` is "user 'www'",
+// `reason` "no such user".
+struct IdentityError {
+    std::string what;
+    std::string reason;
+};
+// `user`: its uid, its primary group (unless `group` is given) and its
+// groups from the group database (getgrouplist); a uid without a passwd
+// entry runs with no supplementary groups. `group` alone: that gid and no
+// supplementary groups. nullopt with `why` when a name is unknown;
+// blocking NSS lookups, made on the supervisor's thread before the fork
+// (a child may not call them).
+std::optional<Identity> resolve_identity(const spec::Execution& e, IdentityError* why);
 
 // Variables of forkspawn's own environment that speak to forkspawn's own
 // supervisor (systemd's NOTIFY_SOCKET and watchdog): never inherited by an
@@ -45,6 +70,9 @@ class PreparedCommand {
     // False when argv[0] was found nowhere in the actor's PATH: nothing may
     // be spawned (execve of the bare name would run it from the actor's cwd).
     bool found() const { return m_found; }
+    // Set when the actor's user or group cannot be resolved: nothing may be
+    // spawned.
+    const std::optional<IdentityError>& setup_error() const { return m_setup_error; }
     // Closes the parent's copies of the child's stdio.
     void release_child_fds();
 
@@ -56,7 +84,10 @@ class PreparedCommand {
     std::vector<char*> m_argv;
     std::vector<char*> m_envp;
     std::optional<std::string> m_cwd;
-    UniqueFd m_stdin, m_stdout, m_stderr, m_notify;
+    UniqueFd m_stdin, m_stdout, m_stderr, m_notify, m_cgroup_procs;
+    std::string m_cgroup_path;
+    std::vector<gid_t> m_groups;
+    std::optional<IdentityError> m_setup_error;
     SpawnArgs m_args;
 };
 

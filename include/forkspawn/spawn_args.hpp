@@ -36,7 +36,7 @@ struct SpawnArgs {
     // the program as fd notify_target (3 to 9). -1: none.
     int notify_fd = -1;
     int notify_target = -1;
-    int guardian_fd = -1;        // the guardian's pipe: the child registers its own group
+    int guardian_fd = -1; // the guardian's pipe: the child registers its own group
     // Make the child's new process group the foreground group of the
     // terminal on fd 0 (tcsetpgrp), before anything of the program runs:
     // an actor with stdin "inherit" on forkspawn's terminal. Done in the
@@ -49,6 +49,32 @@ struct SpawnArgs {
     // above learns that it started even if the one that forked it is killed
     // before it could say so. Null: none.
     std::int32_t* started_slot = nullptr;
+
+    // The actor's cgroup.procs (open for writing): the child moves itself in
+    // first of all, before it can fork anything. -1: no cgroup.
+    int cgroup_procs_fd = -1;
+    const char* cgroup_path = nullptr; // for messages only
+    // Its process attributes (the spec's execution fields), set after its
+    // fds are in place and in this order: resource limits, nice, umask,
+    // supplementary groups, gid, uid (the ids last: the steps before may
+    // need privileges the new ids do not have).
+    struct Limit {
+        int resource;
+        std::uint64_t soft, hard;
+    };
+    static constexpr int k_max_limits = 16;
+    Limit limits[k_max_limits]{};
+    int limit_count = 0;
+    bool set_nice = false;
+    int nice = 0;
+    int umask = -1;          // -1: forkspawn's
+    bool set_groups = false; // setgroups(group_count, groups)
+    const gid_t* groups = nullptr;
+    int group_count = 0;
+    bool set_gid = false;
+    gid_t gid = 0;
+    bool set_uid = false;
+    uid_t uid = 0;
 };
 static_assert(std::is_trivially_destructible_v<SpawnArgs>);
 static_assert(std::is_trivially_copyable_v<SpawnArgs>);
@@ -67,11 +93,19 @@ enum class ChildStage : int {
     notify_fd,
     chdir,
     exec,
+    cgroup,
+    rlimit, // which one: ChildError.detail
+    nice,
+    umask,
+    setgroups,
+    setgid,
+    setuid,
 };
 
 struct ChildError {
-    int stage = 0; // a ChildStage
-    int err = 0;   // errno
+    int stage = 0;  // a ChildStage
+    int err = 0;    // errno
+    int detail = 0; // the stage's subject where it has several (the RLIMIT_* of a rlimit)
 };
 
 // Raises this process's soft RLIMIT_NOFILE to the hard limit, so that
@@ -85,8 +119,8 @@ void raise_fd_limit() noexcept;
 // calls raise_fd_limit() again.
 void restore_fd_limit() noexcept;
 
-// "chdir /srv", "execute /usr/bin/x" ... for messages.
-std::string stage_text(ChildStage stage, const SpawnArgs& args);
+// "chdir /srv", "execute /usr/bin/x", "setuid 33" ... for messages.
+std::string stage_text(ChildStage stage, const SpawnArgs& args, int detail = 0);
 
 // The child side is never instrumented by AddressSanitizer: it may run on a
 // borrowed stack in a vfork-style child (the trio backend), which ASan's
@@ -136,12 +170,12 @@ FORKSPAWN_CHILD_SIDE bool die_with_parent(pid_t parent) noexcept;
 // with its parent, its fds at 3.. and nothing else of the parent's (every
 // other fd from 3 up is closed). _exit(1) when any step fails.
 struct ChildSetup {
-    const sigset_t* mask = nullptr;        // null: leave the mask as it is
-    std::int32_t* started_slot = nullptr;  // null: none
+    const sigset_t* mask = nullptr;       // null: leave the mask as it is
+    std::int32_t* started_slot = nullptr; // null: none
     pid_t parent_pid = 0;
-    FdMove fds[4]{};                       // targets from 3 up
+    FdMove fds[4]{}; // targets from 3 up
     int fd_count = 0;
-    bool keep_cloexec = true;              // false: the fds are for an exec'd image
+    bool keep_cloexec = true; // false: the fds are for an exec'd image
 };
 FORKSPAWN_CHILD_SIDE void setup_child(const ChildSetup& setup) noexcept;
 

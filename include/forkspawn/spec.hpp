@@ -7,6 +7,7 @@
 
 #include "forkspawn/diagnostic.hpp"
 #include "forkspawn/duration.hpp"
+#include "forkspawn/execution.hpp"
 #include "forkspawn/readiness.hpp"
 #include "forkspawn/restart.hpp"
 #include "forkspawn/stop_sequence.hpp"
@@ -49,9 +50,10 @@ struct Actor {
     std::optional<Duration> timeout;
     Output output;
     RestartPolicy restart = RestartPolicy::never;
-    Backoff backoff; // inherited
+    Backoff backoff;          // inherited
     std::vector<After> after; // conditions on siblings, in spec order
     Ready ready;
+    KillMode kill = KillMode::group; // inherited; applies to command actors
 
     // Command actors.
     std::vector<std::string> argv;
@@ -61,6 +63,7 @@ struct Actor {
     StdinMode stdin_mode = StdinMode::null;
     std::vector<int> success_exit_codes{0}; // ascending
     std::optional<Duration> watchdog;       // with ready.notify
+    Execution execution;                    // user, group, umask, nice, rlimits
 
     // Nursery actors (and the root).
     Strategy strategy = Strategy::one_for_all;

@@ -21,14 +21,35 @@ namespace {
 rlimit g_actor_fd_limit{};
 bool g_restore_fd_limit = false;
 
-[[noreturn]] FORKSPAWN_CHILD_SIDE void report_and_exit(int error_fd, ChildStage stage,
-                                                       int err) noexcept {
-    const ChildError e{static_cast<int>(stage), err};
+[[noreturn]] FORKSPAWN_CHILD_SIDE void report_and_exit(int error_fd, ChildStage stage, int err,
+                                                       int detail = 0) noexcept {
+    const ChildError e{static_cast<int>(stage), err, detail};
     // One write of 8 bytes to a pipe is atomic (PIPE_BUF); if the parent is
     // gone there is nobody to tell.
     while (::write(error_fd, &e, sizeof e) < 0 && errno == EINTR) {
     }
     ::_exit(127);
+}
+
+// The process attributes of SpawnArgs, in their order; raw syscalls, since
+// glibc's setuid and friends signal every thread of the process to change
+// them all (a vfork-style child shares the supervisor's thread list), and
+// this child is one thread that must change only itself.
+FORKSPAWN_CHILD_SIDE void apply_attributes(const SpawnArgs& a) noexcept {
+    for (int k = 0; k < a.limit_count; ++k) {
+        const rlimit64 lim{a.limits[k].soft, a.limits[k].hard};
+        if (::syscall(SYS_prlimit64, 0, a.limits[k].resource, &lim, nullptr) < 0)
+            report_and_exit(a.error_fd, ChildStage::rlimit, errno, a.limits[k].resource);
+    }
+    if (a.set_nice && ::syscall(SYS_setpriority, PRIO_PROCESS, 0, a.nice) < 0)
+        report_and_exit(a.error_fd, ChildStage::nice, errno);
+    if (a.umask >= 0) ::syscall(SYS_umask, a.umask);
+    if (a.set_groups && ::syscall(SYS_setgroups, a.group_count, a.groups) < 0)
+        report_and_exit(a.error_fd, ChildStage::setgroups, errno);
+    if (a.set_gid && ::syscall(SYS_setresgid, a.gid, a.gid, a.gid) < 0)
+        report_and_exit(a.error_fd, ChildStage::setgid, errno);
+    if (a.set_uid && ::syscall(SYS_setresuid, a.uid, a.uid, a.uid) < 0)
+        report_and_exit(a.error_fd, ChildStage::setuid, errno);
 }
 
 FORKSPAWN_CHILD_SIDE bool move_fd(int from, int to) noexcept {
@@ -190,6 +211,14 @@ FORKSPAWN_CHILD_SIDE void setup_child(const ChildSetup& c) noexcept {
 FORKSPAWN_CHILD_SIDE void exec_child(const SpawnArgs& a) noexcept {
     // First of all: this pid started (see StartedPage).
     if (a.started_slot) __atomic_store_n(a.started_slot, ::getpid(), __ATOMIC_RELEASE);
+    // Into the actor's cgroup before anything else: from here on nothing it
+    // starts can be outside it.
+    if (a.cgroup_procs_fd >= 0) {
+        ssize_t n;
+        while ((n = ::write(a.cgroup_procs_fd, "0", 1)) < 0 && errno == EINTR) {
+        }
+        if (n < 0) report_and_exit(a.error_fd, ChildStage::cgroup, errno);
+    }
     // Own process group: a terminal's Ctrl-C reaches forkspawn only, and stop
     // signals sent to the group reach the actor's own children.
     if (::setpgid(0, 0) < 0) report_and_exit(a.error_fd, ChildStage::process_group, errno);
@@ -245,8 +274,17 @@ FORKSPAWN_CHILD_SIDE void exec_child(const SpawnArgs& a) noexcept {
     if (a.notify_fd >= 0 && !place_fds(notify, 1, false))
         report_and_exit(a.error_fd, ChildStage::notify_fd, errno);
 
-    if (a.cwd && ::chdir(a.cwd) < 0) report_and_exit(a.error_fd, ChildStage::chdir, errno);
+    // The limit forkspawn was started with, then the spec's own.
     restore_fd_limit();
+    apply_attributes(a);
+    // A change of credentials clears the parent-death signal: set it again
+    // (and check once more that the supervisor is still there).
+    if ((a.set_uid || a.set_gid) && !die_with_parent(a.parent_pid)) {
+        if (errno == 0) ::_exit(127);
+        report_and_exit(a.error_fd, ChildStage::parent_death_signal, errno);
+    }
+    // As the actor's user: a directory only it may enter is entered.
+    if (a.cwd && ::chdir(a.cwd) < 0) report_and_exit(a.error_fd, ChildStage::chdir, errno);
 
     ::execve(a.path, a.argv, a.envp);
     report_and_exit(a.error_fd, ChildStage::exec, errno);

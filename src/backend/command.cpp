@@ -1,7 +1,11 @@
 #include "forkspawn/command.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <fmt/format.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -31,12 +35,96 @@ std::optional<std::string> resolve_program(const std::string& name, const std::s
     return std::nullopt;
 }
 
+namespace {
+
+// getpwnam_r/getpwuid_r and getgrnam_r with a buffer that grows on ERANGE.
+template <typename Entry, typename Lookup>
+std::optional<Entry> lookup(Lookup call, std::vector<char>& buf, int* err) {
+    Entry entry;
+    Entry* found = nullptr;
+    buf.resize(1024);
+    int rc;
+    while ((rc = call(&entry, buf.data(), buf.size(), &found)) == ERANGE && buf.size() < (1u << 20))
+        buf.resize(buf.size() * 2);
+    *err = rc;
+    if (rc != 0 || !found) return std::nullopt;
+    return entry;
+}
+
+IdentityError lookup_error(std::string_view what, const spec::Principal& p, int err) {
+    // getpwnam_r says "not found" as 0 with no entry, or, by some NSS
+    // modules, as ENOENT, ESRCH, EBADF or EPERM.
+    const std::string subject = fmt::format("{} '{}'", what, p.to_string());
+    if (err == 0 || err == ENOENT || err == ESRCH || err == EBADF || err == EPERM)
+        return {subject, fmt::format("no such {}", what)};
+    return {subject, std::strerror(err)};
+}
+
+} // namespace
+
+std::optional<Identity> resolve_identity(const spec::Execution& e, IdentityError* why) {
+    Identity id;
+    std::vector<char> buf;
+    int err = 0;
+    if (e.group) {
+        if (e.group->id) {
+            id.gid = *e.group->id;
+        } else {
+            auto g = lookup<group>(
+                [&](group* out, char* b, std::size_t n, group** found) {
+                    return ::getgrnam_r(e.group->name.c_str(), out, b, n, found);
+                },
+                buf, &err);
+            if (!g) {
+                if (why) *why = lookup_error("group", *e.group, err);
+                return std::nullopt;
+            }
+            id.gid = g->gr_gid;
+        }
+        id.groups = std::vector<gid_t>{*id.gid};
+    }
+    if (!e.user) return id;
+    auto pw = lookup<passwd>(
+        [&](passwd* out, char* b, std::size_t n, passwd** found) {
+            return e.user->id ? ::getpwuid_r(*e.user->id, out, b, n, found)
+                              : ::getpwnam_r(e.user->name.c_str(), out, b, n, found);
+        },
+        buf, &err);
+    if (!pw && !e.user->id) {
+        if (why) *why = lookup_error("user", *e.user, err);
+        return std::nullopt;
+    }
+    if (!pw) { // a bare uid: nothing else is known of it
+        id.uid = *e.user->id;
+        if (!id.groups) id.groups = std::vector<gid_t>{};
+        return id;
+    }
+    id.uid = pw->pw_uid;
+    if (!id.gid) id.gid = pw->pw_gid;
+    // The user's groups, as login(1) would give them (initgroups), with
+    // the primary group first.
+    std::vector<gid_t> groups(64);
+    int count = static_cast<int>(groups.size());
+    while (::getgrouplist(pw->pw_name, *id.gid, groups.data(), &count) < 0 &&
+           count > static_cast<int>(groups.size()))
+        groups.resize(static_cast<std::size_t>(count));
+    groups.resize(static_cast<std::size_t>(std::max(count, 0)));
+    id.groups = std::move(groups);
+    id.env = {fmt::format("HOME={}", pw->pw_dir), fmt::format("USER={}", pw->pw_name),
+              fmt::format("LOGNAME={}", pw->pw_name), fmt::format("SHELL={}", pw->pw_shell)};
+    return id;
+}
+
 PreparedCommand::PreparedCommand(const spec::Actor& actor, const char* const* environ,
                                  UniqueFd stdin_fd, UniqueFd stdout_fd, UniqueFd stderr_fd,
                                  CommandExtras extras)
     : m_argv_storage(actor.argv), m_cwd(actor.cwd), m_stdin(std::move(stdin_fd)),
       m_stdout(std::move(stdout_fd)), m_stderr(std::move(stderr_fd)),
-      m_notify(std::move(extras.notify_fd)) {
+      m_notify(std::move(extras.notify_fd)), m_cgroup_procs(std::move(extras.cgroup_procs)),
+      m_cgroup_path(std::move(extras.cgroup_path)) {
+    IdentityError identity_error;
+    std::optional<Identity> identity = resolve_identity(actor.execution, &identity_error);
+    if (!identity) m_setup_error = std::move(identity_error);
     // Environment: inherited (unless env_clear), then the spec's variables
     // replace or add, in spec order. Inherited strings are not copied: the
     // supervisor never changes its environment, so every actor's envp can
@@ -64,6 +152,16 @@ PreparedCommand::PreparedCommand(const spec::Actor& actor, const char* const* en
         std::erase_if(m_env_storage, [&](const std::string& s) { return s.starts_with(prefix); });
         m_env_storage.push_back(fmt::format("{}{}", prefix, value));
     }
+    if (identity)
+        for (auto& var : identity->env) {
+            const std::string prefix = var.substr(0, var.find('=') + 1);
+            if (std::none_of(m_env_storage.begin(), m_env_storage.end(),
+                             [&](const std::string& s) { return s.starts_with(prefix); })) {
+                std::erase_if(
+                    m_envp, [&](const char* e) { return std::string_view(e).starts_with(prefix); });
+                m_env_storage.push_back(std::move(var));
+            }
+        }
     for (auto& extra : extras.env) {
         const std::string prefix = extra.substr(0, extra.find('=') + 1);
         std::erase_if(m_env_storage, [&](const std::string& s) { return s.starts_with(prefix); });
@@ -93,6 +191,28 @@ PreparedCommand::PreparedCommand(const spec::Actor& actor, const char* const* en
     m_args.parent_pid = ::getpid();
     m_args.notify_fd = m_notify.get();
     m_args.notify_target = m_notify ? extras.notify_target : -1;
+    m_args.cgroup_procs_fd = m_cgroup_procs.get();
+    m_args.cgroup_path = m_cgroup_path.empty() ? nullptr : m_cgroup_path.c_str();
+
+    const spec::Execution& e = actor.execution;
+    for (const spec::Rlimit& r : e.rlimits)
+        if (m_args.limit_count < SpawnArgs::k_max_limits)
+            m_args.limits[m_args.limit_count++] = {r.resource, r.soft, r.hard};
+    m_args.set_nice = e.nice.has_value();
+    m_args.nice = e.nice.value_or(0);
+    m_args.umask = e.umask ? static_cast<int>(*e.umask) : -1;
+    if (identity) {
+        if (identity->groups) {
+            m_groups = std::move(*identity->groups);
+            m_args.set_groups = true;
+            m_args.groups = m_groups.data();
+            m_args.group_count = static_cast<int>(m_groups.size());
+        }
+        m_args.set_gid = identity->gid.has_value();
+        m_args.gid = identity->gid.value_or(0);
+        m_args.set_uid = identity->uid.has_value();
+        m_args.uid = identity->uid.value_or(0);
+    }
 }
 
 void PreparedCommand::release_child_fds() {
@@ -100,9 +220,10 @@ void PreparedCommand::release_child_fds() {
     m_stdout.reset();
     m_stderr.reset();
     m_notify.reset();
+    m_cgroup_procs.reset();
 }
 
-std::string stage_text(ChildStage stage, const SpawnArgs& args) {
+std::string stage_text(ChildStage stage, const SpawnArgs& args, int detail) {
     switch (stage) {
     case ChildStage::process_group:
         return "setpgid";
@@ -128,6 +249,23 @@ std::string stage_text(ChildStage stage, const SpawnArgs& args) {
         return fmt::format("chdir {}", args.cwd ? args.cwd : "?");
     case ChildStage::exec:
         return fmt::format("execute {}", args.path ? args.path : "?");
+    case ChildStage::cgroup:
+        return fmt::format("join cgroup {}", args.cgroup_path ? args.cgroup_path : "?");
+    case ChildStage::rlimit: {
+        const spec::RlimitName* r = spec::find_rlimit(detail);
+        return fmt::format("setrlimit {}", r ? r->name : "?");
+    }
+    case ChildStage::nice:
+        return fmt::format("setpriority nice {}", args.nice);
+    case ChildStage::umask:
+        return "umask";
+    case ChildStage::setgroups:
+        return fmt::format("setgroups, {} group{}", args.group_count,
+                           args.group_count == 1 ? "" : "s");
+    case ChildStage::setgid:
+        return fmt::format("setgid {}", args.gid);
+    case ChildStage::setuid:
+        return fmt::format("setuid {}", args.uid);
     }
     return "unknown stage";
 }

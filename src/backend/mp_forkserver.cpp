@@ -216,11 +216,12 @@ class MpForkServer final : public Backend {
         Writer w;
         w.put(r.id);
         w.put(static_cast<std::int32_t>(a.parent_pid));
-        std::uint8_t which = 0;
+        std::uint16_t which = 0;
         for (auto [fd, bit] :
              {std::pair{a.stdin_fd, k_stdin}, std::pair{a.stdout_fd, k_stdout},
               std::pair{a.stderr_fd, k_stderr}, std::pair{a.fd3, k_fd3}, std::pair{a.fd4, k_fd4},
-              std::pair{a.fd5, k_fd5}, std::pair{a.fd6, k_fd6}, std::pair{a.notify_fd, k_notify}}) {
+              std::pair{a.fd5, k_fd5}, std::pair{a.fd6, k_fd6}, std::pair{a.notify_fd, k_notify},
+              std::pair{a.cgroup_procs_fd, k_cgroup}}) {
             if (fd < 0) continue;
             which |= bit;
             out.fds[out.nfds++] = fd;
@@ -235,6 +236,7 @@ class MpForkServer final : public Backend {
         w.put_string(a.cwd);
         w.put_strings(a.argv);
         w.put_strings(a.envp);
+        put_attributes(w, a);
         const std::string& body = w.data();
         if (body.size() <= k_inline_limit) {
             out.bytes = k_inline + body;

@@ -53,15 +53,20 @@ std::string read_payload(int fd) {
                         : Reader(data.data() + 1, static_cast<std::size_t>(n) - 1);
         std::uint64_t id = 0;
         std::int32_t parent_pid = 0;
-        std::uint8_t which = 0, flags = 0;
+        std::uint16_t which = 0;
+        std::uint8_t flags = 0;
         std::int32_t slot = -1;
         std::int32_t notify_target = -1;
         std::string path, cwd;
         std::vector<std::string> argv, envp;
+        std::vector<gid_t> groups;
+        std::string cgroup_path;
+        SpawnArgs args;
         Reply reply{0, -1, EPROTO};
         if (in.get(id) && in.get(parent_pid) && in.get(which) && in.get_string(path) &&
-            in.get(flags) && in.get(slot) && in.get(notify_target) && in.get_string(cwd) && in.get_strings(argv) &&
-            in.get_strings(envp)) {
+            in.get(flags) && in.get(slot) && in.get(notify_target) && in.get_string(cwd) &&
+            in.get_strings(argv) && in.get_strings(envp) &&
+            get_attributes(in, args, groups, cgroup_path)) {
             reply.id = id;
             std::vector<char*> argv_ptrs, envp_ptrs;
             for (auto& s : argv)
@@ -70,7 +75,6 @@ std::string read_payload(int fd) {
             for (auto& s : envp)
                 envp_ptrs.push_back(s.data());
             envp_ptrs.push_back(nullptr);
-            SpawnArgs args;
             args.path = path.c_str();
             args.argv = argv_ptrs.data();
             args.envp = envp_ptrs.data();
@@ -81,7 +85,7 @@ std::string read_payload(int fd) {
             args.parent_pid = parent_pid;
             args.guardian_fd = guardian; // the child registers its own group
             std::size_t next = 0;
-            auto take = [&](std::uint8_t bit) {
+            auto take = [&](std::uint16_t bit) {
                 return (which & bit) && next < fds.size() ? fds[next++].get() : -1;
             };
             args.stdin_fd = take(k_stdin);
@@ -92,6 +96,7 @@ std::string read_payload(int fd) {
             args.fd5 = take(k_fd5);
             args.fd6 = take(k_fd6);
             args.notify_fd = take(k_notify);
+            args.cgroup_procs_fd = take(k_cgroup);
             args.notify_target = notify_target;
             if (notify_target < 3 || notify_target > 9) args.notify_fd = -1; // not ours to place
             int pipe_fds[2];

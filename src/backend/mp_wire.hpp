@@ -18,7 +18,7 @@
 namespace forkspawn::backend::mp {
 
 constexpr std::size_t k_max_message = 1u << 20;
-constexpr int k_max_fds = 9; // stdin, stdout, stderr, fd3 to fd6, notify, a payload memfd
+constexpr int k_max_fds = 10; // stdin, stdout, stderr, fd3 to fd6, notify, cgroup, a payload memfd
 // A request larger than this (argv and environment up to the kernel's own
 // ARG_MAX) travels in a memfd: a datagram this size always fits the socket.
 constexpr std::size_t k_inline_limit = 64 * 1024;
@@ -136,7 +136,7 @@ inline ssize_t recv_with_fds(int sock, char* buf, std::size_t size, std::vector<
 }
 
 // Which of SpawnArgs' fds travel with a request, in this order.
-enum FdBit : std::uint8_t {
+enum FdBit : std::uint16_t {
     k_stdin = 1,
     k_stdout = 2,
     k_stderr = 4,
@@ -144,11 +144,62 @@ enum FdBit : std::uint8_t {
     k_fd4 = 16,
     k_fd5 = 32,
     k_fd6 = 64,
-    k_notify = 128 // the notification fd; its target follows the started slot
+    k_notify = 128, // the notification fd; its target follows the started slot
+    k_cgroup = 256  // the actor's cgroup.procs
 };
 
 // A request's flags byte.
 enum FlagBit : std::uint8_t { k_has_cwd = 1, k_take_terminal = 2 };
+
+// The process attributes of SpawnArgs (after the environment): the cgroup's
+// path, the limits, nice, umask, groups, gid, uid.
+inline void put_attributes(Writer& w, const SpawnArgs& a) {
+    w.put_string(a.cgroup_path);
+    w.put(static_cast<std::int32_t>(a.limit_count));
+    for (int k = 0; k < a.limit_count; ++k)
+        w.put(a.limits[k]);
+    w.put(static_cast<std::uint8_t>(a.set_nice));
+    w.put(static_cast<std::int32_t>(a.nice));
+    w.put(static_cast<std::int32_t>(a.umask));
+    w.put(static_cast<std::uint8_t>(a.set_groups));
+    w.put(static_cast<std::int32_t>(a.group_count));
+    for (int k = 0; k < a.group_count; ++k)
+        w.put(a.groups[k]);
+    w.put(static_cast<std::uint8_t>(a.set_gid));
+    w.put(a.gid);
+    w.put(static_cast<std::uint8_t>(a.set_uid));
+    w.put(a.uid);
+}
+// The inverse: `groups` and `cgroup_path` hold what `a` points to. False
+// when the bytes are not such a record.
+inline bool get_attributes(Reader& in, SpawnArgs& a, std::vector<gid_t>& groups,
+                           std::string& cgroup_path) {
+    std::int32_t limits = 0, nice = 0, umask = -1, group_count = 0;
+    std::uint8_t set_nice = 0, set_groups = 0, set_gid = 0, set_uid = 0;
+    if (!in.get_string(cgroup_path) || !in.get(limits) || limits < 0 ||
+        limits > SpawnArgs::k_max_limits)
+        return false;
+    a.limit_count = limits;
+    for (int k = 0; k < limits; ++k)
+        if (!in.get(a.limits[k])) return false;
+    if (!in.get(set_nice) || !in.get(nice) || !in.get(umask) || !in.get(set_groups) ||
+        !in.get(group_count) || group_count < 0 || group_count > 65536)
+        return false;
+    groups.resize(static_cast<std::size_t>(group_count));
+    for (auto& g : groups)
+        if (!in.get(g)) return false;
+    if (!in.get(set_gid) || !in.get(a.gid) || !in.get(set_uid) || !in.get(a.uid)) return false;
+    a.cgroup_path = cgroup_path.empty() ? nullptr : cgroup_path.c_str();
+    a.set_nice = set_nice != 0;
+    a.nice = nice;
+    a.umask = umask;
+    a.set_groups = set_groups != 0;
+    a.groups = groups.data();
+    a.group_count = group_count;
+    a.set_gid = set_gid != 0;
+    a.set_uid = set_uid != 0;
+    return true;
+}
 
 // The server's loop: answers requests on `sock` until EOF, then exits
 // (mp_forkserver_server.cpp). `guardian` and `page_fd` may be -1.

@@ -101,6 +101,7 @@ Actor Validator::actor(const Value& v, const std::string& ptr, const std::string
     a.stop = inherited.stop;
     a.output = inherited.output;
     a.backoff = inherited.backoff;
+    a.kill = inherited.kill;
     if (v.type != Type::object) {
         type_error(v, where,
                    is_root ? "an object (the root nursery, with \"actors\")"
@@ -219,6 +220,18 @@ Actor Validator::actor(const Value& v, const std::string& ptr, const std::string
                 ready(f, mptr, a);
         } else if (m.key == "watchdog") {
             a.watchdog = duration(f, mptr);
+        } else if (m.key == "kill") {
+            if (auto k = kill_mode(f, mptr)) a.kill = *k;
+        } else if (m.key == "user") {
+            a.execution.user = principal(f, mptr, "user");
+        } else if (m.key == "group") {
+            a.execution.group = principal(f, mptr, "group");
+        } else if (m.key == "umask") {
+            a.execution.umask = umask(f, mptr);
+        } else if (m.key == "nice") {
+            a.execution.nice = nice(f, mptr);
+        } else if (m.key == "rlimits") {
+            rlimits(f, mptr, a);
         } else if (contains(k_nursery_only, m.key) && (a.kind != Kind::nursery || cmd != nullptr)) {
             error(m.key_pos, mptr, fmt::format("\"{}\" applies to nurseries only", m.key));
         } else if (m.key == "strategy") {
@@ -248,7 +261,7 @@ void Validator::children(const Value& v, const std::string& ptr, Actor& parent, 
                           m_limits.max_depth, m_limits.max_depth));
         return;
     }
-    const Inherited inherited{parent.stop, parent.output, parent.backoff};
+    const Inherited inherited{parent.stop, parent.output, parent.backoff, parent.kill};
     std::set<std::string> names;
     for (std::size_t i = 0; i < v.items.size(); ++i) {
         if (++actor_count > m_limits.max_actors) {

@@ -27,18 +27,40 @@ std::string ready_text(const Ready& r) {
     std::string text(ready_source_name(r.source));
     switch (r.source) {
     case Ready::Source::none:
-    case Ready::Source::notify: break;
-    case Ready::Source::fd: text += fmt::format(" {}", r.fd); break;
-    case Ready::Source::output: text += " " + nlohmann::json(r.pattern).dump(); break;
+    case Ready::Source::notify:
+        break;
+    case Ready::Source::fd:
+        text += fmt::format(" {}", r.fd);
+        break;
+    case Ready::Source::output:
+        text += " " + nlohmann::json(r.pattern).dump();
+        break;
     case Ready::Source::exec:
-        text += fmt::format(" {} every {}", nlohmann::json(r.argv).dump(),
-                            format_duration(r.interval));
+        text +=
+            fmt::format(" {} every {}", nlohmann::json(r.argv).dump(), format_duration(r.interval));
         break;
     case Ready::Source::tcp:
         text += fmt::format(" {} every {}", tcp_address(r), format_duration(r.interval));
         break;
     }
     return text + fmt::format(" within {}", format_duration(r.timeout));
+}
+
+// "user=www-data group=33 umask=0027 nice=5 rlimits=nofile:1024,core:0"
+std::string execution_text(const Execution& e) {
+    std::string text;
+    if (e.user) text += "  user=" + e.user->to_string();
+    if (e.group) text += "  group=" + e.group->to_string();
+    if (e.umask) text += "  umask=" + format_umask(*e.umask);
+    if (e.nice) text += fmt::format("  nice={}", *e.nice);
+    for (std::size_t k = 0; k < e.rlimits.size(); ++k) {
+        const Rlimit& r = e.rlimits[k];
+        const RlimitName& n = *find_rlimit(r.resource);
+        text += fmt::format("{}{}:{}", k == 0 ? "  rlimits=" : ",", n.name,
+                            format_rlimit_value(n, r.soft));
+        if (r.hard != r.soft) text += "/" + format_rlimit_value(n, r.hard);
+    }
+    return text;
 }
 
 void format_actor(const Actor& a, std::size_t depth, std::string& out) {
@@ -66,7 +88,9 @@ void format_actor(const Actor& a, std::size_t depth, std::string& out) {
                             after_condition_name(a.after[k].condition));
     if (a.ready.source != Ready::Source::none) line += "  ready=" + ready_text(a.ready);
     if (a.watchdog) line += "  watchdog=" + format_duration(*a.watchdog);
+    if (a.kill != KillMode::group) line += fmt::format("  kill={}", kill_mode_name(a.kill));
     if (a.kind == Kind::command) {
+        line += execution_text(a.execution);
         if (a.cwd) line += fmt::format("  cwd={}", nlohmann::json(*a.cwd).dump());
         if (a.stdin_mode == StdinMode::inherit) line += "  stdin=inherit";
         if (a.env_clear) line += "  env_clear";
@@ -113,6 +137,7 @@ nlohmann::json actor_json(const Actor& a, bool root) {
     j["output"] = output_json(a.output);
     j["backoff"] = {{"initial", format_duration(a.backoff.initial)},
                     {"max", format_duration(a.backoff.max)}};
+    j["kill"] = kill_mode_name(a.kill);
     if (!root) {
         if (!a.after.empty()) {
             nlohmann::json after = nlohmann::json::object();
@@ -124,12 +149,23 @@ nlohmann::json actor_json(const Actor& a, bool root) {
             const Ready& r = a.ready;
             nlohmann::json ready = {{"timeout", format_duration(r.timeout)}};
             switch (r.source) {
-            case Ready::Source::none: break;
-            case Ready::Source::notify: ready["notify"] = true; break;
-            case Ready::Source::fd: ready["fd"] = r.fd; break;
-            case Ready::Source::output: ready["output"] = r.pattern; break;
-            case Ready::Source::exec: ready["exec"] = r.argv; break;
-            case Ready::Source::tcp: ready["tcp"] = tcp_address(r); break;
+            case Ready::Source::none:
+                break;
+            case Ready::Source::notify:
+                ready["notify"] = true;
+                break;
+            case Ready::Source::fd:
+                ready["fd"] = r.fd;
+                break;
+            case Ready::Source::output:
+                ready["output"] = r.pattern;
+                break;
+            case Ready::Source::exec:
+                ready["exec"] = r.argv;
+                break;
+            case Ready::Source::tcp:
+                ready["tcp"] = tcp_address(r);
+                break;
             }
             if (r.source == Ready::Source::exec || r.source == Ready::Source::tcp)
                 ready["interval"] = format_duration(r.interval);
@@ -152,6 +188,22 @@ nlohmann::json actor_json(const Actor& a, bool root) {
         if (a.stdin_mode == StdinMode::inherit) j["stdin"] = "inherit";
         j["success_exit_codes"] = a.success_exit_codes;
         if (a.watchdog) j["watchdog"] = format_duration(*a.watchdog);
+        const Execution& e = a.execution;
+        const auto principal = [](const Principal& p) {
+            return p.id ? nlohmann::json(*p.id) : nlohmann::json(p.name);
+        };
+        if (e.user) j["user"] = principal(*e.user);
+        if (e.group) j["group"] = principal(*e.group);
+        if (e.umask) j["umask"] = format_umask(*e.umask);
+        if (e.nice) j["nice"] = *e.nice;
+        if (!e.rlimits.empty()) {
+            nlohmann::json limits = nlohmann::json::object();
+            for (const Rlimit& r : e.rlimits) {
+                const RlimitName& n = *find_rlimit(r.resource);
+                limits[n.name] = {format_rlimit_value(n, r.soft), format_rlimit_value(n, r.hard)};
+            }
+            j["rlimits"] = limits;
+        }
     } else {
         j["strategy"] = strategy_name(a.strategy);
         j["intensity"] = a.intensity.to_string();

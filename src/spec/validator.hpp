@@ -44,9 +44,16 @@ inline constexpr std::array k_all_fields{"name",
                                          "success_exit_codes",
                                          "after",
                                          "ready",
-                                         "watchdog"};
-inline constexpr std::array k_command_only{"env",   "env_clear",          "cwd",
-                                           "stdin", "success_exit_codes", "watchdog"};
+                                         "watchdog",
+                                         "kill",
+                                         "user",
+                                         "group",
+                                         "umask",
+                                         "nice",
+                                         "rlimits"};
+inline constexpr std::array k_command_only{
+    "env",   "env_clear", "cwd",  "stdin",  "success_exit_codes", "watchdog", "user",
+    "group", "umask",     "nice", "rlimits"};
 inline constexpr std::array k_nursery_only{"strategy", "intensity", "max_running"};
 
 template <std::size_t N>
@@ -64,7 +71,7 @@ class Validator {
     std::size_t actor_count = 0;
 
     Actor root(const Value& v) {
-        Inherited inherited{m_defaults.stop, m_defaults.output, Backoff{}};
+        Inherited inherited{m_defaults.stop, m_defaults.output, Backoff{}, KillMode::group};
         return actor(v, "", "", inherited, 0);
     }
 
@@ -82,6 +89,7 @@ class Validator {
         StopSequence stop;
         Output output;
         Backoff backoff;
+        KillMode kill;
     };
 
     const Defaults& m_defaults;
@@ -136,6 +144,14 @@ class Validator {
     void ready(const Value& v, const std::string& ptr, Actor& a);
     void dependencies(const Value& v, const std::string& ptr, Actor& parent);
     void readiness_needs(const Value& v, const std::string& ptr, const Actor& a);
+
+    // The execution fields of a command actor (execution.cpp).
+    std::optional<KillMode> kill_mode(const Value& v, const std::string& ptr);
+    std::optional<Principal> principal(const Value& v, const std::string& ptr,
+                                       std::string_view what);
+    std::optional<mode_t> umask(const Value& v, const std::string& ptr);
+    std::optional<int> nice(const Value& v, const std::string& ptr);
+    void rlimits(const Value& v, const std::string& ptr, Actor& a);
 
     void unknown_field(const json::Member& m, const std::string& mptr);
 

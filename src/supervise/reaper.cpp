@@ -73,6 +73,15 @@ void Supervisor::signal_actor(ActorRun& a, int signo) {
         }
         return;
     }
+    // Kill modes (DESIGN "Kill modes"): `main` sends every step to the
+    // main process only, `mixed` all but the final SIGKILL; what the main
+    // process leaves behind is killed when it exits (on_pidfd).
+    const spec::KillMode mode = a.spec->kill;
+    if (mode == spec::KillMode::main || (mode == spec::KillMode::mixed && signo != SIGKILL)) {
+        a.proc.signal(signo);
+        if (signo != SIGKILL && signo != SIGCONT && signo != SIGSTOP) a.proc.signal(SIGCONT);
+        return;
+    }
     // The group reaches the actor's own children. If the actor left its
     // group (its children may still be in it), the signal through its
     // handle still reaches the actor itself. A group that another actor

@@ -35,8 +35,8 @@ void Supervisor::start_more() {
             for (const std::size_t i : blocked) {
                 if (m_actors[i].state() != State::waiting) continue;
                 // A restart keeps its slot (max_running): it needs none.
-                const bool has_slot = m_actors[i].holds_slot && m_in_flight < k_spawn_window &&
-                                      !m_cancel_cause;
+                const bool has_slot =
+                    m_actors[i].holds_slot && m_in_flight < k_spawn_window && !m_cancel_cause;
                 if (has_slot || room())
                     begin_start(i); // waits again (m_blocked) if it must
                 else
@@ -57,10 +57,10 @@ void Supervisor::begin_start(std::size_t i) {
     ActorRun& a = m_actors[i];
     const After* unmet = nullptr;
     switch (dependencies_met(i, &unmet)) {
-    case Gate::open: break;
+    case Gate::open:
+        break;
     case Gate::wait:
-        if (!a.said_waiting)
-            log(2, fmt::format("{} waits for its dependencies", a.spec->path));
+        if (!a.said_waiting) log(2, fmt::format("{} waits for its dependencies", a.spec->path));
         a.said_waiting = true;
         m_blocked.push_back(i);
         return;
@@ -143,10 +143,9 @@ void Supervisor::submit(std::size_t i) {
     // pipe, and goes to its file (or nowhere) from there.
     const bool read_it = s.ready.source == Ready::Source::output;
     if (read_it && s.output.mode == spec::Output::Mode::file) {
-        a.output_file = UniqueFd(::open(s.output.path.c_str(),
-                                        O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY |
-                                            O_NONBLOCK,
-                                        0644));
+        a.output_file = UniqueFd(
+            ::open(s.output.path.c_str(),
+                   O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0644));
         if (!a.output_file) {
             const int err = errno;
             spawn_failed(i, fmt::format("failed to set up {} (open output {}): {}", s.name,
@@ -181,6 +180,12 @@ void Supervisor::submit(std::size_t i) {
     }
     a.prepared = std::make_unique<backend::PreparedCommand>(
         s, environ, std::move(in), std::move(out), UniqueFd(), std::move(extras));
+    if (const auto why = a.prepared->setup_error()) {
+        a.prepared.reset();
+        spawn_failed(i, fmt::format("failed to set up {} ({}): {}", s.name,
+                                    cut_text(why->what, k_quote_limit), why->reason));
+        return;
+    }
     if (!a.prepared->found()) {
         // What execvp(3) would say, before any fork: nothing runs.
         a.prepared.reset();
@@ -329,14 +334,14 @@ void Supervisor::on_error_pipe(std::size_t i) {
     unwatch(a.error_pipe.get());
     if (n == static_cast<ssize_t>(sizeof e) && !a.spawn_error) {
         const auto stage = static_cast<backend::ChildStage>(e.stage);
-        a.spawn_error =
-            cut_text(stage == backend::ChildStage::exec
-                         ? fmt::format("failed to execute {}: {}", cut_text(program, k_quote_limit),
-                                       errno_text(e.err))
-                         : fmt::format("failed to set up {} ({}): {}", a.spec->name,
-                                       cut_text(backend::stage_text(stage, args), k_quote_limit),
-                                       errno_text(e.err)),
-                     k_error_limit);
+        a.spawn_error = cut_text(
+            stage == backend::ChildStage::exec
+                ? fmt::format("failed to execute {}: {}", cut_text(program, k_quote_limit),
+                              errno_text(e.err))
+                : fmt::format("failed to set up {} ({}): {}", a.spec->name,
+                              cut_text(backend::stage_text(stage, args, e.detail), k_quote_limit),
+                              errno_text(e.err)),
+            k_error_limit);
     }
     a.error_pipe.reset();
     // Read after its reap (on_pidfd): its end is what counts, but it did
