@@ -11,6 +11,7 @@
 
 #include <optional>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 
 namespace forkspawn {
@@ -19,6 +20,9 @@ namespace forkspawn {
 struct ExitStatus {
     std::optional<int> exit_code; // exited with this
     std::optional<int> signal;    // killed by this
+    // What it used, with the descendants it waited for (the kernel's rusage
+    // from waitid); none when the status was lost.
+    std::optional<rusage> usage;
 };
 
 class ProcessHandle {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
@@ -48,6 +49,20 @@ struct Attempt {
 // the rest.
 inline constexpr std::size_t k_max_attempts = 20;
 
+// What an actor used over all its attempts (DESIGN "The report", usage):
+// CPU time and peak memory of it and what it started.
+struct Usage {
+    double cpu_user_ms = 0;
+    double cpu_system_ms = 0;
+    std::optional<std::uint64_t> max_rss_kib; // peak resident memory
+    // Where the numbers come from: "cgroup" (its cgroup's cpu.stat and
+    // memory.peak), "rusage" (the kernel's rusage of its main process and
+    // the descendants that process waited for), "cgroup+rusage" (CPU from
+    // its cgroup, peak memory from rusage: no memory controller).
+    std::string source;
+    bool operator==(const Usage&) const = default;
+};
+
 struct ActorReport {
     std::string path; // root/etl/load
     std::string name; // load
@@ -63,12 +78,13 @@ struct ActorReport {
     std::optional<double> started_ms;         // since forkspawn started
     std::optional<double> ended_ms;
     std::optional<double> runtime_ms;
-    std::optional<double> ready_ms;          // when it became ready (its last attempt)
-    std::optional<std::string> status_text;  // its last STATUS= (sd_notify)
-    std::optional<StopReport> stop; // set once a stop sequence began
+    std::optional<double> ready_ms;         // when it became ready (its last attempt)
+    std::optional<std::string> status_text; // its last STATUS= (sd_notify)
+    std::optional<StopReport> stop;         // set once a stop sequence began
     unsigned restarts = 0;
     std::vector<Attempt> attempts; // the last k_max_attempts, oldest first
     std::size_t attempts_dropped = 0;
+    std::optional<Usage> usage; // none when it never ran
 };
 
 struct Summary {

@@ -3,6 +3,7 @@
 #include "forkspawn/sys.hpp"
 
 #include <cerrno>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -44,9 +45,11 @@ std::optional<ExitStatus> ProcessHandle::reap(bool* lost) {
     if (lost) *lost = false;
     if (!m_pidfd) return std::nullopt;
     siginfo_t info{};
+    rusage usage{};
+    // The raw call: glibc's waitid has no rusage argument.
     const int rc = sys::retry_eintr([&] {
-        return ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(m_pidfd.get()), &info,
-                        WEXITED | WNOHANG);
+        return static_cast<int>(
+            ::syscall(SYS_waitid, P_PIDFD, m_pidfd.get(), &info, WEXITED | WNOHANG, &usage));
     });
     ExitStatus status;
     if (rc < 0 && errno == ECHILD) {
@@ -56,8 +59,10 @@ std::optional<ExitStatus> ProcessHandle::reap(bool* lost) {
         return std::nullopt; // not yet waitable
     } else if (info.si_code == CLD_EXITED) {
         status.exit_code = info.si_status;
+        status.usage = usage;
     } else {
         status.signal = info.si_status;
+        status.usage = usage;
     }
     m_pidfd.reset();
     return status;

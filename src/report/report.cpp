@@ -60,6 +60,16 @@ void add_actor_fields(ordered_json& j, const ActorReport& a) {
     }
     j["attempts"] = std::move(attempts);
     j["attempts_dropped"] = a.attempts_dropped;
+    if (a.usage) {
+        ordered_json usage;
+        usage["cpu_user_ms"] = round_ms(a.usage->cpu_user_ms);
+        usage["cpu_system_ms"] = round_ms(a.usage->cpu_system_ms);
+        usage["max_rss_kib"] = or_null(a.usage->max_rss_kib);
+        usage["source"] = a.usage->source;
+        j["usage"] = std::move(usage);
+    } else {
+        j["usage"] = nullptr;
+    }
     if (a.stop) {
         ordered_json stop;
         stop["sent"] = a.stop->sent;
@@ -288,6 +298,18 @@ std::optional<ActorReport> actor_from_json(const nlohmann::json& j) {
                 one.ended_ms = m->get<double>();
             a.attempts.push_back(std::move(one));
         }
+    }
+    if (const auto it = j.find("usage"); it != j.end() && it->is_object()) {
+        Usage u;
+        if (const auto v = it->find("cpu_user_ms"); v != it->end() && v->is_number())
+            u.cpu_user_ms = v->get<double>();
+        if (const auto v = it->find("cpu_system_ms"); v != it->end() && v->is_number())
+            u.cpu_system_ms = v->get<double>();
+        if (const auto v = it->find("max_rss_kib"); v != it->end() && v->is_number_unsigned())
+            u.max_rss_kib = v->get<std::uint64_t>();
+        if (const auto v = it->find("source"); v != it->end() && v->is_string())
+            u.source = v->get<std::string>();
+        a.usage = u;
     }
     if (const auto it = j.find("stop"); it != j.end() && it->is_object()) {
         StopReport stop;

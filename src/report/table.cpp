@@ -114,6 +114,13 @@ std::string_view outcome_colour(Outcome o) {
     return "";
 }
 
+// Peak memory: 812K, 5.0M, 1.2G (binary units, as ps and top show them).
+std::string format_kib(std::uint64_t kib) {
+    if (kib < 1024) return fmt::format("{}K", kib);
+    if (kib < 1024 * 1024) return fmt::format("{:.1f}M", static_cast<double>(kib) / 1024);
+    return fmt::format("{:.1f}G", static_cast<double>(kib) / (1024 * 1024));
+}
+
 std::string stop_note(const StopReport& stop) {
     if (stop.sent.empty()) return "stop began, no signal sent";
     return fmt::format("sent {}; exited {:.1f}ms after {}", fmt::join(stop.sent, ","),
@@ -128,6 +135,8 @@ enum Column : std::size_t {
     col_outcome,
     col_reason,
     col_runtime,
+    col_cpu,
+    col_mem,
     col_note,
     column_count
 };
@@ -146,6 +155,11 @@ Row table_row(const ActorReport& a) {
     row[col_outcome] = std::string(outcome_name(a.outcome));
     row[col_reason] = text_or_absent(a.cancel_reason);
     row[col_runtime] = a.runtime_ms ? format_runtime(*a.runtime_ms) : std::string(k_absent);
+    // CPU (user + system) and peak memory of the actor and what it started.
+    row[col_cpu] = a.usage ? format_runtime(a.usage->cpu_user_ms + a.usage->cpu_system_ms)
+                           : std::string(k_absent);
+    row[col_mem] =
+        a.usage && a.usage->max_rss_kib ? format_kib(*a.usage->max_rss_kib) : std::string(k_absent);
     if (a.error) {
         row[col_note] = printable(*a.error);
     } else if (a.stop) {
@@ -157,9 +171,9 @@ Row table_row(const ActorReport& a) {
         row[col_note] = fmt::format("restarted {}x{}", a.restarts,
                                     row[col_note] == k_absent ? "" : "; " + row[col_note]);
     if (a.status_text) // what it last said of itself (sd_notify STATUS=)
-        row[col_note] = fmt::format("{}status: {}",
-                                    row[col_note] == k_absent ? "" : row[col_note] + "; ",
-                                    printable(*a.status_text));
+        row[col_note] =
+            fmt::format("{}status: {}", row[col_note] == k_absent ? "" : row[col_note] + "; ",
+                        printable(*a.status_text));
     return row;
 }
 
@@ -216,7 +230,8 @@ std::string summary_line(const Summary& s, const std::vector<ActorReport>& actor
 } // namespace
 
 std::string render_table(const Summary& s, const std::vector<ActorReport>& actors, bool colour) {
-    const Row header = {"PATH", "KIND", "PID", "STATUS", "OUTCOME", "REASON", "RUNTIME", "NOTE"};
+    const Row header = {"PATH",   "KIND",    "PID", "STATUS", "OUTCOME",
+                        "REASON", "RUNTIME", "CPU", "MEM",    "NOTE"};
     std::vector<Row> rows;
     rows.reserve(actors.size());
     for (const auto& a : actors)

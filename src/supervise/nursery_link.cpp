@@ -172,8 +172,9 @@ void Supervisor::dump_tree() {
             }
             break;
         case State::running:
-            if (has_source) state = fmt::format("running, not ready yet ({})",
-                                                ready_source_name(a.spec->ready.source));
+            if (has_source)
+                state = fmt::format("running, not ready yet ({})",
+                                    ready_source_name(a.spec->ready.source));
             break;
         case State::ready:
             if (!has_source) state = "running"; // ready as it started: nothing more to say
@@ -240,6 +241,7 @@ report::ActorReport Supervisor::make_report(const ActorRun& a) const {
     r.status_text = a.status_text;
     r.attempts.assign(a.attempts.begin(), a.attempts.end());
     r.attempts_dropped = a.attempts_dropped;
+    r.usage = a.usage;
     if (a.stop().started()) {
         report::StopReport s;
         for (int signo : a.stop().sent())

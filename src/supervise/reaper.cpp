@@ -3,6 +3,7 @@
 #include "supervisor_impl.hpp"
 
 #include <poll.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -146,6 +147,7 @@ void Supervisor::on_pidfd(std::size_t i) {
     const TimePoint now = Clock::now();
     a.exit_code = status->exit_code;
     a.term_signal = status->signal;
+    if (status->usage) add_rusage(a.usage, *status->usage);
     on_error_pipe(i);             // the child is gone: its report, if any, is complete
     if (a.channel) on_channel(i); // and so is everything it sent us
     drain_readiness(i);           // a READY=1 just before its exit still counts
@@ -222,7 +224,9 @@ void Supervisor::reap_orphans() {
 void Supervisor::reap_remote(pid_t pid, const Remote& remote) {
     ::kill(-pid, SIGKILL); // its group, while the zombie keeps the id ours
     siginfo_t info{};
-    ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG);
+    rusage ru{};
+    const bool reaped =
+        ::syscall(SYS_waitid, P_PID, pid, &info, WEXITED | WNOHANG, &ru) == 0 && info.si_pid == pid;
     tell_guardian('-', pid);
     report::ActorReport r;
     r.path = remote.path;
@@ -238,6 +242,11 @@ void Supervisor::reap_remote(pid_t pid, const Remote& remote) {
         r.outcome = info.si_status == SIGKILL ? Outcome::killed : Outcome::failed;
     }
     r.status = report::status_text(r.exit_code, r.signal);
+    if (reaped) {
+        std::optional<report::Usage> usage;
+        add_rusage(usage, ru);
+        r.usage = usage;
+    }
     r.cancel_reason = "supervisor_killed";
     r.started_ms = remote.started_ms;
     r.ended_ms = ms_since_start(Clock::now());
@@ -302,6 +311,7 @@ void Supervisor::emergency_teardown() noexcept {
             if (const auto status = a.proc.reap()) {
                 a.exit_code = status->exit_code;
                 a.term_signal = status->signal;
+                if (status->usage) add_rusage(a.usage, *status->usage);
                 guardian_notify(m_guardian_fd, '-', a.pid); // no allocation here
             }
             a.proc.release();

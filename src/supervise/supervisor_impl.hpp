@@ -73,11 +73,11 @@ enum class Tag : std::uint32_t {
     error_pipe,
     output,
     sink,
-    channel,  // to a nursery child (index: the actor)
-    parent,   // to this sub-supervisor's parent
-    guardian, // the guardian's socket, while messages wait for room in it
-    ready,    // an actor's notify socket or notification fd (index: the actor)
-    probe,    // an actor's tcp readiness connect in flight (index: the actor)
+    channel,    // to a nursery child (index: the actor)
+    parent,     // to this sub-supervisor's parent
+    guardian,   // the guardian's socket, while messages wait for room in it
+    ready,      // an actor's notify socket or notification fd (index: the actor)
+    probe,      // an actor's tcp readiness connect in flight (index: the actor)
     probe_exit, // an actor's exec readiness probe's pidfd (index: the actor)
 };
 
@@ -207,6 +207,8 @@ struct ActorRun {
     std::optional<TimePoint> started, ended;
     std::optional<int> exit_code, term_signal;
     Outcome outcome = Outcome::not_started;
+    // What its attempts used so far (rusage of each reaped process).
+    std::optional<report::Usage> usage;
 
     // Nursery actors: the channel to the sub-supervisor.
     std::unique_ptr<NurseryStart> start;
@@ -240,7 +242,7 @@ struct ActorRun {
     std::unique_ptr<re2::RE2, RegexDeleter> ready_re;
     UniqueFd output_file; // its {"file": PATH} when ready.output reads its output
     bool was_started = false, was_ready = false;
-    bool ready_early = false; // said it before its execve was confirmed
+    bool ready_early = false;  // said it before its execve was confirmed
     bool said_waiting = false; // logged that it waits for its dependencies
     std::optional<TimePoint> ready_at;
     std::optional<std::string> status_text;
@@ -266,6 +268,19 @@ struct ActorRun {
 inline std::optional<std::string> status_text(const ActorRun& a) {
     return report::status_text(
         a.exit_code, a.term_signal ? std::optional(signal_name(*a.term_signal)) : std::nullopt);
+}
+
+// Adds one reaped process's rusage to `usage`: CPU times add up over
+// attempts, the peak is the highest of them.
+inline void add_rusage(std::optional<report::Usage>& usage, const rusage& ru) {
+    if (!usage) usage = report::Usage{0, 0, std::nullopt, "rusage"};
+    const auto ms = [](const timeval& t) {
+        return static_cast<double>(t.tv_sec) * 1000.0 + static_cast<double>(t.tv_usec) / 1000.0;
+    };
+    usage->cpu_user_ms += ms(ru.ru_utime);
+    usage->cpu_system_ms += ms(ru.ru_stime);
+    const auto peak = static_cast<std::uint64_t>(std::max(ru.ru_maxrss, 0L)); // KiB on Linux
+    usage->max_rss_kib = std::max(usage->max_rss_kib.value_or(0), peak);
 }
 
 inline report::Kind kind_of(const spec::Actor& a) {

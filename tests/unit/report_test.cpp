@@ -41,6 +41,7 @@ ActorReport load_actor() {
     a.ended_ms = 1703.7;
     a.runtime_ms = 1701.7;
     a.stop = StopReport{{"SIGTERM", "SIGKILL"}, true, 1601.66, {2.04, 1602.26}};
+    a.usage = Usage{12.04, 3.1, 5120, "cgroup+rusage"};
     return a;
 }
 
@@ -176,6 +177,7 @@ TEST_CASE("actor_json has every field in documented order, absent ones as null")
                                                     "restarts",
                                                     "attempts",
                                                     "attempts_dropped",
+                                                    "usage",
                                                     "stop"};
 
     SUBCASE("an actor that never ran") {
@@ -235,6 +237,31 @@ TEST_CASE("parse_actor_json reads back what actor_json wrote, stop times include
     REQUIRE(back->stop->sent_ms.size() == 2);
     CHECK(back->stop->sent_ms[0] == doctest::Approx(2.0));
     CHECK(back->stop->sent_ms[1] == doctest::Approx(1602.3));
+    REQUIRE(back->usage);
+    CHECK(back->usage->cpu_user_ms == doctest::Approx(12.0));
+    CHECK(back->usage->cpu_system_ms == doctest::Approx(3.1));
+    CHECK(back->usage->max_rss_kib == 5120u);
+    CHECK(back->usage->source == "cgroup+rusage");
+    CHECK_FALSE(parse_actor_json(actor_json(never_started_actor()))->usage);
+}
+
+TEST_CASE("usage renders as its object, null when the actor never ran, and in CPU and MEM") {
+    const auto j = nlohmann::json::parse(actor_json(load_actor()));
+    CHECK(j["usage"] == nlohmann::json{{"cpu_user_ms", 12.0},
+                                       {"cpu_system_ms", 3.1},
+                                       {"max_rss_kib", 5120},
+                                       {"source", "cgroup+rusage"}});
+    CHECK(nlohmann::json::parse(actor_json(never_started_actor()))["usage"].is_null());
+    ActorReport big = load_actor();
+    big.usage = Usage{1500, 200, 3u << 20, "rusage"};
+    ActorReport small = load_actor();
+    small.path = "root/small";
+    small.usage = Usage{0.3, 0.1, 812, "rusage"};
+    const std::string table = render_table(Summary{}, {load_actor(), big, small}, false);
+    // CPU is user + system; memory in binary units.
+    CHECK(table.find("15.1ms  5.0M") != std::string::npos);
+    CHECK(table.find("1.70s   3.0G") != std::string::npos);
+    CHECK(table.find("0.4ms   812K") != std::string::npos);
 }
 
 TEST_CASE("milliseconds are rounded to a tenth") {
@@ -261,7 +288,7 @@ TEST_CASE("jsonl lines end with exactly one newline and parse") {
     CHECK(reaped.back() == '\n');
     CHECK(reaped.find('\n') == reaped.size() - 1);
     const auto r = nlohmann::ordered_json::parse(reaped);
-    REQUIRE(r.size() == 21);
+    REQUIRE(r.size() == 22);
     CHECK(r.begin().key() == "event");
     CHECK(r["event"] == "reaped");
     CHECK(r["path"] == "root/etl/load");
@@ -323,7 +350,8 @@ TEST_CASE("table cells show values, '-' when absent, and the stop sequence") {
     const auto lines = lines_of(render_table(failed_summary(), actors, false));
     REQUIRE(lines.size() == 5);
     CHECK(lines[0].find("PATH") == 0);
-    for (const char* column : {"KIND", "PID", "STATUS", "OUTCOME", "REASON", "RUNTIME"}) {
+    for (const char* column :
+         {"KIND", "PID", "STATUS", "OUTCOME", "REASON", "RUNTIME", "CPU", "MEM"}) {
         CAPTURE(column);
         CHECK(lines[0].find(column) != std::string::npos);
     }
@@ -484,7 +512,8 @@ TEST_CASE("jsonl events: spawned, exited, restarting, each one line with event f
     CHECK(r["delay_ms"] == 400.0);
 }
 
-TEST_CASE("readiness in the report: ready_ms and status_text round-trip, the table shows the status") {
+TEST_CASE(
+    "readiness in the report: ready_ms and status_text round-trip, the table shows the status") {
     ActorReport a = extract_actor();
     a.ready_ms = 12.34;
     a.status_text = "loading 3/4";
