@@ -8,10 +8,12 @@ _forkspawn() {
             run|check|backends) cmd=${words[i]}; break ;;
         esac
     done
-    local run_opts="--spawn-backend --report --report-file --stop --timeout --output --max-running -j --verbose --quiet -v -q --help"
+    local run_opts="--spawn-backend --cgroup --report --report-file --stop --timeout --output --max-running -j --verbose --quiet -v -q --help"
     case $prev in
         --spawn-backend)
             COMPREPLY=($(compgen -W "subint_forkserver main_thread_forkserver trio mp_forkserver" -- "$cur")); return ;;
+        --cgroup)
+            COMPREPLY=($(compgen -W "auto on off" -- "$cur")); return ;;
         --report)
             COMPREPLY=($(compgen -W "table json jsonl none" -- "$cur")); return ;;
         --output)

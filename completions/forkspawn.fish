@@ -9,6 +9,7 @@ complete -c forkspawn -n __fish_use_subcommand -a backends -d 'List the spawn ba
 complete -c forkspawn -n "not __fish_seen_subcommand_from check backends" -F -a '(__fish_complete_suffix .json)'
 complete -c forkspawn -n "__fish_seen_subcommand_from check" -F -a '(__fish_complete_suffix .json)'
 complete -c forkspawn -n "not __fish_seen_subcommand_from check backends" -l spawn-backend -x -a 'subint_forkserver main_thread_forkserver trio mp_forkserver' -d 'How actors are spawned'
+complete -c forkspawn -n "not __fish_seen_subcommand_from check backends" -l cgroup -x -a 'auto on off' -d 'Contain each actor in a cgroup v2'
 complete -c forkspawn -n "not __fish_seen_subcommand_from check backends" -l report -x -a 'table json jsonl none' -d 'Report format'
 complete -c forkspawn -n "not __fish_seen_subcommand_from check backends" -l report-file -r -F -d 'Write the report to a file'
 complete -c forkspawn -n "not __fish_seen_subcommand_from check backends" -l stop -x -d 'Default stop sequence, e.g. SIGTERM,1.6s,SIGKILL'

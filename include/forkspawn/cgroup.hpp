@@ -114,8 +114,10 @@ class Cgroup {
     // it made. On failure: an empty Cgroup, and *err is the errno (EINVAL
     // for a bad name). The parent fd is duplicated, so remove() can rmdir
     // this cgroup by name in it, however long after the caller closed it.
+    // With `hold_parent` false the parent fd is not kept (one fd less per
+    // cgroup, for a tree of thousands): remove_in() with the parent then.
     static Cgroup make(int parent_fd, const std::string& parent_path, const std::string& name,
-                       int* err);
+                       int* err, bool hold_parent = true);
     // Opens the absolute directory `path` (forkspawn's own cgroup, the
     // parent of the run's) to make() cgroups in. The result was not made
     // here: remove(), kill() and enable_controllers() refuse it, since the
@@ -160,6 +162,9 @@ class Cgroup {
     // with errno (EBUSY while it holds processes or has cgroups below it,
     // EPERM when not made here or empty).
     int remove();
+    // The same, by name in `parent_fd`, which must be the directory it was
+    // made in (a cgroup made without holding its parent).
+    int remove_in(int parent_fd);
 
   private:
     UniqueFd m_fd;

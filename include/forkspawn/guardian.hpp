@@ -34,17 +34,22 @@ inline constexpr Duration k_guardian_sweep_limit = std::chrono::seconds(20);
 class Guardian {
   public:
     Guardian() = default;
-    // Forks the guardian; call before any thread is started.
-    static Guardian start();
+    // Forks the guardian; call before any thread is started. With
+    // `cgroup_parent` (forkspawn's own cgroup, where the run's is made as
+    // cgroup_name()), the guardian also kills and removes the run's cgroup
+    // if forkspawn dies.
+    static Guardian start(const std::string& cgroup_parent = {});
     ~Guardian();
     Guardian(Guardian&& o) noexcept
-        : m_pid(std::exchange(o.m_pid, -1)), m_pipe(std::move(o.m_pipe)), m_id(std::move(o.m_id)) {}
+        : m_pid(std::exchange(o.m_pid, -1)), m_pipe(std::move(o.m_pipe)), m_id(std::move(o.m_id)),
+          m_cgroup_parent(std::move(o.m_cgroup_parent)) {}
     Guardian& operator=(Guardian&& o) noexcept {
         if (this != &o) {
             if (m_pid > 0) stop();
             m_pid = std::exchange(o.m_pid, -1);
             m_pipe = std::move(o.m_pipe);
             m_id = std::move(o.m_id);
+            m_cgroup_parent = std::move(o.m_cgroup_parent);
         }
         return *this;
     }
@@ -60,6 +65,12 @@ class Guardian {
     bool kill_tree(TimePoint until) noexcept;
     // The tree's id, as in FORKSPAWN_TREE (see sweep.hpp).
     const std::string& id() const { return m_id; }
+    // The name of the run's cgroup: "forkspawn-" and the tree's id.
+    std::string cgroup_name() const { return "forkspawn-" + m_id; }
+    // Its full path, for the guardian; empty without cgroups.
+    std::string cgroup_path() const {
+        return m_cgroup_parent.empty() ? std::string() : m_cgroup_parent + "/" + cgroup_name();
+    }
     // The guardian was reaped by someone else (e.g. as an orphan).
     void reaped() { m_pid = -1; }
     // After its death: a new guardian on the same fd number, with the same
@@ -70,10 +81,12 @@ class Guardian {
     pid_t m_pid = -1;
     UniqueFd m_pipe; // forkspawn's end of the socket
     std::string m_id;
+    std::string m_cgroup_parent;
 };
 
 // The hidden `forkspawn __guardian ID` mode: the guardian's image, its
 // socket on fd 3. Returns its exit code.
-int guardian_main(const char* id);
+// `cgroup`: the run's cgroup to kill and remove (none: nullptr).
+int guardian_main(const char* id, const char* cgroup = nullptr);
 
 } // namespace forkspawn::supervise

@@ -14,6 +14,8 @@
 //      └──────────exited────── killed ◀─────────────────────────────────────┘
 //   execing / cancelling_start ──exec failed──▶ exiting ──exited──▶ ended
 //   restarting ──deadline──▶ waiting      (entered from an exit the caller restarts)
+//   (any state with a process) ──main exited──▶ emptying ──exited──▶ ended / restarting
+//                                (its cgroup still holds processes, killed; bounded)
 //
 // Every state in which the actor waits for something outside the
 // supervisor's control arms a deadline, or is the actor's own run (running,
@@ -43,11 +45,14 @@ enum class State {
     killed,           // SIGKILL sent: only the kernel is left to finish it
     restarting,       // ended, and starts again when its delay is over
     ended,            // reaped (or never started): its report is out
+    // Its main process was reaped, and what it left in its cgroup was
+    // killed: it ends once the cgroup is empty (or its deadline passes).
+    emptying,
 };
-inline constexpr State k_all_states[] = {
-    State::waiting,  State::starting, State::execing,    State::running, State::ready,
-    State::exiting,  State::cancelling_start, State::stopping, State::killed,
-    State::restarting, State::ended};
+inline constexpr State k_all_states[] = {State::waiting,          State::starting, State::execing,
+                                         State::running,          State::ready,    State::exiting,
+                                         State::cancelling_start, State::stopping, State::killed,
+                                         State::restarting,       State::ended,    State::emptying};
 
 enum class Event {
     start,          // its start slot came
@@ -61,7 +66,8 @@ enum class Event {
     cancel,         // stop it, with its stop sequence
     kill,           // stop it now (SIGKILL; a second SIGINT, a deaf sub-supervisor)
     deadline,       // a deadline it armed came (possibly late, never early)
-    exited,         // it was reaped
+    exited,         // it was reaped (and its cgroup, if any, is empty)
+    main_exited,    // its main process was reaped, and its cgroup still holds processes
 };
 
 // What a state waits for, which bounds how long it can last.
@@ -101,6 +107,10 @@ class Lifecycle {
     // The grace a start that is cancelled waits for the execve (the stop
     // sequence's whole grace), and how soon a missed kill is tried again.
     static constexpr Duration k_kill_retry = std::chrono::milliseconds(20);
+    // How long the processes left in an actor's cgroup, SIGKILLed when its
+    // main process was reaped, may take to be gone before the actor is
+    // reported anyway (a process in uninterruptible sleep).
+    static constexpr Duration k_empty_limit = std::chrono::seconds(5);
 
     explicit Lifecycle(StopSequence stop) : m_stop(std::move(stop)) {}
 

@@ -93,6 +93,9 @@ struct Summary {
     Result result = Result::completed;
     int exit_code = 0;
     double duration_ms = 0;
+    // How actors were contained: "cgroup" (a cgroup v2 each) or
+    // "process_group" (DESIGN "Containment").
+    std::string containment = "process_group";
 };
 
 enum class Format { table, json, jsonl, none };

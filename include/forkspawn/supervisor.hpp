@@ -32,6 +32,13 @@ struct Options {
     // when it was started in the terminal's foreground, 0 otherwise (no
     // terminal, or a background job: actors are then left to job control).
     pid_t terminal_home = 0;
+    // Containment (DESIGN "Containment"): the cgroup v2 directory the
+    // children's cgroups are made in. The root's: forkspawn's own cgroup,
+    // where it makes the run's; a sub-supervisor's: its nursery's cgroup.
+    // Empty: process groups only, and why in cgroup_fallback (auto mode).
+    std::string cgroup;
+    std::string cgroup_fallback;
+    bool cgroup_required = false; // --cgroup=on: no cgroup is an error
     // Set by forkspawn itself: the page of started pids, and the entry of
     // this nursery's first child in it.
     backend::StartedPage page;

@@ -1,6 +1,7 @@
 #include "forkspawn/cli.hpp"
 
 #include "forkspawn/backend.hpp"
+#include "forkspawn/cgroup.hpp"
 #include "forkspawn/error.hpp"
 #include "forkspawn/guardian.hpp"
 #include "forkspawn/report.hpp"
@@ -77,6 +78,7 @@ struct RunArgs {
     std::string stop;
     std::string timeout;
     std::string output = "prefix";
+    std::string cgroup = "auto";
     std::size_t max_running = 0; // 0: not given
     int verbose = 0;
     int quiet = 0;
@@ -140,7 +142,28 @@ int cmd_run(const RunArgs& args) {
                                               : report::Format::table;
     options.verbosity = std::clamp(1 + args.verbose - args.quiet, 0, 2);
 
+    const auto cgroup_mode = cgroup::parse_mode(args.cgroup);
+    if (!cgroup_mode)
+        throw Error(fmt::format("--cgroup: unknown mode '{}'; valid: auto, on, off", args.cgroup));
+
     const spec::Spec s = load_spec(args.spec_path, defaults);
+    // Containment: a cgroup v2 of forkspawn's own where it stands, or
+    // process groups (DESIGN "Containment"). Decided before anything runs.
+    if (*cgroup_mode != cgroup::Mode::off) {
+        const cgroup::Where where = cgroup::locate();
+        std::optional<std::string> why;
+        if (where.dir.empty())
+            why = where.why;
+        else
+            why = cgroup::unusable(where.dir);
+        options.cgroup_required = *cgroup_mode == cgroup::Mode::on;
+        if (!why)
+            options.cgroup = where.dir;
+        else if (*cgroup_mode == cgroup::Mode::on)
+            throw Error(fmt::format("--cgroup=on: cannot use cgroups: {}", *why));
+        else
+            options.cgroup_fallback = *why;
+    }
     // The root's own timeout is the tree's deadline, like --timeout (which wins).
     if (!options.tree_timeout && s.root.timeout) options.tree_timeout = s.root.timeout;
 
@@ -253,6 +276,8 @@ int run(int argc, char** argv) {
     // Hidden: the guardian (see supervise/guardian.hpp).
     if (argc == 3 && std::string_view(argv[1]) == "__guardian")
         return supervise::guardian_main(argv[2]);
+    if (argc == 4 && std::string_view(argv[1]) == "__guardian")
+        return supervise::guardian_main(argv[2], argv[3]);
     // Hidden: a re-executed sub-supervisor (see supervise::run_reexec_nursery).
     if (argc == 3 && std::string_view(argv[1]) == "__nursery") {
         ensure_standard_fds();
@@ -315,6 +340,12 @@ int run(int argc, char** argv) {
                     "unless the spec sets it)")
         ->check(CLI::Range(std::size_t{1}, std::size_t{1'000'000}))
         ->type_name("N");
+    run->add_option("--cgroup", run_args.cgroup,
+                    "contain each actor in a cgroup v2: auto (when forkspawn can), on (or fail), "
+                    "off")
+        ->envname("FORKSPAWN_CGROUP")
+        ->check(CLI::IsMember({"auto", "on", "off"}))
+        ->type_name("MODE");
     run->add_flag("-v,--verbose", run_args.verbose, "more lifecycle log on stderr (repeatable)");
     run->add_flag("-q,--quiet", run_args.quiet, "less lifecycle log on stderr");
 

@@ -394,14 +394,14 @@ Usage parse_cpu_stat(std::string_view cpu_stat) {
 }
 
 Cgroup Cgroup::make(int parent_fd, const std::string& parent_path, const std::string& name,
-                    int* err) {
+                    int* err, bool hold_parent) {
     if (!valid_name(name)) {
         set_err(err, EINVAL);
         return {};
     }
     Cgroup c;
-    c.m_parent.reset(::fcntl(parent_fd, F_DUPFD_CLOEXEC, 0));
-    if (!c.m_parent) {
+    if (hold_parent) c.m_parent.reset(::fcntl(parent_fd, F_DUPFD_CLOEXEC, 0));
+    if (hold_parent && !c.m_parent) {
         set_err(err, errno);
         return {};
     }
@@ -501,11 +501,15 @@ Usage Cgroup::usage() const {
 }
 
 int Cgroup::remove() {
-    if (!m_fd || !m_made_here) {
+    return remove_in(m_parent.get());
+}
+
+int Cgroup::remove_in(int parent_fd) {
+    if (!m_fd || !m_made_here || parent_fd < 0) {
         errno = EPERM;
         return -1;
     }
-    if (::unlinkat(m_parent.get(), m_name.c_str(), AT_REMOVEDIR) < 0) return -1;
+    if (::unlinkat(parent_fd, m_name.c_str(), AT_REMOVEDIR) < 0) return -1;
     *this = Cgroup();
     return 0;
 }

@@ -89,6 +89,7 @@ ordered_json summary_fields(const Summary& s) {
     ordered_json j;
     j["forkspawn_version"] = s.version;
     j["backend"] = s.backend;
+    j["containment"] = s.containment;
     j["result"] = result_name(s.result);
     j["exit_code"] = s.exit_code;
     j["duration_ms"] = round_ms(s.duration_ms);

@@ -80,13 +80,14 @@ void Supervisor::finish(std::size_t i, TimePoint now, State from) {
         log(a.outcome == Outcome::completed ? 2 : 1,
             fmt::format("{} {} ({})", a.spec->path, report::outcome_name(a.outcome), what));
     }
+    end_cgroup(a);
     publish(make_report(a));
     if (a.gave_up) give_up(i);
     // A timed-out actor that is never restarted failed the nursery when its
     // time ran out.
     else if (a.failed && (!own_failure(a) || a.spec->restart != RestartPolicy::never))
         nursery_failed(i);
-    release_stops(); // what waited for it to be reaped
+    release_stops();   // what waited for it to be reaped
     try_group_start(); // it may have been the last of a group to go down
     if (a.holds_slot) {
         a.holds_slot = false;

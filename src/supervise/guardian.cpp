@@ -1,5 +1,6 @@
 #include "forkspawn/guardian.hpp"
 
+#include "forkspawn/cgroup.hpp"
 #include "forkspawn/guardian_protocol.hpp"
 #include "forkspawn/spawn_args.hpp"
 #include "forkspawn/sweep.hpp"
@@ -39,7 +40,7 @@ constexpr int k_guardian_fd = 3;
 // dead guardian while the forkserver thread runs. Its own process group (a
 // terminal's Ctrl-C, sent to forkspawn's group, does not reach it) and
 // every signal that can be blocked blocked, from its first instruction.
-pid_t spawn_guardian(int socket_end, const std::string& id) {
+pid_t spawn_guardian(int socket_end, const std::string& id, const std::string& cgroup) {
     // Never fd 3 itself: a dup2 onto the same fd keeps close-on-exec.
     UniqueFd end(::fcntl(socket_end, F_DUPFD_CLOEXEC, 10));
     if (!end) sys::fail("fcntl(F_DUPFD_CLOEXEC) (guardian)");
@@ -53,8 +54,9 @@ pid_t spawn_guardian(int socket_end, const std::string& id) {
     ::posix_spawnattr_setpgroup(&attr, 0);
     ::posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP);
     ::posix_spawn_file_actions_adddup2(&actions, end.get(), k_guardian_fd);
-    std::string arg0 = "forkspawn", arg1 = "__guardian", arg2 = id;
-    char* argv[] = {arg0.data(), arg1.data(), arg2.data(), nullptr};
+    std::string arg0 = "forkspawn", arg1 = "__guardian", arg2 = id, arg3 = cgroup;
+    char* argv[] = {arg0.data(), arg1.data(), arg2.data(), cgroup.empty() ? nullptr : arg3.data(),
+                    nullptr};
     pid_t pid = -1;
     const int rc = ::posix_spawn(&pid, "/proc/self/exe", &actions, &attr, argv, environ);
     ::posix_spawn_file_actions_destroy(&actions);
@@ -80,7 +82,7 @@ std::string tree_id() {
 
 } // namespace
 
-int guardian_main(const char* id) {
+int guardian_main(const char* id, const char* cgroup) {
     ::prctl(PR_SET_NAME, "forkspawn-guard");
     backend::close_fds_from(0, k_guardian_fd);
     struct Group {
@@ -111,12 +113,31 @@ int guardian_main(const char* id) {
     // another start got the pid after the leader was reaped and a '-' was
     // lost: a stranger, never signalled (the sweep below still finds what
     // of the tree is in its group, by marker).
+    // The run's cgroup first, atomically: whatever left its group and its
+    // marker (a setsid daemon of an env_clear actor) is still in it.
+    int run_cgroup = -1;
+    if (cgroup) {
+        run_cgroup = ::open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        const int kill_fd =
+            run_cgroup >= 0 ? ::openat(run_cgroup, "cgroup.kill", O_WRONLY | O_CLOEXEC) : -1;
+        if (kill_fd >= 0) {
+            [[maybe_unused]] const ssize_t n = ::write(kill_fd, "1", 1);
+            ::close(kill_fd);
+        }
+    }
     for (const Group& g : groups) {
         const std::uint64_t now = process_start_ticks(g.pgid);
         if (now == 0 || now == g.start) ::kill(-g.pgid, SIGKILL);
     }
-    const SweepResult swept = sweep_tree(id, 0, {}, Clock::now() + k_guardian_sweep_limit);
-    return swept.complete ? 0 : 1;
+    const TimePoint until = Clock::now() + k_guardian_sweep_limit;
+    const SweepResult swept = sweep_tree(id, 0, {}, until);
+    // Then the cgroups forkspawn made, once the kernel has emptied them.
+    bool removed = true;
+    if (run_cgroup >= 0) {
+        ::close(run_cgroup);
+        removed = cgroup::remove_tree(cgroup, until);
+    }
+    return swept.complete && removed ? 0 : 1;
 }
 
 namespace {
@@ -133,7 +154,7 @@ std::pair<UniqueFd, UniqueFd> make_socket() {
 
 } // namespace
 
-Guardian Guardian::start() {
+Guardian Guardian::start(const std::string& cgroup_parent) {
     // Before any thread: setenv is safe, and every process of the tree
     // inherits the variable from here on (a forkspawn started by an actor
     // adds an id of its own).
@@ -142,15 +163,16 @@ Guardian Guardian::start() {
     if (::setenv(k_tree_variable, value.c_str(), 1) < 0) sys::fail("setenv");
     auto [ours, theirs] = make_socket();
     Guardian g;
-    g.m_pid = spawn_guardian(theirs.get(), id);
-    g.m_pipe = std::move(ours);
     g.m_id = id;
+    g.m_cgroup_parent = cgroup_parent;
+    g.m_pid = spawn_guardian(theirs.get(), id, g.cgroup_path());
+    g.m_pipe = std::move(ours);
     return g;
 }
 
 void Guardian::restart() {
     auto [ours, theirs] = make_socket();
-    const pid_t pid = spawn_guardian(theirs.get(), m_id);
+    const pid_t pid = spawn_guardian(theirs.get(), m_id, cgroup_path());
     // The same fd number: whoever holds it in this process (the backend,
     // the forkserver thread mid-fork) now talks to the new guardian, and no
     // fd number is ever closed under them.

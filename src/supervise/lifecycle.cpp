@@ -6,17 +6,30 @@ namespace forkspawn::lifecycle {
 
 std::string_view state_name(State s) {
     switch (s) {
-    case State::waiting: return "waiting";
-    case State::starting: return "starting";
-    case State::execing: return "execing";
-    case State::running: return "running";
-    case State::ready: return "ready";
-    case State::exiting: return "exiting";
-    case State::cancelling_start: return "cancelling_start";
-    case State::stopping: return "stopping";
-    case State::killed: return "killed";
-    case State::restarting: return "restarting";
-    case State::ended: return "ended";
+    case State::waiting:
+        return "waiting";
+    case State::starting:
+        return "starting";
+    case State::execing:
+        return "execing";
+    case State::running:
+        return "running";
+    case State::ready:
+        return "ready";
+    case State::exiting:
+        return "exiting";
+    case State::cancelling_start:
+        return "cancelling_start";
+    case State::stopping:
+        return "stopping";
+    case State::killed:
+        return "killed";
+    case State::restarting:
+        return "restarting";
+    case State::ended:
+        return "ended";
+    case State::emptying:
+        return "emptying";
     }
     return "?";
 }
@@ -24,63 +37,92 @@ std::string_view state_name(State s) {
 std::string_view public_name(State s) {
     switch (s) {
     case State::execing:
-    case State::exiting: return "starting";
+    case State::exiting:
+        return "starting";
     case State::cancelling_start:
-    case State::killed: return "stopping";
-    default: return state_name(s);
+    case State::emptying:
+    case State::killed:
+        return "stopping";
+    default:
+        return state_name(s);
     }
 }
 
 std::string_view event_name(Event e) {
     switch (e) {
-    case Event::start: return "start";
-    case Event::spawned: return "spawned";
-    case Event::exec_confirmed: return "exec_confirmed";
-    case Event::exec_failed: return "exec_failed";
-    case Event::spawn_failed: return "spawn_failed";
-    case Event::withdrawn: return "withdrawn";
-    case Event::kill_missed: return "kill_missed";
-    case Event::ready: return "ready";
-    case Event::cancel: return "cancel";
-    case Event::kill: return "kill";
-    case Event::deadline: return "deadline";
-    case Event::exited: return "exited";
+    case Event::start:
+        return "start";
+    case Event::spawned:
+        return "spawned";
+    case Event::exec_confirmed:
+        return "exec_confirmed";
+    case Event::exec_failed:
+        return "exec_failed";
+    case Event::spawn_failed:
+        return "spawn_failed";
+    case Event::withdrawn:
+        return "withdrawn";
+    case Event::kill_missed:
+        return "kill_missed";
+    case Event::ready:
+        return "ready";
+    case Event::cancel:
+        return "cancel";
+    case Event::kill:
+        return "kill";
+    case Event::deadline:
+        return "deadline";
+    case Event::exited:
+        return "exited";
+    case Event::main_exited:
+        return "main_exited";
     }
     return "?";
 }
 
 Wait wait_kind(State s) {
     switch (s) {
-    case State::ended: return Wait::nothing;
-    case State::waiting: return Wait::supervisor;
+    case State::ended:
+        return Wait::nothing;
+    case State::waiting:
+        return Wait::supervisor;
     // Its own setup until execve: a cancel moves it to cancelling_start,
     // which has a deadline.
     case State::starting:
     case State::execing:
     case State::running:
-    case State::ready: return Wait::actor;
+    case State::ready:
+        return Wait::actor;
     case State::cancelling_start:
     case State::stopping:
-    case State::restarting: return Wait::deadline;
+    case State::emptying:
+    case State::restarting:
+        return Wait::deadline;
     case State::exiting: // only forkspawn's own _exit(127) is left in the child
-    case State::killed: return Wait::kernel;
+    case State::killed:
+        return Wait::kernel;
     }
     return Wait::nothing;
 }
 
 std::optional<TimePoint> Lifecycle::deadline() const {
     switch (m_state) {
-    case State::stopping: return m_stop.deadline();
+    case State::stopping:
+        return m_stop.deadline();
     case State::cancelling_start:
-    case State::restarting: return m_deadline;
-    default: return std::nullopt;
+    case State::emptying:
+    case State::restarting:
+        return m_deadline;
+    default:
+        return std::nullopt;
     }
 }
 
 Transition Lifecycle::to(State next, Actions actions) {
     Transition t{m_state, next, actions};
     m_state = next;
-    if (next != State::cancelling_start && next != State::restarting) m_deadline.reset();
+    if (next != State::cancelling_start && next != State::restarting && next != State::emptying)
+        m_deadline.reset();
     return t;
 }
 
@@ -108,7 +150,15 @@ Transition Lifecycle::apply(Event e, TimePoint now, bool exec_pending, bool rest
                             Duration restart_delay) {
     const Transition ignored{m_state, m_state, {}, true};
     if (e == Event::cancel && m_cancelled) return ignored; // one cancel per attempt; kill escalates
+    // Emptying, everything of the attempt is dead or dying already: nothing
+    // is left to cancel.
+    if ((e == Event::cancel || e == Event::kill) && m_state == State::emptying) return ignored;
     if ((e == Event::cancel || e == Event::kill) && m_state != State::ended) m_cancelled = true;
+    if (e == Event::main_exited && m_has_process && m_state != State::ended &&
+        m_state != State::restarting && m_state != State::emptying) {
+        m_deadline = now + k_empty_limit;
+        return to(State::emptying);
+    }
     // The end of the attempt, wherever it is: reaped, or never created.
     if (e == Event::exited && m_has_process && m_state != State::ended &&
         m_state != State::restarting) {
@@ -123,18 +173,22 @@ Transition Lifecycle::apply(Event e, TimePoint now, bool exec_pending, bool rest
     switch (m_state) {
     case State::waiting:
         switch (e) {
-        case Event::start: return to(State::starting, Actions{.submit = true});
+        case Event::start:
+            return to(State::starting, Actions{.submit = true});
         case Event::spawn_failed: // its set-up failed before the backend had it
         case Event::cancel:
-        case Event::kill: return to(State::ended, Actions{.finish = true});
-        default: return ignored;
+        case Event::kill:
+            return to(State::ended, Actions{.finish = true});
+        default:
+            return ignored;
         }
     case State::starting:
         switch (e) {
         case Event::spawned:
             m_has_process = true;
             return to(exec_pending ? State::execing : State::running);
-        case Event::spawn_failed: return to(State::ended, Actions{.finish = true});
+        case Event::spawn_failed:
+            return to(State::ended, Actions{.finish = true});
         case Event::cancel:
             m_deadline = now + m_stop.sequence().grace();
             return to(State::cancelling_start, Actions{.withdraw = true});
@@ -143,12 +197,15 @@ Transition Lifecycle::apply(Event e, TimePoint now, bool exec_pending, bool rest
             t.actions.withdraw = true;
             return t;
         }
-        default: return ignored;
+        default:
+            return ignored;
         }
     case State::execing:
         switch (e) {
-        case Event::exec_confirmed: return to(State::running);
-        case Event::exec_failed: return to(State::exiting);
+        case Event::exec_confirmed:
+            return to(State::running);
+        case Event::exec_failed:
+            return to(State::exiting);
         case Event::cancel:
             // A signal now would hit the child's setup, not its program,
             // and turn a spawn failure into a cancel: the stop begins once
@@ -157,21 +214,28 @@ Transition Lifecycle::apply(Event e, TimePoint now, bool exec_pending, bool rest
             // mount, a stop signal before its setpgid).
             m_deadline = now + m_stop.sequence().grace();
             return to(State::cancelling_start);
-        case Event::kill: return kill(now);
-        default: return ignored;
+        case Event::kill:
+            return kill(now);
+        default:
+            return ignored;
         }
     case State::running:
     case State::ready:
         switch (e) {
-        case Event::ready: return m_state == State::running ? to(State::ready) : ignored;
-        case Event::cancel: return begin_stop(now);
-        case Event::kill: return kill(now);
-        default: return ignored;
+        case Event::ready:
+            return m_state == State::running ? to(State::ready) : ignored;
+        case Event::cancel:
+            return begin_stop(now);
+        case Event::kill:
+            return kill(now);
+        default:
+            return ignored;
         }
     case State::cancelling_start:
         switch (e) {
         case Event::withdrawn:
-        case Event::spawn_failed: return to(State::ended, Actions{.finish = true});
+        case Event::spawn_failed:
+            return to(State::ended, Actions{.finish = true});
         case Event::spawned:
             m_has_process = true;
             if (m_stop.started()) {
@@ -188,11 +252,13 @@ Transition Lifecycle::apply(Event e, TimePoint now, bool exec_pending, bool rest
         case Event::exec_failed: // exits on its own (127), no stop
             if (!m_has_process || m_stop.started()) return ignored;
             return to(State::exiting);
-        case Event::kill: return kill(now);
+        case Event::kill:
+            return kill(now);
         case Event::deadline:
             if (!m_deadline || now < *m_deadline) return ignored; // never early
             return kill(now);
-        default: return ignored;
+        default:
+            return ignored;
         }
     case State::exiting:
         return e == Event::kill ? kill(now) : ignored;
@@ -210,7 +276,8 @@ Transition Lifecycle::apply(Event e, TimePoint now, bool exec_pending, bool rest
             a.signal = m_stop.kill_now(now);
             return to(State::killed, a);
         }
-        default: return ignored;
+        default:
+            return ignored;
         }
     case State::killed:
         switch (e) {
@@ -227,7 +294,8 @@ Transition Lifecycle::apply(Event e, TimePoint now, bool exec_pending, bool rest
             if (m_has_process) return ignored;
             m_deadline = now + k_kill_retry;
             return to(State::cancelling_start);
-        default: return ignored;
+        default:
+            return ignored;
         }
     case State::restarting:
         switch (e) {
@@ -237,10 +305,14 @@ Transition Lifecycle::apply(Event e, TimePoint now, bool exec_pending, bool rest
             m_cancelled = false;
             return to(State::waiting);
         case Event::cancel:
-        case Event::kill: return to(State::ended, Actions{.finish = true});
-        default: return ignored;
+        case Event::kill:
+            return to(State::ended, Actions{.finish = true});
+        default:
+            return ignored;
         }
-    case State::ended: return ignored;
+    case State::emptying: // only exited ends it (above); its deadline is the caller's to act on
+    case State::ended:
+        return ignored;
     }
     return ignored;
 }

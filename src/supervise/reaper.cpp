@@ -71,6 +71,8 @@ void Supervisor::signal_actor(ActorRun& a, int signo) {
             send_child(a, channel::Cancel{*a.cancel_reason});
         } else {
             a.proc.signal(signo);
+            // Its subtree at once, atomically, not only by parent death.
+            if (signo == SIGKILL && a.cgroup) a.cgroup.kill();
         }
         return;
     }
@@ -88,6 +90,7 @@ void Supervisor::signal_actor(ActorRun& a, int signo) {
     // handle still reaches the actor itself. A group that another actor
     // joined is not signalled as a whole: the signal is this actor's,
     // not its sibling's.
+    if (signo == SIGKILL && a.cgroup) a.cgroup.kill(); // nothing forks away from it
     const bool leader_in_group = a.proc.leads_group();
     const bool shared = hosts_other_actors(a.pid);
     const bool group_ok = !shared && a.proc.signal_group(signo) == 0;
@@ -125,6 +128,8 @@ void Supervisor::on_pidfd(std::size_t i) {
     // be reused (the leader is a zombie until the reap below); not when
     // another actor joined the group: what the actor left there is
     // adopted by us and killed at the end instead.
+    // And what it left in its cgroup, wherever it went (a new session).
+    if (a.cgroup) a.cgroup.kill();
     if (!hosts_other_actors(a.pid))
         a.proc.signal_group(SIGKILL);
     else
@@ -155,6 +160,13 @@ void Supervisor::on_pidfd(std::size_t i) {
     // Reaped: its pid (= its group id) may be reused from now on, so the
     // guardian must never kill that group.
     tell_guardian('-', a.pid);
+    // Its cgroup must be empty before it is reported (containment.cpp).
+    if (empties(i, now)) return;
+    exit_applied(i, now);
+}
+
+void Supervisor::exit_applied(std::size_t i, TimePoint now) {
+    ActorRun& a = m_actors[i];
     // Cancelled while its execve was pending, it ended on its own before
     // any stop signal: no cancel happened, so it has no cancel reason.
     if (!a.stop().started()) a.cancel_reason.reset();
@@ -294,7 +306,9 @@ void Supervisor::emergency_teardown() noexcept {
         m_backend.reset();
     } catch (...) {
     }
+    if (m_cgroup_home && m_cgroup_home.made_here()) m_cgroup_home.kill(); // the whole run
     for (auto& a : m_actors) {
+        if (a.cgroup) a.cgroup.kill();
         if (!a.proc) continue;
         a.proc.signal_group(SIGKILL); // the unreaped leader keeps the group id ours
         a.proc.signal(SIGKILL);

@@ -134,6 +134,12 @@ void Supervisor::submit(std::size_t i) {
     };
     UniqueFd in, out;
     backend::CommandExtras extras;
+    if (!prepare_cgroup(i)) return;
+    if (a.cgroup) {
+        extras.cgroup_procs = a.cgroup.open_procs();
+        if (!extras.cgroup_procs) return setup_failed("open cgroup.procs");
+        extras.cgroup_path = a.cgroup.path();
+    }
     if (!prepare_readiness(i, extras)) return setup_failed("readiness");
     if (s.stdin_mode == spec::StdinMode::null) {
         in = dup_fd(m_dev_null.get());
@@ -212,6 +218,7 @@ void Supervisor::submit_nursery(std::size_t i) {
         return;
     }
     UniqueFd mine(fds[0]), theirs(fds[1]);
+    if (!prepare_cgroup(i)) return;
     a.start = std::make_unique<NurseryStart>();
     a.start->nursery = a.spec;
     a.start->options = m_options;
@@ -223,6 +230,7 @@ void Supervisor::submit_nursery(std::size_t i) {
     a.start->t0 = m_t0;
     a.start->signal_mask = supervised_signals();
     a.start->options.first_slot = m_slot[i] + 1;
+    a.start->options.cgroup = a.cgroup ? a.cgroup.path() : std::string();
     a.start->started_slot = started_slot(i);
     sys::set_nonblocking(mine.get());
     a.channel = std::move(mine);
@@ -240,6 +248,7 @@ void Supervisor::submit_nursery(std::size_t i) {
                                      {"colour", m_options.colour},
                                      {"terminal_home", m_options.terminal_home},
                                      {"first_slot", m_slot[i] + 1},
+                                     {"cgroup", a.start->options.cgroup},
                                      {"t0_ns", m_t0.time_since_epoch().count()}}
                           .dump();
     request.channel = theirs.get();

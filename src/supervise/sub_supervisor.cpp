@@ -143,6 +143,7 @@ int run_reexec_nursery(const char* options_json) {
     options.colour = j.value("colour", false);
     options.terminal_home = j.value("terminal_home", pid_t{0});
     options.first_slot = j.value("first_slot", std::size_t{0});
+    options.cgroup = j.value("cgroup", std::string());
     // fd 6 is the page of started pids when the parent had one.
     if (::fcntl(6, F_GETFD) >= 0) {
         ::fcntl(6, F_SETFD, FD_CLOEXEC);

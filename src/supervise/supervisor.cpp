@@ -122,6 +122,9 @@ void Supervisor::supervise() {
             case Tag::probe_exit:
                 on_probe_exit(index);
                 break;
+            case Tag::cgroup:
+                on_cgroup(index);
+                break;
             }
         }
     }
@@ -135,6 +138,7 @@ void Supervisor::end_of_run() {
     const bool clean = kill_orphans(root() ? k_root_kill_budget : k_nursery_kill_budget);
     drain_outputs();
     drain_guardian(std::chrono::seconds(1));
+    remove_run_cgroup();
     if (clean) {
         m_guardian.stop(); // only now: "nothing is to be killed"
         return;
@@ -160,8 +164,9 @@ Result Supervisor::result() {
     }
     result.exit_code = m_exit_code;
     result.output_dropped = m_output_dropped;
-    result.summary = {FORKSPAWN_VERSION, m_options.backend, m_result, m_exit_code,
-                      ms_since_start(Clock::now())};
+    result.summary = {
+        FORKSPAWN_VERSION, m_options.backend, m_result, m_exit_code, ms_since_start(Clock::now()),
+        m_containment};
     if (root()) result.actors = m_tree->finish();
     if (m_orphans > 0) log(2, fmt::format("reaped {} escaped process(es)", m_orphans));
     return result;
@@ -180,10 +185,13 @@ void Supervisor::setup() {
     // The guardian first: it sets FORKSPAWN_TREE, which every process
     // started from now on inherits. Sub-supervisors register their
     // actors with the root's.
-    if (root()) m_guardian = Guardian::start();
+    if (root()) m_guardian = Guardian::start(m_options.cgroup);
     m_backend = backend::make_backend(m_options.backend);
     if (!m_backend) throw Error("unknown spawn backend " + m_options.backend);
     if (root()) m_guardian_fd = m_guardian.fd();
+    setup_cgroups();
+    if (root() && m_options.cgroup.empty() && !m_options.cgroup_fallback.empty())
+        log(2, "cgroups not used: " + m_options.cgroup_fallback);
     m_backend->set_guardian_fd(m_guardian_fd);
     m_backend->set_started_page(m_options.page);
     if (m_parent) watch(m_parent.get(), make_tag(Tag::parent), EPOLLIN);
@@ -210,6 +218,10 @@ void Supervisor::on_timer() {
         const std::size_t index = token & 0xffffffffu;
         switch (kind) {
         case TimerKind::deadline:
+            if (m_actors[index].state() == State::emptying) {
+                emptying_deadline(index, Clock::now());
+                break;
+            }
             // Its own clock reading: a batch of due actors takes a while
             // to signal, and the time each signal went out is reported.
             apply(index, Event::deadline, Clock::now());

@@ -18,6 +18,7 @@
 #pragma once
 
 #include "forkspawn/backend.hpp"
+#include "forkspawn/cgroup.hpp"
 #include "forkspawn/channel.hpp"
 #include "forkspawn/command.hpp"
 #include "forkspawn/error.hpp"
@@ -79,6 +80,7 @@ enum class Tag : std::uint32_t {
     ready,      // an actor's notify socket or notification fd (index: the actor)
     probe,      // an actor's tcp readiness connect in flight (index: the actor)
     probe_exit, // an actor's exec readiness probe's pidfd (index: the actor)
+    cgroup,     // an emptying actor's cgroup.events (index: the actor)
 };
 
 // Spawn request ids: an actor's index, or this bit with it for its exec
@@ -209,6 +211,11 @@ struct ActorRun {
     Outcome outcome = Outcome::not_started;
     // What its attempts used so far (rusage of each reaped process).
     std::optional<report::Usage> usage;
+    // Its cgroup (containment: made at its first spawn, kept across its
+    // restarts, removed at its end), and that cgroup's events while it
+    // empties (lifecycle State::emptying).
+    cgroup::Cgroup cgroup;
+    UniqueFd cgroup_events;
 
     // Nursery actors: the channel to the sub-supervisor.
     std::unique_ptr<NurseryStart> start;
@@ -411,6 +418,29 @@ class Supervisor {
     TimePoint m_t0;
     std::vector<ActorRun> m_actors;
     Guardian m_guardian; // the root's (guardian_link.cpp)
+
+    // ---- containment.cpp: cgroups (DESIGN "Containment") --------------------
+    // Where the children's cgroups are made: the root's is the run's cgroup,
+    // made here; a sub-supervisor's is its nursery's, made by its parent.
+    // Empty: process groups only.
+    cgroup::Cgroup m_cgroup_home;
+    std::string m_containment = "process_group"; // the report's: or "cgroup"
+    void setup_cgroups();
+    // Makes actor i's cgroup at its first spawn; false when it could not
+    // (then it is spawn_failed).
+    bool prepare_cgroup(std::size_t i);
+    // Actor i's main process was reaped: true when its cgroup still holds
+    // processes (killed), and it waits in State::emptying for them to go.
+    bool empties(std::size_t i, TimePoint now);
+    void on_cgroup(std::size_t i);
+    void emptying_deadline(std::size_t i, TimePoint now);
+    // Its end for good: its usage read from its cgroup, the cgroup removed.
+    void end_cgroup(ActorRun& a);
+    // The run's cgroup, at the end of the run (the root).
+    void remove_run_cgroup();
+    // The tail of an exit, once the actor's cgroup is empty: the restart
+    // decision and the lifecycle's exited.
+    void exit_applied(std::size_t i, TimePoint now);
     std::unique_ptr<backend::Backend> m_backend;
     EventLoop m_loop;
     UniqueFd m_signalfd, m_dev_null;

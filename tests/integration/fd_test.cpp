@@ -3,6 +3,7 @@
 // without exec, or a re-executed image), the mp_forkserver server and the
 // guardian each hold exactly the fds they need, nothing of their parent's;
 // also on the close_range of an older kernel (a preloaded shim fakes it).
+#include "forkspawn/cgroup.hpp"
 #include "harness.hpp"
 
 #include <algorithm>
@@ -74,6 +75,13 @@ std::vector<TreeProcess> process_tree(pid_t root) {
             todo.emplace_back(child, pid);
     }
     return out;
+}
+
+// Whether forkspawn (--cgroup=auto) contains actors in cgroups here: what
+// the command line decides, asked the same way.
+bool uses_cgroups() {
+    const auto where = forkspawn::cgroup::locate();
+    return !where.dir.empty() && !forkspawn::cgroup::unusable(where.dir);
 }
 
 std::string describe(const TreeProcess& p) {
@@ -157,13 +165,18 @@ std::string fd_problems(pid_t root, const std::string& backend) {
                     seen.push_back("stderr reopened"); // non-blocking, for its log
                 else if (std::find(outputs.begin(), outputs.end(), target) != outputs.end())
                     seen.push_back("an actor's output");
+                else if (target.find("/forkspawn-") != std::string::npos &&
+                         target.ends_with("/n/t"))
+                    seen.push_back("its actor's cgroup");
+                else if (target.find("/forkspawn-") != std::string::npos && target.ends_with("/n"))
+                    seen.push_back("its nursery's cgroup");
                 else
                     seen.push_back(kind(target));
             }
             std::vector<std::string> expected = {
-                "socket",                 // the channel to its parent
-                "stderr reopened",        //
-                "the guardian's socket",  //
+                "socket",                // the channel to its parent
+                "stderr reopened",       //
+                "the guardian's socket", //
                 "the page of started pids",
                 "anon_inode:[eventpoll]", // its event loop
                 "anon_inode:[signalfd]",  //
@@ -173,6 +186,10 @@ std::string fd_problems(pid_t root, const std::string& backend) {
                 "an actor's output",      //
                 "anon_inode:[pidfd]",     // the actor
             };
+            if (uses_cgroups()) {
+                expected.push_back("its nursery's cgroup"); // where it makes its actors'
+                expected.push_back("its actor's cgroup");   // to kill, watch, remove
+            }
             if (backend == "mp_forkserver") {
                 expected.push_back("socket");                 // to its own server
                 expected.push_back("anon_inode:[eventpoll]"); // the backend's ready set

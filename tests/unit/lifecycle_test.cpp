@@ -277,9 +277,10 @@ TEST_CASE("lifecycle: a cancel during the restart delay ends it at once") {
 // or is killed (entered only by sending SIGKILL).
 TEST_CASE("lifecycle: no reachable state can wait forever") {
     const std::vector<Event> events = {
-        Event::start,  Event::spawned,     Event::exec_confirmed, Event::exec_failed,
-        Event::spawn_failed, Event::withdrawn, Event::kill_missed, Event::ready,
-        Event::cancel, Event::kill,        Event::deadline,      Event::exited};
+        Event::start,        Event::spawned,   Event::exec_confirmed, Event::exec_failed,
+        Event::spawn_failed, Event::withdrawn, Event::kill_missed,    Event::ready,
+        Event::cancel,       Event::kill,      Event::deadline,       Event::exited,
+        Event::main_exited};
     struct Node {
         Lifecycle life;
         TimePoint now;
@@ -307,7 +308,9 @@ TEST_CASE("lifecycle: no reachable state can wait forever") {
                     INFO(n.path);
                     CHECK(t.to == n.life.state());
                     switch (wait_kind(t.to)) {
-                    case Wait::deadline: CHECK(n.life.deadline().has_value()); break;
+                    case Wait::deadline:
+                        CHECK(n.life.deadline().has_value());
+                        break;
                     case Wait::kernel:
                         CHECK((t.actions.kill_starting || t.actions.signal == SIGKILL ||
                                t.from == State::killed || e == Event::exec_failed));
@@ -323,7 +326,9 @@ TEST_CASE("lifecycle: no reachable state can wait forever") {
                         CHECK(c.apply(Event::cancel, n.now).to == State::ended);
                         break;
                     }
-                    case Wait::nothing: CHECK(t.to == State::ended); break;
+                    case Wait::nothing:
+                        CHECK(t.to == State::ended);
+                        break;
                     }
                     if (seen.insert(t.to).second) example[t.to] = n.path;
                     // One node per distinct situation: the walk stays small.
@@ -343,4 +348,40 @@ TEST_CASE("lifecycle: no reachable state can wait forever") {
         INFO(state_name(s));
         CHECK(seen.count(s) == 1); // every state is reachable
     }
+}
+
+TEST_CASE(
+    "lifecycle: a main process reaped while its cgroup holds processes: emptying, then ended") {
+    // It exited on its own: emptying arms the bound, cancels mean nothing,
+    // and its end keeps what the attempt was (no stop began).
+    Lifecycle l = running_actor();
+    auto t = l.apply(Event::main_exited, t0 + 1s);
+    CHECK(t.to == State::emptying);
+    CHECK_FALSE(t.actions.finish);
+    CHECK(l.deadline() == t0 + 1s + Lifecycle::k_empty_limit);
+    CHECK(wait_kind(State::emptying) == Wait::deadline);
+    CHECK(public_name(State::emptying) == "stopping");
+    CHECK(l.apply(Event::cancel, t0 + 1s).ignored);
+    CHECK(l.apply(Event::kill, t0 + 1s).ignored);
+    CHECK(l.apply(Event::main_exited, t0 + 1s).ignored);
+    CHECK_FALSE(l.cancelled());
+    t = l.apply(Event::exited, t0 + 1s + 3ms);
+    CHECK(t.to == State::ended);
+    CHECK(t.actions.finish);
+    CHECK_FALSE(l.stop().started());
+    CHECK_FALSE(l.deadline());
+
+    // Stopped first: the stop's record stays, and a restart is possible.
+    l = running_actor();
+    l.apply(Event::cancel, t0);
+    CHECK(l.apply(Event::main_exited, t0 + 10ms).to == State::emptying);
+    CHECK_FALSE(l.apply(Event::deadline, t0 + 2s).actions.signal); // no SIGKILL step from here
+    t = l.apply(Event::exited, t0 + 20ms, false, /*restart=*/true, 100ms);
+    CHECK(t.to == State::restarting);
+    CHECK(l.stop().sent() == std::vector<int>{SIGTERM});
+    CHECK(l.stop().exit_after() == 20ms);
+
+    // Nothing to empty before a process exists, nor after the end.
+    Lifecycle w = term_then_kill();
+    CHECK(w.apply(Event::main_exited, t0).ignored);
 }

@@ -299,8 +299,10 @@ TEST_CASE("jsonl lines end with exactly one newline and parse") {
     CHECK(summary.back() == '\n');
     CHECK(summary.find('\n') == summary.size() - 1);
     const auto s = nlohmann::ordered_json::parse(summary);
-    CHECK(keys_of(s) == std::vector<std::string>{"event", "forkspawn_version", "backend", "result",
-                                                 "exit_code", "duration_ms"});
+    CHECK(keys_of(s) == std::vector<std::string>{"event", "forkspawn_version", "backend",
+                                                 "containment", "result", "exit_code",
+                                                 "duration_ms"});
+    CHECK(s["containment"] == "process_group");
     CHECK(s["event"] == "summary");
     CHECK(s["forkspawn_version"] == "0.1.0");
     CHECK(s["backend"] == "subint_forkserver");
@@ -316,8 +318,8 @@ TEST_CASE("render_json is one object with the actors in order") {
     REQUIRE_FALSE(text.empty());
     CHECK(text.back() == '\n');
     const auto j = nlohmann::ordered_json::parse(text);
-    CHECK(keys_of(j) == std::vector<std::string>{"forkspawn_version", "backend", "result",
-                                                 "exit_code", "duration_ms", "actors"});
+    CHECK(keys_of(j) == std::vector<std::string>{"forkspawn_version", "backend", "containment",
+                                                 "result", "exit_code", "duration_ms", "actors"});
     CHECK(j["result"] == "failed");
     CHECK(j["exit_code"] == 1);
     CHECK(j["duration_ms"] == 1712.4);
