@@ -2,6 +2,7 @@
 
 #include "forkspawn/backend.hpp"
 #include "forkspawn/cgroup.hpp"
+#include "forkspawn/command.hpp"
 #include "forkspawn/error.hpp"
 #include "forkspawn/guardian.hpp"
 #include "forkspawn/report.hpp"
@@ -261,8 +262,37 @@ int fatal_error(std::string_view what, int exit_code) {
     return exit_code;
 }
 
+// What may differ at run time, said by `check` (exit still 0): a user or
+// group name that is unknown here (the actor would be spawn_failed unless
+// it exists when it starts).
+void warn_identities(const std::string& source, const spec::Actor& nursery,
+                     const std::string& pointer) {
+    for (std::size_t k = 0; k < nursery.actors.size(); ++k) {
+        const spec::Actor& a = nursery.actors[k];
+        const std::string ptr = fmt::format("{}/actors/{}", pointer, k);
+        warn_identities(source, a, ptr);
+        if (a.kind != spec::Kind::command) continue;
+        for (const auto& [field, principal] :
+             {std::pair{"user", a.execution.user}, std::pair{"group", a.execution.group}}) {
+            if (!principal || principal->id) continue;
+            spec::Execution only;
+            (field == std::string_view("user") ? only.user : only.group) = principal;
+            backend::IdentityError why;
+            if (backend::resolve_identity(only, &why)) continue;
+            fmt::print(
+                stderr, "{}\n",
+                format_diagnostic(source, {a.pos, ptr + "/" + field,
+                                           fmt::format("warning: {}: {} here; the actor is "
+                                                       "spawn_failed unless it exists when it "
+                                                       "starts",
+                                                       why.what, why.reason)}));
+        }
+    }
+}
+
 int cmd_check(const std::string& path) {
     const spec::Spec s = load_spec(path, {});
+    warn_identities(path == "-" ? "<stdin>" : path, s.root, "");
     fmt::print("{}", spec::format_tree(s));
     std::fflush(stdout);
     return k_exit_ok;

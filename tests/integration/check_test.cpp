@@ -148,3 +148,19 @@ TEST_CASE("check: a warning goes to stderr, and the spec still checks clean (exi
                    "\"strategy\": \"one_for_one\"\n");
     CHECK(r.out.find("root/web") != std::string::npos);
 }
+
+TEST_CASE("check: an unknown user or group is a warning at its pointer, exit 0") {
+    const std::string spec = R"({"actors": [{"name": "a", "cmd": ["true"],
+ "user": "no-such-user-forkspawn", "group": 0},
+ {"name": "n", "actors": [{"name": "b", "cmd": ["true"], "group": "no-such-group-forkspawn"}]},
+ {"name": "c", "cmd": ["true"], "user": "root", "group": 4000000}]})";
+    const auto r = run({.args = {"check", "-"}, .stdin_data = spec});
+    CHECK(r.exit_code == 0);
+    const auto err = lines(r.err);
+    REQUIRE(err.size() == 2);
+    CHECK(err[0] == "<stdin>:1:13: /actors/0/user: warning: user 'no-such-user-forkspawn': no "
+                    "such user here; the actor is spawn_failed unless it exists when it starts");
+    CHECK(err[1].starts_with("<stdin>:3:27: /actors/1/actors/0/group: warning: group "
+                             "'no-such-group-forkspawn': no such group here"));
+    CHECK(r.out.find("root/c  cmd [\"true\"]") != std::string::npos);
+}
