@@ -104,6 +104,11 @@ class Backend {
     // fail from then on. The supervisor's orphan reaper asks before it
     // reaps a child it does not know.
     virtual bool reap_helper(pid_t) { return false; }
+    // Whether a command's child shares the supervisor's memory until its
+    // execve (a vfork-style clone): the kernel then counts the supervisor's
+    // resident size into the child's peak (ru_maxrss), which says nothing
+    // of the program's own below that.
+    virtual bool child_shares_memory() const { return false; }
     // Requests whose child may exist but is not reported yet. Children that
     // are not the forking thread's only (mp_forkserver's CLONE_PARENT
     // children) could be mistaken for orphans while this is not zero.

@@ -94,8 +94,9 @@ std::optional<Identity> resolve_identity(const spec::Execution& e, IdentityError
         if (why) *why = lookup_error("user", *e.user, err);
         return std::nullopt;
     }
-    if (!pw) { // a bare uid: nothing else is known of it
-        id.uid = *e.user->id;
+    if (!pw) {                // a bare uid: nothing else is known of it, and root's group
+        id.uid = *e.user->id; // would be a surprise: the gid of the same number
+        if (!id.gid) id.gid = static_cast<gid_t>(*e.user->id);
         if (!id.groups) id.groups = std::vector<gid_t>{};
         return id;
     }

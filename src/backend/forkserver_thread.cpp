@@ -77,6 +77,7 @@ class ForkServerThread final : public Backend {
     }
 
     std::string_view key() const override { return "subint_forkserver"; }
+    bool child_shares_memory() const override { return true; }
 
     void submit(SpawnRequest request) override {
         {
@@ -180,8 +181,7 @@ class ForkServerThread final : public Backend {
                 next = m_requests.front();
                 m_requests.pop_front();
             }
-            SpawnCompletion done =
-                next.run ? fork_nursery(next) : spawn(next.request);
+            SpawnCompletion done = next.run ? fork_nursery(next) : spawn(next.request);
             {
                 std::lock_guard lock(m_mutex);
                 m_done.push_back(std::move(done));

@@ -39,6 +39,7 @@ class LoopSpawn final : public Backend {
     ~LoopSpawn() override { ::munmap(m_stack, k_stack_size); }
 
     std::string_view key() const override { return "trio"; }
+    bool child_shares_memory() const override { return true; }
 
     void submit(SpawnRequest request) override {
         m_done.push_back(spawn(request));

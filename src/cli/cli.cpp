@@ -80,6 +80,7 @@ struct RunArgs {
     std::string timeout;
     std::string output = "prefix";
     std::string cgroup = "auto";
+    bool cgroup_given = false;   // on the command line (else from FORKSPAWN_CGROUP, or the default)
     std::size_t max_running = 0; // 0: not given
     int verbose = 0;
     int quiet = 0;
@@ -145,7 +146,8 @@ int cmd_run(const RunArgs& args) {
 
     const auto cgroup_mode = cgroup::parse_mode(args.cgroup);
     if (!cgroup_mode)
-        throw Error(fmt::format("--cgroup: unknown mode '{}'; valid: auto, on, off", args.cgroup));
+        throw Error(fmt::format("{}: unknown mode '{}'; valid: auto, on, off",
+                                args.cgroup_given ? "--cgroup" : "FORKSPAWN_CGROUP", args.cgroup));
 
     const spec::Spec s = load_spec(args.spec_path, defaults);
     // Containment: a cgroup v2 of forkspawn's own where it stands, or
@@ -370,11 +372,12 @@ int run(int argc, char** argv) {
                     "unless the spec sets it)")
         ->check(CLI::Range(std::size_t{1}, std::size_t{1'000'000}))
         ->type_name("N");
+    // Checked when it is used (cmd_run), so that a bad FORKSPAWN_CGROUP
+    // breaks nothing but `run`, and the error names where it came from.
     run->add_option("--cgroup", run_args.cgroup,
                     "contain each actor in a cgroup v2: auto (when forkspawn can), on (or fail), "
                     "off")
         ->envname("FORKSPAWN_CGROUP")
-        ->check(CLI::IsMember({"auto", "on", "off"}))
         ->type_name("MODE");
     run->add_flag("-v,--verbose", run_args.verbose, "more lifecycle log on stderr (repeatable)");
     run->add_flag("-q,--quiet", run_args.quiet, "less lifecycle log on stderr");
@@ -420,6 +423,11 @@ int run(int argc, char** argv) {
         if (*check) return cmd_check(check_path);
         if (*backends) return cmd_backends(backends_json);
         if (*run) {
+            for (int k = 1; k < argc; ++k) {
+                const std::string_view arg = argv[k];
+                if (arg == "--") break;
+                run_args.cgroup_given |= arg == "--cgroup" || arg.starts_with("--cgroup=");
+            }
             ensure_standard_fds();
             // Before any thread exists: signalfd needs them blocked everywhere.
             supervise::block_supervised_signals();

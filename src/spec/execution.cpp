@@ -112,7 +112,13 @@ std::optional<std::uint64_t> parse_rlimit_value(const RlimitName& limit, std::st
         allowed = "a whole number, or \"infinity\"";
         break;
     }
-    if (!is_number && (text == "infinity" || text == "unlimited")) return k_infinity;
+    if (!is_number && (text == "infinity" || text == "unlimited")) {
+        // The kernel caps open files at fs.nr_open: setrlimit refuses more.
+        if (limit.resource == RLIMIT_NOFILE)
+            return fail("nofile cannot be unlimited (the kernel caps it at fs.nr_open, see "
+                        "/proc/sys/fs/nr_open); give a number");
+        return k_infinity;
+    }
     if (auto n = whole(text)) {
         if (*n >= k_infinity) return fail(fmt::format("{} is too large; use \"infinity\"", text));
         return n;
@@ -130,10 +136,12 @@ std::optional<std::uint64_t> parse_rlimit_value(const RlimitName& limit, std::st
     if (!is_number && limit.unit == RlimitName::seconds) {
         std::string duration_why;
         if (auto d = parse_duration(text, &duration_why)) {
-            const auto s = std::chrono::duration_cast<std::chrono::seconds>(*d).count();
-            if (s < 1 && d->count() > 0)
-                return fail(fmt::format("{} is less than the 1s a cpu limit counts in", text));
-            return static_cast<std::uint64_t>(s);
+            const auto s = std::chrono::duration_cast<std::chrono::seconds>(*d);
+            if (s != *d)
+                return fail(fmt::format("{} is not a whole number of seconds, which a cpu limit "
+                                        "counts in",
+                                        text));
+            return static_cast<std::uint64_t>(s.count());
         }
     }
     return fail(fmt::format("invalid {} limit {}; allowed: {}", limit.name,
@@ -152,7 +160,7 @@ std::string format_rlimit_value(const RlimitName& limit, std::uint64_t value) {
 }
 
 std::optional<mode_t> parse_umask(std::string_view text) {
-    if (text.size() < 3 || text.size() > 4) return std::nullopt;
+    if (text.empty() || text.size() > 4) return std::nullopt;
     mode_t mask = 0;
     for (char c : text) {
         if (c < '0' || c > '7') return std::nullopt;
@@ -200,8 +208,11 @@ std::optional<Principal> Validator::principal(const Value& v, const std::string&
         error(v.pos, ptr, fmt::format("the {} name is empty; give {}", what, help));
         return std::nullopt;
     }
-    if (auto n = whole(*s); n && *n < 0xffffffffu)
-        return Principal{{}, static_cast<std::uint32_t>(*n)};
+    if (auto n = whole(*s)) {
+        if (*n < 0xffffffffu) return Principal{{}, static_cast<std::uint32_t>(*n)};
+        error(v.pos, ptr, fmt::format("{} is not a {} id; allowed: 0 to 4294967294", *s, what));
+        return std::nullopt;
+    }
     const bool valid =
         s->front() != '-' && s->size() <= 256 && std::all_of(s->begin(), s->end(), [](char c) {
             return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -218,7 +229,8 @@ std::optional<Principal> Validator::principal(const Value& v, const std::string&
 }
 
 std::optional<mode_t> Validator::umask(const Value& v, const std::string& ptr) {
-    constexpr std::string_view help = "an octal string such as \"0027\" or \"022\"";
+    constexpr std::string_view help =
+        "an octal string of 1 to 4 digits such as \"0027\" or \"022\", at most \"0777\"";
     if (v.type != Type::string) {
         type_error(v, ptr, help);
         return std::nullopt;

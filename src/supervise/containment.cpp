@@ -86,6 +86,10 @@ void Supervisor::emptying_deadline(std::size_t i, TimePoint now) {
 
 void Supervisor::end_cgroup(ActorRun& a) {
     if (!a.cgroup) return;
+    if (!a.usage) { // nothing of it ran (its spawn failed before the fork)
+        remove_cgroup(a);
+        return;
+    }
     // Its CPU time from the cgroup (everything it started, all attempts);
     // its peak memory too where the memory controller counts it, else the
     // rusage of its main processes stays.
@@ -98,10 +102,15 @@ void Supervisor::end_cgroup(ActorRun& a) {
             usage.max_rss_kib = *u.memory_peak_bytes / 1024;
             usage.source = "cgroup";
         } else {
-            usage.source = a.usage ? "cgroup+rusage" : "cgroup";
+            // The peak is rusage's, when it is known at all.
+            usage.source = usage.max_rss_kib ? "cgroup+rusage" : "cgroup";
         }
         a.usage = usage;
     }
+    remove_cgroup(a);
+}
+
+void Supervisor::remove_cgroup(ActorRun& a) {
     const std::string path = a.cgroup.path();
     // A nursery's holds its children's, which its sub-supervisor removed
     // unless it was killed: then they are removed here (empty by now).

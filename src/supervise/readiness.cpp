@@ -387,6 +387,7 @@ void Supervisor::start_probe(std::size_t i, TimePoint now) {
     probe.env = a.spec->env;
     probe.env_clear = a.spec->env_clear;
     probe.cwd = a.spec->cwd;
+    probe.execution = a.spec->execution; // as the actor's user, with its limits
     UniqueFd in = dup_fd(m_dev_null.get()), out = dup_fd(m_dev_null.get());
     if (!in || !out) {
         log(1, fmt::format("{}: readiness probe: {}", a.spec->path, errno_text(errno)));
@@ -394,6 +395,14 @@ void Supervisor::start_probe(std::size_t i, TimePoint now) {
     }
     a.probe_cmd = std::make_unique<backend::PreparedCommand>(probe, environ, std::move(in),
                                                              std::move(out), UniqueFd());
+    if (const auto why = a.probe_cmd->setup_error()) {
+        if (!a.probe_missing) // said once
+            log(1,
+                fmt::format("{}: readiness probe: {}: {}", a.spec->path, why->what, why->reason));
+        a.probe_missing = true;
+        a.probe_cmd.reset();
+        return;
+    }
     if (!a.probe_cmd->found()) {
         if (!a.probe_missing) // said once
             log(1, fmt::format("{}: readiness probe {}: {}", a.spec->path,

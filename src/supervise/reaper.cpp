@@ -152,7 +152,7 @@ void Supervisor::on_pidfd(std::size_t i) {
     const TimePoint now = Clock::now();
     a.exit_code = status->exit_code;
     a.term_signal = status->signal;
-    if (status->usage) add_rusage(a.usage, *status->usage);
+    if (status->usage) add_rusage(a.usage, *status->usage, peak_known(a, *status->usage));
     on_error_pipe(i);             // the child is gone: its report, if any, is complete
     if (a.channel) on_channel(i); // and so is everything it sent us
     drain_readiness(i);           // a READY=1 just before its exit still counts
@@ -163,6 +163,18 @@ void Supervisor::on_pidfd(std::size_t i) {
     // Its cgroup must be empty before it is reported (containment.cpp).
     if (empties(i, now)) return;
     exit_applied(i, now);
+}
+
+// A child that shared our memory until its execve (vfork-style backends) has
+// at least our own peak as its ru_maxrss: up to there, the number says
+// nothing of the program. A sub-supervisor (a fork, or a fresh image) and
+// mp_forkserver's children (forked from its small server) are counted as
+// themselves.
+bool Supervisor::peak_known(const ActorRun& a, const rusage& ru) const {
+    if (a.nursery() || !m_backend || !m_backend->child_shares_memory()) return true;
+    rusage self{};
+    ::getrusage(RUSAGE_SELF, &self);
+    return ru.ru_maxrss > self.ru_maxrss;
 }
 
 void Supervisor::exit_applied(std::size_t i, TimePoint now) {

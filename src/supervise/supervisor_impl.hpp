@@ -279,13 +279,16 @@ inline std::optional<std::string> status_text(const ActorRun& a) {
 
 // Adds one reaped process's rusage to `usage`: CPU times add up over
 // attempts, the peak is the highest of them.
-inline void add_rusage(std::optional<report::Usage>& usage, const rusage& ru) {
+// `peak_known`: ru_maxrss is the program's (see Backend::child_shares_memory).
+inline void add_rusage(std::optional<report::Usage>& usage, const rusage& ru,
+                       bool peak_known = true) {
     if (!usage) usage = report::Usage{0, 0, std::nullopt, "rusage"};
     const auto ms = [](const timeval& t) {
         return static_cast<double>(t.tv_sec) * 1000.0 + static_cast<double>(t.tv_usec) / 1000.0;
     };
     usage->cpu_user_ms += ms(ru.ru_utime);
     usage->cpu_system_ms += ms(ru.ru_stime);
+    if (!peak_known) return;
     const auto peak = static_cast<std::uint64_t>(std::max(ru.ru_maxrss, 0L)); // KiB on Linux
     usage->max_rss_kib = std::max(usage->max_rss_kib.value_or(0), peak);
 }
@@ -436,11 +439,13 @@ class Supervisor {
     void emptying_deadline(std::size_t i, TimePoint now);
     // Its end for good: its usage read from its cgroup, the cgroup removed.
     void end_cgroup(ActorRun& a);
+    void remove_cgroup(ActorRun& a);
     // The run's cgroup, at the end of the run (the root).
     void remove_run_cgroup();
     // The tail of an exit, once the actor's cgroup is empty: the restart
     // decision and the lifecycle's exited.
     void exit_applied(std::size_t i, TimePoint now);
+    bool peak_known(const ActorRun& a, const rusage& ru) const;
     std::unique_ptr<backend::Backend> m_backend;
     EventLoop m_loop;
     UniqueFd m_signalfd, m_dev_null;

@@ -336,3 +336,41 @@ TEST_CASE(
     CHECK(exists(dir / "ran"));
     check_nothing_left(r.tag);
 }
+
+TEST_CASE(
+    "usage: a small actor's peak memory is null where rusage cannot tell it from forkspawn's") {
+    const auto r = run_json({{"actors", {{{"name", "t"}, {"cmd", {"true"}}}}}});
+    REQUIRE(r.exit_code == 0);
+    const json u = entry(parse_report(r.out), "root/t")["usage"];
+    INFO(u.dump());
+    // A vfork-style child shares forkspawn's memory until its execve, and
+    // the kernel counts it into the child's peak; mp_forkserver's children
+    // are forked from its small server.
+    if (backend() == "mp_forkserver") {
+        REQUIRE(u["max_rss_kib"].is_number());
+        CHECK(u["max_rss_kib"].get<double>() < 16 * 1024);
+    } else {
+        CHECK(u["max_rss_kib"].is_null());
+    }
+    check_nothing_left(r.tag);
+}
+
+TEST_CASE("FORKSPAWN_CGROUP: a bad value is an error of run that names the variable") {
+    RunOptions options;
+    options.env = {{"FORKSPAWN_CGROUP", "bogus"}};
+    options.args = {"--help"};
+    CHECK(run(options).exit_code == 0); // nothing else minds it
+    options.args = {"check", "-"};
+    options.stdin_data = R"({"actors": [{"name": "a", "cmd": ["true"]}]})";
+    CHECK(run(options).exit_code == 0);
+    options.args = {"run", "-"};
+    auto r = run(options);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err == "forkspawn: error: FORKSPAWN_CGROUP: unknown mode 'bogus'; valid: auto, on, "
+                   "off\n");
+    options.args = {"run", "--cgroup=nope", "-"};
+    r = run(options);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err == "forkspawn: error: --cgroup: unknown mode 'nope'; valid: auto, on, off\n");
+    check_nothing_left(r.tag);
+}

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <pwd.h>
 #include <sstream>
+#include <sys/stat.h>
 #include <unistd.h>
 
 using namespace forkspawn::test;
@@ -227,7 +228,7 @@ TEST_CASE("setgroups and setrlimit fail in the child when forkspawn is not privi
                                  : backend() == "trio"            ? 1
                                                                   : 2);
     json to_root = {{"name", "a"}, {"user", 4000000}, {"cmd", {"true"}}};
-    json limit = {{"name", "b"}, {"rlimits", {{"nofile", {64, "infinity"}}}}, {"cmd", {"true"}}};
+    json limit = {{"name", "b"}, {"rlimits", {{"msgqueue", {0, "infinity"}}}}, {"cmd", {"true"}}};
     const auto r =
         run_json({{"strategy", "one_for_one"}, {"actors", {to_root, limit}}}, {.uid = spare});
     INFO(r.err);
@@ -238,6 +239,31 @@ TEST_CASE("setgroups and setrlimit fail in the child when forkspawn is not privi
           "failed to set up a (setgroups, 0 groups): Operation not permitted (EPERM)");
     CHECK(all.at("root/b")["outcome"] == "spawn_failed");
     CHECK(all.at("root/b")["error"] ==
-          "failed to set up b (setrlimit nofile): Operation not permitted (EPERM)");
+          "failed to set up b (setrlimit msgqueue): Operation not permitted (EPERM)");
+    check_nothing_left(r.tag);
+}
+
+TEST_CASE("an exec readiness probe runs as the actor's user, with its umask and limits") {
+    if (::geteuid() != 0) {
+        MESSAGE("skipped: needs root to change an actor's user");
+        return;
+    }
+    TempDir dir("probe");
+    ::chmod((dir / "").c_str(), 0777); // the probe, as nobody, writes here
+    const std::string seen = dir / "seen";
+    json a = {{"name", "a"},
+              {"user", "nobody"},
+              {"umask", "0077"},
+              {"rlimits", {{"nofile", 64}}},
+              {"daemon", true},
+              {"ready",
+               {{"exec", {"sh", "-c", "echo $(id -u) $(umask) $(ulimit -n) > \"$0\"", seen}},
+                {"interval", "50ms"}}},
+              {"cmd", {"sleep", "100"}}};
+    json b = {{"name", "b"}, {"cmd", {"true"}}, {"after", {"a"}}};
+    const auto r = run_json({{"actors", {a, b}}});
+    INFO(r.err);
+    CHECK(r.exit_code == 0);
+    CHECK(slurp_file(seen) == "65534 0077 64\n");
     check_nothing_left(r.tag);
 }

@@ -77,6 +77,8 @@ TEST_CASE("user and group: names or numbers, checked for form, command actors on
     CHECK(has(errors(one(R"("user": 4294967295)")),
               "/actors/0/user: 4294967295 is not a user id; allowed: 0 to 4294967294"));
     CHECK(has(errors(one(R"("user": -1)")), "/actors/0/user: -1 is not a user id"));
+    CHECK(
+        has(errors(one(R"("user": "4294967295")")), "/actors/0/user: 4294967295 is not a user id"));
     CHECK(has(errors(one(R"("user": true)")), "/actors/0/user: must be a user name or a number"));
     CHECK(has(errors(R"({"actors": [{"name": "n", "user": "x", "actors": []}]})"),
               "/actors/0/user: \"user\" applies to command actors only (this is a nursery)"));
@@ -87,6 +89,10 @@ TEST_CASE("umask and nice: octal strings and -20 to 19") {
     CHECK(s.root.actors[0].execution.umask == 027u);
     CHECK(s.root.actors[0].execution.nice == -5);
     CHECK(ok(one(R"("umask": "022")")).root.actors[0].execution.umask == 022u);
+    CHECK(ok(one(R"("umask": "0")")).root.actors[0].execution.umask == 0u);
+    CHECK(ok(one(R"("umask": "77")")).root.actors[0].execution.umask == 077u);
+    CHECK(has(errors(one(R"("umask": "")")), "invalid umask ''"));
+    CHECK(has(errors(one(R"("umask": "00777")")), "invalid umask '00777'"));
     CHECK(has(errors(one(R"("umask": "0089")")), "/actors/0/umask: invalid umask '0089'"));
     CHECK(has(errors(one(R"("umask": "1777")")), "invalid umask '1777'"));
     CHECK(has(errors(one(R"("umask": 22)")), "/actors/0/umask: must be an octal string"));
@@ -98,6 +104,7 @@ TEST_CASE("umask and nice: octal strings and -20 to 19") {
 TEST_CASE("rlimits: numbers, sizes, durations, infinity, [soft, hard]") {
     auto s = ok(one(
         R"("rlimits": {"nofile": [256, 1024], "core": 0, "as": "2G", "cpu": "10m", "stack": "infinity", "nproc": "unlimited"})"));
+    CHECK(ok(one(R"("rlimits": {"cpu": 0})")).root.actors[0].execution.rlimits.size() == 1);
     const auto& r = s.root.actors[0].execution.rlimits;
     REQUIRE(r.size() == 6);
     // Kept in name order.
@@ -123,7 +130,10 @@ TEST_CASE("rlimits: numbers, sizes, durations, infinity, [soft, hard]") {
     CHECK(has(errors(one(R"("rlimits": {"nofile": [1]})")),
               "/actors/0/rlimits/nofile: give one value (soft = hard) or [soft, hard]"));
     CHECK(has(errors(one(R"("rlimits": {"nofile": 1, "nofile": 2})")), "duplicate limit"));
-    CHECK(has(errors(one(R"("rlimits": {"cpu": "10ms"})")), "less than the 1s"));
+    CHECK(has(errors(one(R"("rlimits": {"cpu": "10ms"})")), "is not a whole number of seconds"));
+    CHECK(has(errors(one(R"("rlimits": {"cpu": "1.5s"})")), "is not a whole number of seconds"));
+    CHECK(has(errors(one(R"("rlimits": {"nofile": "infinity"})")),
+              "/actors/0/rlimits/nofile: nofile cannot be unlimited"));
     CHECK(has(errors(one(R"("rlimits": [])")), "/actors/0/rlimits: must be an object of limits"));
 }
 
@@ -165,7 +175,7 @@ TEST_CASE("resolve_identity: a user's ids and groups, a group alone, a bare uid,
     id = backend::resolve_identity(bare, &why);
     REQUIRE(id);
     CHECK(id->uid == 4000000u);
-    CHECK_FALSE(id->gid);
+    CHECK(id->gid == 4000000u); // never root's group
     REQUIRE(id->groups);
     CHECK(id->groups->empty()); // never root's supplementary groups
     CHECK(id->env.empty());
