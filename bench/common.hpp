@@ -369,7 +369,7 @@ inline std::string option(int argc, char** argv, const std::string& name,
 }
 
 // The command line of a bench that runs the forkspawn binary:
-//   PROGRAM FORKSPAWN [--actors=N] [--reps=R] [--quick]
+//   PROGRAM FORKSPAWN [--actors=N] [OWN OPTIONS] [--reps=R] [--quick]
 struct CommandLine {
     std::string forkspawn;
     int actors = 0;
@@ -380,14 +380,15 @@ struct Defaults {
     int actors = 0; // 0: the bench sets its own sizes and takes no --actors
     int reps = 0;
     int quick_reps = 0;
+    const char* more = ""; // the bench's own options, for the usage: "[--cgroup=...] "
 };
 
 // nullopt, with the usage on stderr, when FORKSPAWN is missing: the bench
 // then exits 2.
 inline std::optional<CommandLine> command_line(int argc, char** argv, const Defaults& d) {
     if (argc < 2) {
-        fmt::print(stderr, "usage: {} FORKSPAWN {}[--reps=R] [--quick]\n", argv[0],
-                   d.actors ? "[--actors=N] " : "");
+        fmt::print(stderr, "usage: {} FORKSPAWN {}{}[--reps=R] [--quick]\n", argv[0],
+                   d.actors ? "[--actors=N] " : "", d.more);
         return std::nullopt;
     }
     CommandLine c;
@@ -396,6 +397,219 @@ inline std::optional<CommandLine> command_line(int argc, char** argv, const Defa
     const int reps = quick(argc, argv) ? d.quick_reps : d.reps;
     c.reps = std::stoi(option(argc, argv, "reps", std::to_string(reps)));
     return c;
+}
+
+// ---- cgroups ----------------------------------------------------------------
+// forkspawn's --cgroup mode of a bench run, and a bare baseline that does by
+// hand what forkspawn does with a cgroup per actor (bench/README.md, items 2
+// and 3 with cgroups).
+
+// `--cgroup=auto|off|both` of the benches that compare forkspawn with and
+// without cgroups: which of the two a run measures.
+struct CgroupModes {
+    bool off = true, with = true;
+};
+
+// nullopt (with a message) for anything but auto, off or both.
+inline std::optional<CgroupModes> cgroup_modes(int argc, char** argv) {
+    const std::string mode = option(argc, argv, "cgroup", "both");
+    if (mode == "both") return CgroupModes{};
+    if (mode == "auto") return CgroupModes{.off = false, .with = true};
+    if (mode == "off") return CgroupModes{.off = true, .with = false};
+    fmt::print(stderr, "bench: --cgroup={}: expected auto, off or both\n", mode);
+    return std::nullopt;
+}
+
+// The path of process `pid` in the unified hierarchy: the "0::" line of
+// /proc/PID/cgroup ("/forkspawn-<tree id>/s12" for an actor of a run with
+// cgroups); "" when there is none.
+inline std::string cgroup_of(pid_t pid) {
+    const std::string text = read_file(fmt::format("/proc/{}/cgroup", pid));
+    const auto at = text.find("0::");
+    if (at == std::string::npos || (at > 0 && text[at - 1] != '\n')) return "";
+    const auto end = text.find('\n', at);
+    return text.substr(at + 3, end == std::string::npos ? std::string::npos : end - at - 3);
+}
+
+// Whether `pid` runs in a cgroup that forkspawn made: its path has a
+// component forkspawn-<tree id> (the run's cgroup).
+inline bool in_forkspawn_cgroup(pid_t pid) {
+    return cgroup_of(pid).find("/forkspawn-") != std::string::npos;
+}
+
+// The bench's own cgroup directory: the first cgroup2 mount of
+// /proc/self/mountinfo whose root is "/" (the field after the lone "-" is
+// the type), plus the "0::" path of /proc/self/cgroup; "" when there is no
+// such mount (a container that bind-mounts part of the hierarchy: the bare
+// cgroup baseline is then skipped, nothing more).
+inline std::string own_cgroup_dir() {
+    const std::string self = cgroup_of(::getpid());
+    if (self.empty()) return "";
+    const std::string info = read_file("/proc/self/mountinfo");
+    std::size_t line = 0;
+    while (line < info.size()) {
+        const auto end = std::min(info.find('\n', line), info.size());
+        const std::string l = info.substr(line, end - line);
+        line = end + 1;
+        const auto dash = l.find(" - cgroup2 ");
+        if (dash == std::string::npos) continue;
+        // id parent major:minor root mount-point ...
+        std::vector<std::string> f;
+        for (std::size_t p = 0; p < dash && f.size() < 5;) {
+            const auto q = std::min(l.find(' ', p), dash);
+            f.push_back(l.substr(p, q - p));
+            p = q + 1;
+        }
+        if (f.size() < 5 || f[3] != "/") continue;
+        return self == "/" ? f[4] : f[4] + self;
+    }
+    return "";
+}
+
+// The bare baseline with cgroups: what forkspawn does with a cgroup per
+// actor, by hand. One cgroup of the bench's, `<own cgroup>/<name>`, and in
+// it c0, c1 ... one per child; a child moves itself in (writes "0" to its
+// cgroup.procs, opened before the fork, as forkspawn's children do) before
+// it execs. The destructor kills and removes whatever is left: no bench run
+// may leave a cgroup behind.
+class BareCgroups {
+  public:
+    explicit BareCgroups(const std::string& name) {
+        const std::string own = own_cgroup_dir();
+        if (own.empty()) {
+            m_why = "no cgroup2 mount of the whole hierarchy";
+            return;
+        }
+        m_path = own + "/" + name;
+        if (::mkdir(m_path.c_str(), 0755) < 0) {
+            m_why = fmt::format("mkdir {}: {}", m_path, std::strerror(errno));
+            return;
+        }
+        m_fd = ::open(m_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (m_fd < 0) m_why = fmt::format("open {}: {}", m_path, std::strerror(errno));
+    }
+    ~BareCgroups() { close(); }
+    BareCgroups(const BareCgroups&) = delete;
+    BareCgroups& operator=(const BareCgroups&) = delete;
+
+    bool ok() const { return m_fd >= 0; }
+    const std::string& why() const { return m_why; } // when not ok()
+
+    // Makes cgroup c<i> and starts `args` in it (stdin, stdout and stderr
+    // /dev/null); the pid, or -1.
+    pid_t start_in(std::size_t i, const std::vector<std::string>& args) {
+        if (!ok()) return -1;
+        if (m_made.size() <= i) m_made.resize(i + 1, false);
+        const std::string name = child(i);
+        if (::mkdirat(m_fd, name.c_str(), 0755) < 0) return -1;
+        m_made[i] = true;
+        const int procs = ::openat(m_fd, (name + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC);
+        const int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+        std::vector<char*> argv;
+        for (const auto& a : args)
+            argv.push_back(const_cast<char*>(a.c_str()));
+        argv.push_back(nullptr);
+        pid_t pid = -1;
+        if (procs >= 0 && null >= 0) pid = ::fork();
+        if (pid == 0) { // async-signal-safe calls only from here
+            sigset_t none;
+            sigemptyset(&none);
+            ::sigprocmask(SIG_SETMASK, &none, nullptr);
+            if (::write(procs, "0", 1) != 1) ::_exit(126);
+            ::dup2(null, 0);
+            ::dup2(null, 1);
+            ::dup2(null, 2);
+            ::execv(argv[0], argv.data());
+            ::_exit(127);
+        }
+        if (procs >= 0) ::close(procs);
+        if (null >= 0) ::close(null);
+        return pid;
+    }
+
+    // Writes "1" to c<i>/cgroup.kill, as forkspawn does for a hard kill and
+    // after an actor's main process exited; 0 or -1.
+    int kill(std::size_t i) {
+        const int fd = ::openat(m_fd, (child(i) + "/cgroup.kill").c_str(), O_WRONLY | O_CLOEXEC);
+        if (fd < 0) return -1;
+        const bool ok = ::write(fd, "1", 1) == 1;
+        ::close(fd);
+        return ok ? 0 : -1;
+    }
+
+    // Until c<i>'s cgroup.events says "populated 0" (read first, then
+    // polled for POLLPRI, as forkspawn watches it), at most `limit`.
+    bool wait_empty(std::size_t i, std::chrono::milliseconds limit) {
+        const int fd = ::openat(m_fd, (child(i) + "/cgroup.events").c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) return false;
+        const auto until = Clock::now() + limit;
+        bool empty = false;
+        for (;;) {
+            char buf[256];
+            const ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+            if (n <= 0) break;
+            buf[n] = '\0';
+            if (std::strstr(buf, "populated 0")) {
+                empty = true;
+                break;
+            }
+            const auto left =
+                std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
+            if (left.count() <= 0) break;
+            pollfd p{fd, POLLPRI, 0};
+            ::poll(&p, 1, static_cast<int>(left.count()));
+        }
+        ::close(fd);
+        return empty;
+    }
+
+    // c<i>'s file `name` (cpu.stat: forkspawn reads it for an actor's CPU
+    // time before it removes the actor's cgroup).
+    std::string read(std::size_t i, const char* name) const {
+        return read_file(m_path + "/" + child(i) + "/" + name);
+    }
+
+    // Kills and removes every cgroup left, then the bench's: as forkspawn
+    // kills and removes its run's cgroup at its end. Again: nothing.
+    void close() {
+        if (m_fd >= 0) {
+            for (std::size_t i = 0; i < m_made.size(); ++i)
+                if (m_made[i]) {
+                    kill(i);
+                    wait_empty(i, std::chrono::seconds(5));
+                    remove(i);
+                }
+            ::close(m_fd);
+            m_fd = -1;
+        }
+        if (!m_path.empty() && ::rmdir(m_path.c_str()) < 0 && errno != ENOENT)
+            fmt::print(stderr, "bench: cannot remove the cgroup {}: {}\n", m_path,
+                       std::strerror(errno));
+        m_path.clear();
+    }
+
+    // rmdir of c<i>; 0 or -1.
+    int remove(std::size_t i) {
+        if (i >= m_made.size() || !m_made[i]) return 0;
+        if (::unlinkat(m_fd, child(i).c_str(), AT_REMOVEDIR) < 0) return -1;
+        m_made[i] = false;
+        return 0;
+    }
+
+  private:
+    static std::string child(std::size_t i) { return fmt::format("c{}", i); }
+
+    std::string m_path, m_why;
+    int m_fd = -1;
+    std::vector<bool> m_made;
+};
+
+// Why the bench cannot make cgroups of its own for the bare baseline with
+// cgroups ("" when it can): tried once, before the runs, so that the
+// baseline's rows say "skipped" with the reason instead of failing each run.
+inline std::string bare_cgroups_unusable(const std::string& bench) {
+    BareCgroups probe(fmt::format("forkspawn-bench-{}-{}", bench, ::getpid()));
+    return probe.ok() ? "" : probe.why();
 }
 
 // A directory of the bench's own for its spec files; the bench removes it.
