@@ -4,10 +4,12 @@
 // and handles structs, and only this file knows the wire form. A datagram
 // that is not a message (not JSON, unknown "t", a field of the wrong type)
 // decodes to nothing and is ignored.
-//   up (child to parent):  spawned, attempt_ended, ready, reaped, failing, terminal(want), exit
-//   down (parent to child): cancel, dump, terminal(lent)
+//   up (child to parent):  spawned, attempt_ended, ready, reaped, failing, terminal(want), exit,
+//                          live, refused
+//   down (parent to child): cancel, dump, terminal(lent), control
 #pragma once
 
+#include "forkspawn/control.hpp"
 #include "forkspawn/report.hpp"
 
 #include <cstddef>
@@ -62,14 +64,34 @@ struct TerminalWant {
 struct Exit {
     std::size_t output_dropped = 0;
 };
-using Up = std::variant<Spawned, AttemptEnded, Ready, Reaped, Failing, TerminalWant, Exit>;
+// An actor below changed as the control socket shows it (sent only when
+// the root serves one): the root keeps the live table of the whole tree.
+struct Live {
+    control::LiveActor actor;
+};
+// A control request for an actor below could not be carried out (the
+// supervisor that owns the actor says why).
+struct Refused {
+    std::uint64_t id = 0;
+    std::string error;
+};
+using Up =
+    std::variant<Spawned, AttemptEnded, Ready, Reaped, Failing, TerminalWant, Exit, Live, Refused>;
 
 struct Cancel {
     std::string reason;
 };
 struct Dump {};
 struct TerminalLent {};
-using Down = std::variant<Cancel, Dump, TerminalLent>;
+// A control request (stop, start, restart, signal) for the actor at `path`,
+// which is in this sub-supervisor's subtree; `id` comes back in a Refused.
+struct Control {
+    std::uint64_t id = 0;
+    control::Op op = control::Op::stop;
+    std::string path;
+    int signo = 0;
+};
+using Down = std::variant<Cancel, Dump, TerminalLent, Control>;
 
 // For std::visit over a message: one lambda per type.
 template <class... F> struct Overload : F... { using F::operator()...; };

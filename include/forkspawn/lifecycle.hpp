@@ -14,6 +14,7 @@
 //      └──────────exited────── killed ◀─────────────────────────────────────┘
 //   execing / cancelling_start ──exec failed──▶ exiting ──exited──▶ ended
 //   restarting ──deadline──▶ waiting      (entered from an exit the caller restarts)
+//   ended / restarting ──revive──▶ waiting (ctl start / restart: a new attempt now)
 //   (any state with a process) ──main exited──▶ emptying ──exited──▶ ended / restarting
 //                                (its cgroup still holds processes, killed; bounded)
 //
@@ -68,6 +69,7 @@ enum class Event {
     deadline,       // a deadline it armed came (possibly late, never early)
     exited,         // it was reaped (and its cgroup, if any, is empty)
     main_exited,    // its main process was reaped, and its cgroup still holds processes
+    revive,         // start it again now (ctl start, restart): from ended or restarting
 };
 
 // What a state waits for, which bounds how long it can last.

@@ -125,4 +125,25 @@ std::string render_json(const Summary& s, const std::vector<ActorReport>& actors
 // Aligned columns; ANSI colour on the outcome when `colour` is set.
 std::string render_table(const Summary& s, const std::vector<ActorReport>& actors, bool colour);
 
+// One actor of the live tree, as `forkspawn ctl SOCKET status` shows it
+// (the control socket's status reply; DESIGN "Control").
+struct StatusRow {
+    std::string path;
+    Kind kind = Kind::cmd;
+    std::optional<long> pid;
+    std::string state;                        // waiting, starting, running, ready, ...
+    std::optional<std::string> outcome;       // its end, or its last attempt's
+    std::optional<std::string> cancel_reason; // "ctl_stop", "sibling_failed", ...
+    unsigned restarts = 0;
+    unsigned attempt = 0; // 0: never started
+    bool ready = false;
+    std::optional<std::string> status_text; // its last STATUS= (sd_notify)
+    std::optional<double> runtime_ms;
+};
+// The live tree for people, as render_table looks: a header, aligned
+// columns (PATH KIND PID STATE OUTCOME RESTARTS READY RUNTIME STATUS, '-'
+// for what is absent), ANSI colour on the outcome when `colour` is set, and
+// a line counting the actors per state (`now_ms`: since forkspawn started).
+std::string render_status_table(const std::vector<StatusRow>& actors, double now_ms, bool colour);
+
 } // namespace forkspawn::report

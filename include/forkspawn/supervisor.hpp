@@ -39,6 +39,11 @@ struct Options {
     std::string cgroup;
     std::string cgroup_fallback;
     bool cgroup_required = false; // --cgroup=on: no cgroup is an error
+    // The control socket (DESIGN "Control"): the root's listening socket
+    // (-1: none); `control`: the tree has one, so sub-supervisors tell the
+    // root how their actors change.
+    int control_fd = -1;
+    bool control = false;
     // Set by forkspawn itself: the page of started pids, and the entry of
     // this nursery's first child in it.
     backend::StartedPage page;

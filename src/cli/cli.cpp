@@ -3,6 +3,7 @@
 #include "forkspawn/backend.hpp"
 #include "forkspawn/cgroup.hpp"
 #include "forkspawn/command.hpp"
+#include "forkspawn/control.hpp"
 #include "forkspawn/error.hpp"
 #include "forkspawn/guardian.hpp"
 #include "forkspawn/report.hpp"
@@ -80,6 +81,7 @@ struct RunArgs {
     std::string timeout;
     std::string output = "prefix";
     std::string cgroup = "auto";
+    std::string control;         // --control=PATH
     bool cgroup_given = false;   // on the command line (else from FORKSPAWN_CGROUP, or the default)
     std::size_t max_running = 0; // 0: not given
     int verbose = 0;
@@ -170,6 +172,15 @@ int cmd_run(const RunArgs& args) {
     // The root's own timeout is the tree's deadline, like --timeout (which wins).
     if (!options.tree_timeout && s.root.timeout) options.tree_timeout = s.root.timeout;
 
+    // The control socket: bound before anything runs (a live socket at the
+    // path is an error), removed when this returns.
+    std::optional<control::Listener> control_socket;
+    if (!args.control.empty()) {
+        control_socket.emplace(control::Listener::open(args.control));
+        options.control_fd = control_socket->fd();
+        options.control = true;
+    }
+
     UniqueFd report_file;
     if (!args.report_file.empty()) {
         report_file = UniqueFd(::open(args.report_file.c_str(),
@@ -185,6 +196,7 @@ int cmd_run(const RunArgs& args) {
 
     backend::raise_fd_limit();
     const auto result = supervise::run(s, options, report_sink, log_sink);
+    control_socket.reset(); // the tree is gone: nothing to control while the report is written
 
     switch (options.format) {
     case report::Format::table:
@@ -379,6 +391,10 @@ int run(int argc, char** argv) {
                     "off")
         ->envname("FORKSPAWN_CGROUP")
         ->type_name("MODE");
+    run->add_option("--control", run_args.control,
+                    "serve the control socket at PATH (`forkspawn ctl PATH ...`)")
+        ->check(non_empty)
+        ->type_name("PATH");
     run->add_flag("-v,--verbose", run_args.verbose, "more lifecycle log on stderr (repeatable)");
     run->add_flag("-q,--quiet", run_args.quiet, "less lifecycle log on stderr");
 
@@ -391,10 +407,43 @@ int run(int argc, char** argv) {
         app.add_subcommand("check", "Validate SPEC, print the normalized tree, run nothing");
     check->add_option("SPEC", check_path, "spec file, or - for stdin")->required();
 
+    control::CtlArgs ctl_args;
+    CLI::App* ctl = app.add_subcommand(
+        "ctl", "Talk to a running forkspawn through its control socket (run --control=SOCKET)");
+    ctl->add_option("SOCKET", ctl_args.socket, "the path given to run --control")->required();
+    ctl->require_subcommand(1);
+    ctl->footer("Exit status: 0 done, 1 refused (wait: an actor failed or ended first), 2 usage "
+                "error, 3 (wait) the tree ended first, 69 SOCKET cannot be reached.");
+    CLI::App* ctl_status = ctl->add_subcommand("status", "The live tree: state of every actor");
+    ctl_status->add_flag("--json", ctl_args.json, "print the reply as JSON");
+    for (const auto& [name, help] :
+         {std::pair{"stop", "Stop actors with their stop sequence (ends cancelled, ctl_stop; "
+                            "not restarted, not a failure); returns once they ended"},
+          std::pair{"start", "Start ended or stopped actors again, as a new attempt; returns "
+                             "once they run"},
+          std::pair{"restart", "Stop actors and start them again at once; returns once they run "
+                               "again"}}) {
+        CLI::App* sub = ctl->add_subcommand(name, help);
+        sub->add_option("PATH", ctl_args.paths, "actor paths, e.g. root/web")->required();
+    }
+    CLI::App* ctl_signal =
+        ctl->add_subcommand("signal", "Send a signal to an actor (its kill mode decides where)");
+    std::string signal_path;
+    ctl_signal->add_option("PATH", signal_path, "the actor's path")->required();
+    ctl_signal->add_option("SIG", ctl_args.signal, "signal name or number, e.g. HUP, SIGUSR1, 10")
+        ->required();
+    ctl->add_subcommand("cancel", "Cancel the whole tree, as SIGTERM would (exit 143)");
+    CLI::App* ctl_wait = ctl->add_subcommand(
+        "wait", "Wait until the actors (default: all) have ended, or with --ready are ready");
+    ctl_wait->add_flag("--ready", ctl_args.ready, "wait until they are ready");
+    ctl_wait->add_option("PATH", ctl_args.paths, "actor paths; a nursery means every actor in it");
+    ctl->add_subcommand("events",
+                        "Stream the jsonl events (as --report=jsonl) until the tree ends");
+
     // `forkspawn [OPTIONS] SPEC` means `forkspawn run [OPTIONS] SPEC`.
     std::vector<std::string> args(argv + 1, argv + argc);
     if (!args.empty() && args[0] != "run" && args[0] != "check" && args[0] != "backends" &&
-        args[0] != "--help" && args[0] != "-h" && args[0] != "--version")
+        args[0] != "ctl" && args[0] != "--help" && args[0] != "-h" && args[0] != "--version")
         args.insert(args.begin(), "run");
 
     const auto usage_error = [](const std::string& what) {
@@ -422,6 +471,12 @@ int run(int argc, char** argv) {
     try {
         if (*check) return cmd_check(check_path);
         if (*backends) return cmd_backends(backends_json);
+        if (*ctl) {
+            for (CLI::App* sub : ctl->get_subcommands())
+                ctl_args.command = sub->get_name();
+            if (!signal_path.empty()) ctl_args.paths = {signal_path};
+            return control::ctl(ctl_args);
+        }
         if (*run) {
             for (int k = 1; k < argc; ++k) {
                 const std::string_view arg = argv[k];

@@ -13,7 +13,6 @@ namespace {
 
 constexpr double k_ms_per_s = 1000.0;
 constexpr std::string_view k_column_gap = "  ";
-constexpr std::string_view k_absent = "-";
 constexpr std::string_view k_ansi_reset = "\x1b[0m";
 constexpr std::string_view k_replacement_char = "\xef\xbf\xbd"; // U+FFFD
 
@@ -48,9 +47,8 @@ std::size_t decode_utf8(std::string_view s, std::size_t i, char32_t& cp) {
     return len;
 }
 
-// A table cell as it may safely reach a terminal: valid UTF-8 with no control characters, so
-// a program name cannot break the layout with a newline or smuggle escape sequences into the
-// user's terminal. Each invalid byte becomes U+FFFD; controls are shown escaped.
+} // namespace
+
 std::string printable(std::string_view s) {
     std::string out;
     out.reserve(s.size());
@@ -80,9 +78,9 @@ std::string printable(std::string_view s) {
     return out;
 }
 
-// Width in terminal columns of a printable() string: one per code point. East Asian wide
-// characters and emoji take two columns and will misalign their row; names are rarely those
-// and a full wcwidth table is not worth carrying for it.
+// One column per code point. East Asian wide characters and emoji take two columns and will
+// misalign their row; names are rarely those and a full wcwidth table is not worth carrying
+// for it.
 std::size_t visible_width(std::string_view s) {
     std::size_t width = 0;
     for (const char c : s) {
@@ -91,7 +89,6 @@ std::size_t visible_width(std::string_view s) {
     return width;
 }
 
-// 203.4ms below a second, 1.70s from there on: a glance should tell the order of magnitude.
 std::string format_runtime(double ms) {
     const double rounded = round_ms(ms);
     if (rounded >= k_ms_per_s) return fmt::format("{:.2f}s", rounded / k_ms_per_s);
@@ -113,6 +110,30 @@ std::string_view outcome_colour(Outcome o) {
     }
     return "";
 }
+
+std::string aligned_line(std::span<const std::string> cells, std::span<const std::size_t> widths,
+                         std::size_t coloured, std::string_view colour) {
+    std::string line;
+    for (std::size_t c = 0; c < cells.size(); ++c) {
+        if (c == coloured && !colour.empty()) {
+            line += colour;
+            line += cells[c];
+            line += k_ansi_reset;
+        } else {
+            line += cells[c];
+        }
+        if (c + 1 == cells.size()) break;
+        line.append(widths[c] - std::min(widths[c], visible_width(cells[c])), ' ');
+        line += k_column_gap;
+    }
+    // An empty last cell (an error with no text) would otherwise leave the padding behind.
+    while (!line.empty() && line.back() == ' ')
+        line.pop_back();
+    line += '\n';
+    return line;
+}
+
+namespace {
 
 // Peak memory: 812K, 5.0M, 1.2G (binary units, as ps and top show them).
 std::string format_kib(std::uint64_t kib) {
@@ -177,30 +198,6 @@ Row table_row(const ActorReport& a) {
     return row;
 }
 
-// `outcome_prefix` colours only the OUTCOME cell; padding is computed from the visible text so
-// the escape bytes never shift the columns after it.
-std::string table_line(const Row& row, const std::array<std::size_t, column_count>& widths,
-                       std::string_view outcome_prefix) {
-    std::string line;
-    for (std::size_t c = 0; c < column_count; ++c) {
-        if (c == col_outcome && !outcome_prefix.empty()) {
-            line += outcome_prefix;
-            line += row[c];
-            line += k_ansi_reset;
-        } else {
-            line += row[c];
-        }
-        if (c + 1 == column_count) break;
-        line.append(widths[c] - visible_width(row[c]), ' ');
-        line += k_column_gap;
-    }
-    // An empty last cell (an error with no text) would otherwise leave the padding behind.
-    while (!line.empty() && line.back() == ' ')
-        line.pop_back();
-    line += '\n';
-    return line;
-}
-
 std::string summary_line(const Summary& s, const std::vector<ActorReport>& actors) {
     std::array<std::size_t, k_outcome_count> counts{};
     for (const auto& a : actors)
@@ -236,19 +233,12 @@ std::string render_table(const Summary& s, const std::vector<ActorReport>& actor
     rows.reserve(actors.size());
     for (const auto& a : actors)
         rows.push_back(table_row(a));
+    const auto widths = column_widths(header, rows);
 
-    std::array<std::size_t, column_count> widths{};
-    for (std::size_t c = 0; c < column_count; ++c)
-        widths[c] = visible_width(header[c]);
-    for (const auto& row : rows) {
-        for (std::size_t c = 0; c < column_count; ++c) {
-            widths[c] = std::max(widths[c], visible_width(row[c]));
-        }
-    }
-
-    std::string out = table_line(header, widths, "");
+    std::string out = aligned_line(header, widths, col_outcome, "");
     for (std::size_t i = 0; i < rows.size(); ++i) {
-        out += table_line(rows[i], widths, colour ? outcome_colour(actors[i].outcome) : "");
+        out += aligned_line(rows[i], widths, col_outcome,
+                            colour ? outcome_colour(actors[i].outcome) : "");
     }
     out += summary_line(s, actors);
     return out;

@@ -111,6 +111,12 @@ std::optional<Duration> Supervisor::restart_delay(std::size_t i, TimePoint now) 
         if (m_cancel_cause || !m_group) return std::nullopt;
         return std::max(Duration{}, m_group->not_before - now);
     }
+    if (a.ctl_restart) { // ctl restart: at once, whatever its policy, not counted
+        a.ctl_restart = false;
+        if (m_cancel_cause || a.stop_pending) return std::nullopt;
+        a.backoff_step = 0;
+        return Duration{};
+    }
     if (a.spec->restart == RestartPolicy::never || a.spawn_error) return std::nullopt;
     if (a.stop_pending) return std::nullopt; // its nursery is stopping it
     if ((a.life.cancelled() || a.stop().started()) && !own_failure(a)) return std::nullopt;
@@ -192,9 +198,12 @@ void Supervisor::attempt_ended(std::size_t i, TimePoint now) {
     ++a.restarts;
     release_stops(); // what waited for this attempt to be reaped
     const Duration delay = a.life.deadline() ? *a.life.deadline() - now : Duration{};
-    log(1, fmt::format("{} {} ({}); restart {} in {} (restart: {})", a.spec->path,
+    log(1, fmt::format("{} {} ({}); restart {} in {} ({})", a.spec->path,
                        report::outcome_name(outcome), status_text(a).value_or("?"), a.restarts,
-                       format_duration(delay), restart_policy_name(a.spec->restart)));
+                       format_duration(delay),
+                       a.cancel_reason == "ctl_restart"
+                           ? std::string("ctl restart")
+                           : "restart: " + std::string(restart_policy_name(a.spec->restart))));
     publish_attempt_ended(
         {a.spec->path, a.attempt, status_text(a), outcome, ms_since_start(now), to_ms(delay)});
 }
@@ -237,6 +246,7 @@ void Supervisor::reset_attempt(ActorRun& a) {
     a.timeout_due.reset();
     a.deaf_due.reset();
     a.rejoin = false;
+    a.ctl_restart = false;
     a.was_started = a.was_ready = a.ready_early = a.said_waiting = false;
     a.ready_at.reset();
     a.status_text.reset();

@@ -82,6 +82,12 @@ std::string encode(const Up& message) {
             [](const Exit& m) {
                 return dump(json{{"t", "exit"}, {"output_dropped", m.output_dropped}});
             },
+            [](const Live& m) {
+                return R"({"t":"live","actor":)" + control::live_json(m.actor) + "}";
+            },
+            [](const Refused& m) {
+                return dump(json{{"t", "refused"}, {"id", m.id}, {"error", m.error}});
+            },
         },
         message);
 }
@@ -96,6 +102,13 @@ std::string encode(const Down& message) {
                           },
                           [](const TerminalLent&) {
                               return dump(json{{"t", "terminal"}, {"lent", true}});
+                          },
+                          [](const Control& m) {
+                              return dump(json{{"t", "control"},
+                                               {"id", m.id},
+                                               {"op", control::op_name(m.op)},
+                                               {"path", m.path},
+                                               {"signo", m.signo}});
                           },
                       },
                       message);
@@ -159,6 +172,18 @@ std::optional<Up> decode_up(std::string_view datagram) {
     if (*t == "failing") return Failing{};
     if (*t == "terminal") return TerminalWant{get<bool>(j, "want").value_or(false)};
     if (*t == "exit") return Exit{get<std::uint64_t>(j, "output_dropped").value_or(0)};
+    if (*t == "live") {
+        const auto it = j.find("actor");
+        if (it == j.end() || !it->is_object()) return std::nullopt;
+        auto actor = control::live_from_json(it->dump());
+        if (!actor) return std::nullopt;
+        return Live{std::move(*actor)};
+    }
+    if (*t == "refused") {
+        const auto id = get<std::uint64_t>(j, "id");
+        if (!id) return std::nullopt;
+        return Refused{*id, get<std::string>(j, "error").value_or("refused")};
+    }
     return std::nullopt;
 }
 
@@ -169,6 +194,22 @@ std::optional<Down> decode_down(std::string_view datagram) {
     if (*t == "cancel") return Cancel{get<std::string>(j, "reason").value_or("parent_cancelled")};
     if (*t == "dump") return Dump{};
     if (*t == "terminal" && get<bool>(j, "lent").value_or(false)) return TerminalLent{};
+    if (*t == "control") {
+        const auto id = get<std::uint64_t>(j, "id");
+        const auto op = get<std::string>(j, "op");
+        const auto path = get<std::string>(j, "path");
+        if (!id || !op || !path) return std::nullopt;
+        Control m{*id, control::Op::stop, *path, get<int>(j, "signo").value_or(0)};
+        bool known = false;
+        for (auto o :
+             {control::Op::stop, control::Op::start, control::Op::restart, control::Op::signal})
+            if (control::op_name(o) == *op) {
+                m.op = o;
+                known = true;
+            }
+        if (!known) return std::nullopt;
+        return m;
+    }
     return std::nullopt;
 }
 

@@ -76,6 +76,8 @@ std::string_view event_name(Event e) {
         return "exited";
     case Event::main_exited:
         return "main_exited";
+    case Event::revive:
+        return "revive";
     }
     return "?";
 }
@@ -301,6 +303,8 @@ Transition Lifecycle::apply(Event e, TimePoint now, bool exec_pending, bool rest
         switch (e) {
         case Event::deadline:
             if (!m_deadline || now < *m_deadline) return ignored;
+            [[fallthrough]];
+        case Event::revive:
             m_stop = StopMachine(m_stop.sequence());
             m_cancelled = false;
             return to(State::waiting);
@@ -310,8 +314,12 @@ Transition Lifecycle::apply(Event e, TimePoint now, bool exec_pending, bool rest
         default:
             return ignored;
         }
-    case State::emptying: // only exited ends it (above); its deadline is the caller's to act on
     case State::ended:
+        if (e != Event::revive) return ignored;
+        m_stop = StopMachine(m_stop.sequence());
+        m_cancelled = false;
+        return to(State::waiting);
+    case State::emptying: // only exited ends it (above); its deadline is the caller's to act on
         return ignored;
     }
     return ignored;

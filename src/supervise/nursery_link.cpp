@@ -10,10 +10,7 @@ void Supervisor::publish(const report::ActorReport& r) {
         return;
     }
     m_tree->reaped(r);
-    if (m_options.format == report::Format::jsonl) {
-        m_report_sink->write(report::jsonl_reaped(r));
-        after_write();
-    }
+    if (wants_events()) emit_event(report::jsonl_reaped(r));
 }
 
 void Supervisor::publish_spawned(const std::string& path, report::Kind kind, pid_t pid,
@@ -24,10 +21,7 @@ void Supervisor::publish_spawned(const std::string& path, report::Kind kind, pid
         return;
     }
     m_tree->spawned(path, pid, started_ms);
-    if (m_options.format == report::Format::jsonl) {
-        m_report_sink->write(report::jsonl_spawned(path, pid, attempt, started_ms));
-        after_write();
-    }
+    if (wants_events()) emit_event(report::jsonl_spawned(path, pid, attempt, started_ms));
 }
 
 // An attempt below (or of our own actor) ended and will be restarted.
@@ -36,10 +30,9 @@ void Supervisor::publish_attempt_ended(const channel::AttemptEnded& m) {
         send_parent(m);
         return;
     }
-    if (m_options.format != report::Format::jsonl) return;
-    m_report_sink->write(report::jsonl_exited(m.path, m.attempt, m.status, m.outcome, m.ended_ms));
-    m_report_sink->write(report::jsonl_restarting(m.path, m.attempt, m.delay_ms, m.ended_ms));
-    after_write();
+    if (!wants_events()) return;
+    emit_event(report::jsonl_exited(m.path, m.attempt, m.status, m.outcome, m.ended_ms));
+    emit_event(report::jsonl_restarting(m.path, m.attempt, m.delay_ms, m.ended_ms));
 }
 
 void Supervisor::send_parent(const channel::Up& message) {
@@ -126,6 +119,18 @@ void Supervisor::on_channel(std::size_t i, std::uint32_t events) {
                 if (m_guardian_restarts > 0) tell_guardian('-', static_cast<pid_t>(*m.actor.pid));
             }
             publish(m.actor);
+        },
+        [&](const Live& m) {
+            if (root())
+                live_update(m.actor);
+            else
+                send_parent(m);
+        },
+        [&](const Refused& m) {
+            if (root())
+                control_refused(m.id, m.error);
+            else
+                send_parent(m);
         },
     };
     const bool open = read_messages(a.channel.get(), [&](std::string_view datagram) {

@@ -171,9 +171,7 @@ void Supervisor::publish_ready(const channel::Ready& m) {
         send_parent(m);
         return;
     }
-    if (m_options.format != report::Format::jsonl) return;
-    m_report_sink->write(report::jsonl_ready(m.path, m.attempt, m.ready_ms));
-    after_write();
+    if (wants_events()) emit_event(report::jsonl_ready(m.path, m.attempt, m.ready_ms));
 }
 
 void Supervisor::on_ready_fd(std::size_t i) {
@@ -253,6 +251,7 @@ void Supervisor::on_notify(std::size_t i) {
                 mark_ready(i, now);
             } else if (line.starts_with("STATUS=")) {
                 a.status_text = cut_text(std::string(line.substr(7)), k_quote_limit);
+                live_changed(i);
             } else if (line == "WATCHDOG=1") {
                 if (a.spec->watchdog && a.was_ready) {
                     a.watchdog_due = now + *a.spec->watchdog;

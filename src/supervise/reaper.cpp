@@ -63,7 +63,9 @@ std::optional<Remote> Supervisor::started_below(pid_t pid) {
     return std::nullopt;
 }
 
-void Supervisor::signal_actor(ActorRun& a, int signo) {
+// `resume`: a stop signal is followed by SIGCONT, for a stopped actor cannot
+// act on it until it continues (a ctl signal is sent as it is).
+void Supervisor::signal_actor(ActorRun& a, int signo, bool resume) {
     if (a.nursery()) {
         // A sub-supervisor is cancelled by message; SIGKILL is the
         // fallback when it does not finish in time.
@@ -82,7 +84,8 @@ void Supervisor::signal_actor(ActorRun& a, int signo) {
     const spec::KillMode mode = a.spec->kill;
     if (mode == spec::KillMode::main || (mode == spec::KillMode::mixed && signo != SIGKILL)) {
         a.proc.signal(signo);
-        if (signo != SIGKILL && signo != SIGCONT && signo != SIGSTOP) a.proc.signal(SIGCONT);
+        if (resume && signo != SIGKILL && signo != SIGCONT && signo != SIGSTOP)
+            a.proc.signal(SIGCONT);
         return;
     }
     // The group reaches the actor's own children. If the actor left its
@@ -95,8 +98,7 @@ void Supervisor::signal_actor(ActorRun& a, int signo) {
     const bool shared = hosts_other_actors(a.pid);
     const bool group_ok = !shared && a.proc.signal_group(signo) == 0;
     if (!group_ok || !leader_in_group || signo == SIGKILL) a.proc.signal(signo);
-    if (signo != SIGKILL && signo != SIGCONT && signo != SIGSTOP) {
-        // A stopped actor cannot act on the signal until it continues.
+    if (resume && signo != SIGKILL && signo != SIGCONT && signo != SIGSTOP) {
         if (shared || a.proc.signal_group(SIGCONT) != 0 || !leader_in_group) a.proc.signal(SIGCONT);
     }
 }

@@ -231,6 +231,7 @@ void Supervisor::submit_nursery(std::size_t i) {
     a.start->signal_mask = supervised_signals();
     a.start->options.first_slot = m_slot[i] + 1;
     a.start->options.cgroup = a.cgroup ? a.cgroup.path() : std::string();
+    a.start->options.control_fd = -1; // the root's
     a.start->started_slot = started_slot(i);
     sys::set_nonblocking(mine.get());
     a.channel = std::move(mine);
@@ -249,6 +250,7 @@ void Supervisor::submit_nursery(std::size_t i) {
                                      {"terminal_home", m_options.terminal_home},
                                      {"first_slot", m_slot[i] + 1},
                                      {"cgroup", a.start->options.cgroup},
+                                     {"control", m_options.control},
                                      {"t0_ns", m_t0.time_since_epoch().count()}}
                           .dump();
     request.channel = theirs.get();

@@ -38,6 +38,10 @@ void Supervisor::on_parent(std::uint32_t events) {
             m_terminal_lease = true;
             pass_terminal_on();
         },
+        [&](const channel::Control& m) {
+            if (auto why = control_route(m.id, m.op, m.path, m.signo))
+                send_parent(Refused{m.id, *why});
+        },
     };
     const bool open = read_messages(m_parent.get(), [&](std::string_view datagram) {
         if (auto message = decode_down(datagram)) std::visit(handle, *message);
@@ -144,6 +148,7 @@ int run_reexec_nursery(const char* options_json) {
     options.terminal_home = j.value("terminal_home", pid_t{0});
     options.first_slot = j.value("first_slot", std::size_t{0});
     options.cgroup = j.value("cgroup", std::string());
+    options.control = j.value("control", false);
     // fd 6 is the page of started pids when the parent had one.
     if (::fcntl(6, F_GETFD) >= 0) {
         ::fcntl(6, F_SETFD, FD_CLOEXEC);

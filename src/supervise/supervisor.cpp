@@ -66,7 +66,9 @@ Result Supervisor::run() {
         std::snprintf(m_internal_error.data(), m_internal_error.size(), "%s", e.what());
         emergency_teardown();
     }
-    return result();
+    Result r = result();
+    control_finish(r.summary);
+    return r;
 }
 
 void Supervisor::supervise() {
@@ -124,6 +126,9 @@ void Supervisor::supervise() {
                 break;
             case Tag::cgroup:
                 on_cgroup(index);
+                break;
+            case Tag::control:
+                on_control(index, event.events);
                 break;
             }
         }
@@ -190,6 +195,7 @@ void Supervisor::setup() {
     if (!m_backend) throw Error("unknown spawn backend " + m_options.backend);
     if (root()) m_guardian_fd = m_guardian.fd();
     setup_cgroups();
+    setup_control();
     if (root() && m_options.cgroup.empty() && !m_options.cgroup_fallback.empty())
         log(2, "cgroups not used: " + m_options.cgroup_fallback);
     m_backend->set_guardian_fd(m_guardian_fd);
@@ -309,6 +315,8 @@ void Supervisor::apply(std::size_t i, Event e, TimePoint now, bool exec_pending,
     else if (act.finish)
         finish(i, now, t.from);
     if (t.from == State::restarting && t.to == State::waiting) restart_now(i);
+    if (e == Event::revive && t.from == State::ended) revived(i, t.from);
+    live_changed(i);
 }
 
 // Stops actor i for `reason`: its stop sequence, or SIGKILL at once

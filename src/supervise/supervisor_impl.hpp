@@ -21,6 +21,7 @@
 #include "forkspawn/cgroup.hpp"
 #include "forkspawn/channel.hpp"
 #include "forkspawn/command.hpp"
+#include "forkspawn/control.hpp"
 #include "forkspawn/error.hpp"
 #include "forkspawn/event_loop.hpp"
 #include "forkspawn/guardian.hpp"
@@ -81,6 +82,7 @@ enum class Tag : std::uint32_t {
     probe,      // an actor's tcp readiness connect in flight (index: the actor)
     probe_exit, // an actor's exec readiness probe's pidfd (index: the actor)
     cgroup,     // an emptying actor's cgroup.events (index: the actor)
+    control,    // the control socket (index 0) and its clients (1 and up)
 };
 
 // Spawn request ids: an actor's index, or this bit with it for its exec
@@ -216,6 +218,10 @@ struct ActorRun {
     // empties (lifecycle State::emptying).
     cgroup::Cgroup cgroup;
     UniqueFd cgroup_events;
+    // The control socket (control_link.cpp): what was last shown of it, and
+    // a `ctl restart` under way (stopped, then started again at once).
+    std::optional<control::LiveActor> live_sent;
+    bool ctl_restart = false;
 
     // Nursery actors: the channel to the sub-supervisor.
     std::unique_ptr<NurseryStart> start;
@@ -590,7 +596,7 @@ class Supervisor {
     void reap_remote(pid_t pid, const Remote& remote);
     bool kill_orphans(Duration budget);
     void emergency_teardown() noexcept;
-    void signal_actor(ActorRun& a, int signo);
+    void signal_actor(ActorRun& a, int signo, bool resume = true);
     bool hosts_other_actors(pid_t pgid);
     static std::size_t count_below(const spec::Actor& a);
     void number_children();
@@ -633,6 +639,47 @@ class Supervisor {
     bool m_guardian_watched = false;
     static constexpr int k_max_guardian_restarts = 10;
     int m_guardian_restarts = 0;
+
+    // ---- control_link.cpp: the control socket (DESIGN "Control") ----------
+    // Requests are answered by the root, from its live table of the whole
+    // tree; stop, start, restart and signal are carried out by the
+    // supervisor of the actor's nursery (down the channels). A request that
+    // waits for the tree to change (stop, start, restart, wait) is pending
+    // until the live table shows it done.
+    struct Pending {
+        control::Server::ClientId client = 0;
+        control::Request request;
+        std::uint64_t number = 0;         // its id on the channels
+        std::vector<std::size_t> targets; // entries of the live table
+        std::vector<unsigned> baseline;   // start, restart: each target's attempt before
+        std::vector<bool> moved;          // start, restart: seen not ended since
+    };
+    void setup_control();
+    void on_control(std::size_t index, std::uint32_t events);
+    void control_request(control::Server::ClientId client, const control::Request& r);
+    std::optional<std::string> control_route(std::uint64_t number, control::Op op,
+                                             const std::string& path, int signo);
+    std::optional<std::string> control_apply(std::size_t i, control::Op op, int signo);
+    void control_refused(std::uint64_t number, const std::string& error);
+    void control_progress();
+    bool control_done(Pending& p);
+    void control_finish(const report::Summary& summary);
+    void revived(std::size_t i, State from);
+    control::LiveActor live_of(const ActorRun& a) const;
+    void live_changed(std::size_t i);
+    void live_update(const control::LiveActor& l);
+    // A jsonl event line: to the report (--report=jsonl) and to the
+    // control clients that asked for events.
+    bool wants_events() const {
+        return m_options.format == report::Format::jsonl ||
+               (m_control && m_control->has_subscribers());
+    }
+    void emit_event(const std::string& line);
+
+    std::unique_ptr<control::Server> m_control; // the root, with --control
+    control::LiveTable m_live;
+    std::vector<Pending> m_pending;
+    std::uint64_t m_next_request = 1;
 
     // ---- nursery_link.cpp: reports and events up, messages to children ---
     void publish(const report::ActorReport& r);

@@ -32,6 +32,7 @@
 #include "../integration/harness.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdint>
@@ -44,10 +45,13 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <poll.h>
 #include <random>
 #include <regex>
 #include <set>
 #include <string>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <thread>
 #include <vector>
 
@@ -655,13 +659,15 @@ struct Checked {
     std::map<std::string, int> outcomes;
     std::map<std::string, int> exits; // "rc=N" or "signal=N"
     double longest_ms = 0;
+    std::size_t status_answers = 0; // live trees read from the control socket
 
     std::string summary() const {
-        std::string out = fmt::format(
-            "{} fd probe(s); {} guardian(s) killed and replaced; {} restart(s); "
-            "{} started after a dependency, {} dependency_failed; "
-            "longest case {:.0f}ms; exits:",
-            fd_probes, guardians_replaced, restarts, waited, dependency_failed, longest_ms);
+        std::string out =
+            fmt::format("{} fd probe(s); {} guardian(s) killed and replaced; {} restart(s); "
+                        "{} started after a dependency, {} dependency_failed; {} status answer(s); "
+                        "longest case {:.0f}ms; exits:",
+                        fd_probes, guardians_replaced, restarts, waited, dependency_failed,
+                        status_answers, longest_ms);
         for (const auto& [e, n] : exits)
             out += fmt::format(" {} x{}", e, n);
         out += "; outcomes:";
@@ -935,6 +941,85 @@ bool reach_moment(Process& p, const Case& c) {
     return false;
 }
 
+std::size_t spec_actor_count(const json& nursery) {
+    std::size_t n = 0;
+    if (nursery.contains("actors"))
+        for (const auto& a : nursery["actors"])
+            n += 1 + spec_actor_count(a);
+    return n;
+}
+
+// Asks the control socket for the live tree in a loop, on a thread of its
+// own, from the moment it is there until forkspawn closes it: every answer
+// must be one whole JSON line listing every actor.
+class StatusPoller {
+  public:
+    StatusPoller(std::string path, std::size_t actors)
+        : m_path(std::move(path)), m_actors(actors), m_thread([this] { loop(); }) {}
+    ~StatusPoller() {
+        m_stop = true;
+        if (m_thread.joinable()) m_thread.join();
+    }
+    // After forkspawn exited.
+    void check(Checked& checked) {
+        m_stop = true;
+        if (m_thread.joinable()) m_thread.join();
+        INFO("control socket: ", m_problem);
+        CHECK(m_problem.empty());
+        checked.status_answers += m_answers;
+    }
+
+  private:
+    std::string m_path;
+    std::size_t m_actors;
+    std::atomic<bool> m_stop{false};
+    std::string m_problem; // the first, written by the thread only
+    std::size_t m_answers = 0;
+    std::thread m_thread;
+
+    void loop() {
+        sockaddr_un addr{};
+        addr.sun_family = AF_UNIX;
+        m_path.copy(addr.sun_path, sizeof addr.sun_path - 1);
+        int fd = -1;
+        while (!m_stop && fd < 0) { // until forkspawn has bound it
+            fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) < 0) {
+                ::close(fd);
+                fd = -1;
+                std::this_thread::sleep_for(5ms); // polling until it exists
+            }
+        }
+        std::string buf;
+        const std::string ask = "{\"cmd\": \"status\"}\n";
+        while (!m_stop && fd >= 0 && m_problem.empty()) {
+            if (::send(fd, ask.data(), ask.size(), MSG_NOSIGNAL) < 0) break; // it closed
+            std::size_t nl;
+            bool eof = false;
+            while ((nl = buf.find('\n')) == std::string::npos) {
+                pollfd pf{fd, POLLIN, 0};
+                if (m_stop) break;
+                if (::poll(&pf, 1, 100) <= 0) continue;
+                char chunk[65536];
+                const ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
+                if (n <= 0) {
+                    eof = true;
+                    break;
+                }
+                buf.append(chunk, static_cast<std::size_t>(n));
+            }
+            if (eof || nl == std::string::npos) break;
+            const json reply = json::parse(buf.substr(0, nl), nullptr, false);
+            buf.erase(0, nl + 1);
+            if (!reply.is_object() || reply.value("ok", false) != true ||
+                !reply["actors"].is_array() || reply["actors"].size() != m_actors)
+                m_problem = "a bad status answer: " + reply.dump().substr(0, 500);
+            ++m_answers;
+        }
+        if (fd >= 0) ::close(fd);
+    }
+};
+
 void run_case(const Case& c, Checked& checked) {
     json spec = c.root.spec();
     spec.erase("name");
@@ -945,7 +1030,12 @@ void run_case(const Case& c, Checked& checked) {
     INFO(c.describe());
     INFO("spec: ", spec.dump());
     const auto fds = open_fds();
-    std::vector<std::string> args = {"run", "--report=json", "-v"};
+    // The control socket is served all along, and asked for the live tree
+    // without a pause (below): the answers must be whole, and the run's
+    // outcome and deadlines must not notice.
+    TempDir control_dir("stress-ctl");
+    const std::string control = control_dir / "ctl.sock";
+    std::vector<std::string> args = {"run", "--report=json", "-v", "--control=" + control};
     if (c.plan == Plan::tree_timeout)
         args.push_back(fmt::format("--timeout={}ms", c.tree_timeout_ms));
     args.push_back("-");
@@ -959,6 +1049,8 @@ void run_case(const Case& c, Checked& checked) {
             std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
                 .count());
     };
+
+    StatusPoller poller(control, spec_actor_count(spec));
 
     std::optional<std::chrono::steady_clock::time_point> last_signal;
     if (c.plan == Plan::guardian_kill) {
@@ -998,6 +1090,7 @@ void run_case(const Case& c, Checked& checked) {
         INFO(log_of(r.err));
         CHECK_FALSE(r.timed_out);
         CHECK(r.term_signal == SIGKILL);
+        poller.check(checked);
         // Every actor dies with forkspawn (PR_SET_PDEATHSIG, the guardian),
         // their children in their groups, and what left its group on
         // purpose (the guardian finds it by FORKSPAWN_TREE).
@@ -1025,6 +1118,7 @@ void run_case(const Case& c, Checked& checked) {
     record(r);
     INFO(log_of(r.err));
     CHECK_FALSE(r.timed_out);
+    poller.check(checked);
     if (last_signal) // the kill now: not the 30 s grace
         CHECK(std::chrono::steady_clock::now() - *last_signal < 15s);
     if (!reporting) {

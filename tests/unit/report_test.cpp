@@ -1,5 +1,7 @@
 #include "forkspawn/report.hpp"
 
+#include "table_text.hpp"
+
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -7,6 +9,8 @@
 #include <vector>
 
 using namespace forkspawn::report;
+
+using namespace forkspawn::test;
 
 namespace {
 
@@ -81,48 +85,6 @@ std::vector<std::string> keys_of(const nlohmann::ordered_json& j) {
     for (const auto& [key, value] : j.items())
         keys.push_back(key);
     return keys;
-}
-
-std::vector<std::string> lines_of(const std::string& text) {
-    std::vector<std::string> lines;
-    std::istringstream in(text);
-    for (std::string line; std::getline(in, line);)
-        lines.push_back(line);
-    return lines;
-}
-
-// Drops CSI sequences ("\x1b[...m") so what remains is what the terminal shows.
-std::string strip_ansi(const std::string& s) {
-    std::string out;
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        if (s[i] == '\x1b' && i + 1 < s.size() && s[i + 1] == '[') {
-            i = s.find('m', i);
-            REQUIRE(i != std::string::npos);
-            continue;
-        }
-        out += s[i];
-    }
-    return out;
-}
-
-// Columns on screen: one per UTF-8 code point (what the renderer promises for these names).
-std::size_t visible_columns(const std::string& s) {
-    std::size_t n = 0;
-    for (const char c : s) {
-        if ((static_cast<unsigned char>(c) & 0xc0U) != 0x80U) ++n;
-    }
-    return n;
-}
-
-// The text that starts at visible column `col` of a line without escapes.
-std::string from_visible_column(const std::string& plain, std::size_t col) {
-    std::size_t seen = 0;
-    for (std::size_t i = 0; i < plain.size(); ++i) {
-        if ((static_cast<unsigned char>(plain[i]) & 0xc0U) == 0x80U) continue;
-        if (seen == col) return plain.substr(i);
-        ++seen;
-    }
-    return "";
 }
 
 void check_outcome_column_aligned(const std::vector<ActorReport>& actors, bool colour) {
