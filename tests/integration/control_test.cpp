@@ -190,21 +190,36 @@ RunResult finish(Process& p) {
 } // namespace
 
 TEST_CASE("control: status shows the live tree at every depth") {
-    json inner = {{"name", "inner"}, {"actors", {sleeper("deep")}}};
+    // It says how it is doing (sd_notify STATUS=), deep down.
+    json said = {{"name", "said"},
+                 {"cmd",
+                  {"python3", "-c",
+                   "import os,socket,time\n"
+                   "a=os.environ['NOTIFY_SOCKET']\n"
+                   "a='\\0'+a[1:] if a.startswith('@') else a\n"
+                   "s=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM)\n"
+                   "s.sendto(b'STATUS=warming up',a)\n"
+                   "s.sendto(b'READY=1\\nSTATUS=serving',a)\n"
+                   "time.sleep(60)\n"}},
+                 {"ready", {{"notify", true}}}};
+    json inner = {{"name", "inner"}, {"actors", {sleeper("deep"), said}}};
     json later = sleeper("later");
     later["after"] = {{"inner", "completed"}}; // never, here
     Tree t(json{{"actors", {daemon("web"), inner, later}}});
     Process p(t.options());
     Client c(t.sock);
     await_state(c, "root/web", "ready");
+    await_state(c, "root/inner/said", "ready");
     const json s = await_state(c, "root/inner/deep", "ready");
+    CHECK(live(s, "root/inner/said")["status_text"] == "serving");
     CHECK(s["ok"] == true);
     CHECK(s["now_ms"].get<double>() > 0);
-    REQUIRE(s["actors"].size() == 4);
+    REQUIRE(s["actors"].size() == 5);
     CHECK(s["actors"][0]["path"] == "root/web");
     CHECK(s["actors"][1]["path"] == "root/inner");
     CHECK(s["actors"][2]["path"] == "root/inner/deep");
-    CHECK(s["actors"][3]["path"] == "root/later");
+    CHECK(s["actors"][3]["path"] == "root/inner/said");
+    CHECK(s["actors"][4]["path"] == "root/later");
     const json& web = live(s, "root/web");
     CHECK(web["kind"] == "cmd");
     CHECK(web["state"] == "ready");
@@ -290,12 +305,14 @@ TEST_CASE("control: stop ends an actor cancelled (ctl_stop), not restarted and n
 }
 
 TEST_CASE("control: start runs an ended actor again, restart a running one, at every depth") {
-    json inner = {{"name", "inner"}, {"actors", {daemon("deep"), sleeper("keep")}}};
+    json inner = {{"name", "inner"},
+                  {"actors", {daemon("deep"), sleeper("keep"), sleeper("one", "0")}}};
     Tree t(
         json{{"strategy", "one_for_one"}, {"actors", {daemon("web"), sleeper("job", "0"), inner}}});
     Process p(t.options());
     Client c(t.sock);
     await_state(c, "root/job", "ended");
+    await_state(c, "root/inner/one", "ended");
     const json s0 = await_state(c, "root/inner/deep", "ready");
     const long web_pid = live(s0, "root/web")["pid"];
     const long deep_pid = live(s0, "root/inner/deep")["pid"];
@@ -322,9 +339,15 @@ TEST_CASE("control: start runs an ended actor again, restart a running one, at e
     REQUIRE(started["ok"] == true);
     CHECK(started["actors"][0]["attempt"] == 2);
 
+    const json deep_start = c.request({{"cmd", "start"}, {"paths", {"root/inner/one"}}});
+    INFO(deep_start.dump());
+    REQUIRE(deep_start["ok"] == true);
+    CHECK(deep_start["actors"][0]["attempt"] == 2);
+
     CHECK(c.request({{"cmd", "cancel"}})["ok"] == true);
     const auto r = finish(p);
     const auto all = by_path(parse_report(r.out));
+    CHECK(all.at("root/inner/one")["attempts"].size() == 2);
     const json& web = all.at("root/web");
     CHECK(web["restarts"] == 1);
     REQUIRE(web["attempts"].size() == 2);
