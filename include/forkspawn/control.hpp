@@ -103,7 +103,9 @@ class LiveTable {
     explicit LiveTable(const spec::Actor& root);
 
     // Replaces the entry at a.path; false when the path is unknown or
-    // nothing changed.
+    // nothing changed. A nursery that ended ends what is still shown alive
+    // below it: its supervisor is gone, and no word of them will come
+    // (`killed` with supervisor_killed if it ran, else not_started).
     bool update(const LiveActor& a);
     const LiveActor* find(std::string_view path) const;
     std::optional<std::size_t> index(std::string_view path) const;

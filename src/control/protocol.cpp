@@ -239,6 +239,18 @@ bool LiveTable::update(const LiveActor& a) {
     LiveActor& entry = m_actors[it->second];
     if (entry == a) return false;
     entry = a;
+    if (!a.nursery || a.state != "ended") return true;
+    const std::string below = a.path + "/";
+    for (std::size_t k = it->second + 1; k < m_actors.size() && m_actors[k].path.starts_with(below);
+         ++k) {
+        LiveActor& lost = m_actors[k];
+        if (lost.state == "ended") continue;
+        const bool ran = lost.state != "waiting" && lost.attempt > 0;
+        lost.outcome = ran ? "killed" : "not_started";
+        lost.cancel_reason = ran ? std::optional<std::string>("supervisor_killed") : a.cancel_reason;
+        if (ran && !lost.ended_ms) lost.ended_ms = a.ended_ms;
+        lost.state = "ended";
+    }
     return true;
 }
 

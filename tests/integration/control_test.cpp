@@ -763,3 +763,22 @@ TEST_CASE("control: ctl's commands and exit codes") {
     const RunResult r = p.wait();
     CHECK(wait_tagged_gone(r.tag, 20s));
 }
+
+TEST_CASE("control: the actors of a sub-supervisor that was killed are shown ended") {
+    json inner = {{"name", "inner"}, {"actors", {sleeper("deep")}}};
+    Tree t(json{{"strategy", "one_for_one"}, {"actors", {inner, sleeper("keep")}}});
+    Process p(t.options());
+    Client c(t.sock);
+    const json s = await_state(c, "root/inner/deep", "ready");
+    ::kill(static_cast<pid_t>(live(s, "root/inner")["pid"]), SIGKILL);
+    const json after = await_state(c, "root/inner", "ended");
+    const json& deep = live(after, "root/inner/deep");
+    CHECK(deep["state"] == "ended");
+    CHECK(deep["outcome"] == "killed");
+    CHECK(deep["cancel_reason"] == "supervisor_killed");
+    // A wait on it is answered (it ended), not left to the tree's end.
+    CHECK(c.request({{"cmd", "wait"}, {"paths", {"root/inner/deep"}}})["reached"] == true);
+    CHECK(c.request({{"cmd", "cancel"}})["ok"] == true);
+    const auto r = finish(p);
+    CHECK(entry(parse_report(r.out), "root/inner/deep")["outcome"] == "killed");
+}

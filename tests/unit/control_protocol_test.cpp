@@ -168,6 +168,27 @@ TEST_CASE("live table: wait targets and conditions") {
     CHECK(t.ended_nursery_above("root/inner/a")->path == "root/inner");
 }
 
+TEST_CASE("live table: a nursery that ends ends what is still shown alive below it") {
+    const spec::Spec s = tree();
+    LiveTable t(s.root);
+    LiveActor a = at("root/inner/a", "running", true);
+    a.attempt = 1;
+    t.update(a);
+    t.update(at("root/inner/b", "waiting"));
+    LiveActor inner = at("root/inner", "ended", false, "killed");
+    inner.nursery = true;
+    inner.cancel_reason = "channel_closed";
+    inner.ended_ms = 50;
+    t.update(inner);
+    CHECK(t.find("root/inner/a")->state == "ended");
+    CHECK(t.find("root/inner/a")->outcome == "killed");
+    CHECK(t.find("root/inner/a")->cancel_reason == "supervisor_killed");
+    CHECK(t.find("root/inner/a")->ended_ms == 50);
+    CHECK(t.find("root/inner/b")->outcome == "not_started");
+    CHECK(t.find("root/inner/b")->cancel_reason == "channel_closed");
+    CHECK(t.find("root/job")->state == "waiting"); // not below it
+}
+
 TEST_CASE("live messages and control requests cross the channel unchanged") {
     LiveActor a = at("root/x/y", "restarting", true, "failed");
     a.nursery = false;
