@@ -95,7 +95,7 @@ void Supervisor::end_cgroup(ActorRun& a) {
     // rusage of its main processes stays.
     const cgroup::Usage u = a.cgroup.usage();
     if (u.cpu_user_ms && u.cpu_system_ms) {
-        report::Usage usage = a.usage.value_or(report::Usage{});
+        report::Usage usage = *a.usage; // it ran (an actor that never did returned above)
         usage.cpu_user_ms = *u.cpu_user_ms;
         usage.cpu_system_ms = *u.cpu_system_ms;
         if (u.memory_peak_bytes) {

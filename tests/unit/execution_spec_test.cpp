@@ -4,40 +4,20 @@
 #include "forkspawn/command.hpp"
 #include "forkspawn/spec.hpp"
 
+#include "spec_helpers.hpp"
+
 #include <algorithm>
 #include <doctest/doctest.h>
 #include <fmt/format.h>
 #include <sys/resource.h>
 
 using namespace forkspawn;
+using namespace forkspawn::test;
 
 namespace {
 
-spec::Spec ok(std::string_view text) {
-    auto r = spec::parse(text);
-    for (const auto& e : r.errors)
-        INFO(format_diagnostic("t", e));
-    REQUIRE(r.errors.empty());
-    return std::move(*r.spec);
-}
-
-std::vector<std::string> errors(std::string_view text) {
-    auto r = spec::parse(text);
-    CHECK_FALSE(r.spec);
-    std::vector<std::string> out;
-    for (const auto& e : r.errors)
-        out.push_back(format_diagnostic("t.json", e));
-    return out;
-}
-
 std::string one(std::string_view fields) {
     return fmt::format(R"({{"actors": [{{"name": "a", "cmd": ["true"], {}}}]}})", fields);
-}
-
-bool has(const std::vector<std::string>& errs, std::string_view text) {
-    for (const auto& e : errs)
-        if (e.find(text) != std::string::npos) return true;
-    return false;
 }
 
 } // namespace

@@ -3,31 +3,17 @@
 // through subtree_json (a re-executed sub-supervisor reads it back).
 #include "forkspawn/spec.hpp"
 
+#include "spec_helpers.hpp"
+
 #include <algorithm>
 #include <doctest/doctest.h>
 #include <fmt/format.h>
 
 using namespace forkspawn;
+using namespace forkspawn::test;
 using namespace std::chrono_literals;
 
 namespace {
-
-spec::Spec ok(std::string_view text) {
-    auto r = spec::parse(text);
-    for (const auto& e : r.errors)
-        INFO(format_diagnostic("t", e));
-    REQUIRE(r.errors.empty());
-    return std::move(*r.spec);
-}
-
-std::vector<std::string> errors(std::string_view text) {
-    auto r = spec::parse(text);
-    CHECK_FALSE(r.spec);
-    std::vector<std::string> out;
-    for (const auto& e : r.errors)
-        out.push_back(format_diagnostic("t.json", e));
-    return out;
-}
 
 // Three siblings a, b, c; `b` gets `fields`.
 std::string trio(std::string_view fields, std::string_view c_fields = "") {
@@ -35,12 +21,6 @@ std::string trio(std::string_view fields, std::string_view c_fields = "") {
         {{"name": "b", "cmd": ["true"]{}{}}},
         {{"name": "c", "cmd": ["true"]{}{}}}]}})",
                        fields.empty() ? "" : ", ", fields, c_fields.empty() ? "" : ", ", c_fields);
-}
-
-bool has(const std::vector<std::string>& errs, std::string_view text) {
-    for (const auto& e : errs)
-        if (e.find(text) != std::string::npos) return true;
-    return false;
 }
 
 } // namespace
