@@ -172,11 +172,16 @@ void Supervisor::on_pidfd(std::size_t i) {
 // nothing of the program. A sub-supervisor (a fork, or a fresh image) and
 // mp_forkserver's children (forked from its small server) are counted as
 // themselves.
-bool Supervisor::peak_known(const ActorRun& a, const rusage& ru) const {
+bool Supervisor::peak_known(const ActorRun& a, const rusage& ru) {
     if (a.nursery() || !m_backend || !m_backend->child_shares_memory()) return true;
-    rusage self{};
-    ::getrusage(RUSAGE_SELF, &self);
-    return ru.ru_maxrss > self.ru_maxrss;
+    // Our own peak, read once per turn of the loop (a burst of reaps asks
+    // once): it only grows, and not by much within one turn.
+    if (!m_own_peak_kib) {
+        rusage self{};
+        ::getrusage(RUSAGE_SELF, &self);
+        m_own_peak_kib = self.ru_maxrss;
+    }
+    return ru.ru_maxrss > *m_own_peak_kib;
 }
 
 void Supervisor::exit_applied(std::size_t i, TimePoint now) {

@@ -79,6 +79,7 @@ void Supervisor::supervise() {
     while (!all_done() || m_probes_active > 0) {
         const auto events = m_loop.wait();
         m_group_guests_fresh = false; // time has passed: groups may have changed
+        m_own_peak_kib.reset();
         for (const epoll_event& event : events) {
             const std::uint64_t tag = event.data.u64;
             const auto kind = static_cast<Tag>(tag >> 32);

@@ -451,7 +451,8 @@ class Supervisor {
     // The tail of an exit, once the actor's cgroup is empty: the restart
     // decision and the lifecycle's exited.
     void exit_applied(std::size_t i, TimePoint now);
-    bool peak_known(const ActorRun& a, const rusage& ru) const;
+    bool peak_known(const ActorRun& a, const rusage& ru);
+    std::optional<long> m_own_peak_kib; // forkspawn's ru_maxrss, this turn of the loop
     std::unique_ptr<backend::Backend> m_backend;
     EventLoop m_loop;
     UniqueFd m_signalfd, m_dev_null;
