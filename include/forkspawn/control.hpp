@@ -123,9 +123,10 @@ class LiveTable {
     // The nearest nursery above `path` that has ended, if one has.
     const LiveActor* ended_nursery_above(std::string_view path) const;
 
-    // {"now_ms": ..., "actors": [...]} members (without braces), for the
-    // status reply; runtime_ms counts up to `now_ms` for a running actor.
-    std::string status_fields(double now_ms) const;
+    // The whole status reply, {"ok": true, "now_ms": ..., "actors": [...]}
+    // with its newline, written in one buffer (a wide tree's is 200 kB);
+    // runtime_ms counts up to `now_ms` for a running actor.
+    std::string status_reply(const std::string& id, double now_ms) const;
 
   private:
     std::vector<LiveActor> m_actors;
@@ -171,7 +172,7 @@ class Server {
     // (malformed ones too, with their `error`: they are answered in turn).
     std::vector<std::pair<ClientId, Request>> on_event(std::size_t k, std::uint32_t events);
     // Queues `line` for a client (gone: ignored).
-    void send(ClientId client, const std::string& line);
+    void send(ClientId client, std::string line);
     // The client will receive events (its request was answered).
     void subscribe(ClientId client);
     bool has_subscribers() const { return m_subscribers > 0; }

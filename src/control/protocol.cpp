@@ -247,7 +247,8 @@ bool LiveTable::update(const LiveActor& a) {
         if (lost.state == "ended") continue;
         const bool ran = lost.state != "waiting" && lost.attempt > 0;
         lost.outcome = ran ? "killed" : "not_started";
-        lost.cancel_reason = ran ? std::optional<std::string>("supervisor_killed") : a.cancel_reason;
+        lost.cancel_reason =
+            ran ? std::optional<std::string>("supervisor_killed") : a.cancel_reason;
         if (ran && !lost.ended_ms) lost.ended_ms = a.ended_ms;
         lost.state = "ended";
     }
@@ -326,22 +327,82 @@ const LiveActor* LiveTable::ended_nursery_above(std::string_view path) const {
     return nullptr;
 }
 
-std::string LiveTable::status_fields(double now_ms) const {
-    std::string out = fmt::format("\"now_ms\": {:.1f}, \"actors\": [", now_ms);
+namespace {
+
+// `s` as a JSON string: copied as it is when nothing in it needs escaping
+// (the usual path), else through the JSON library (escapes; invalid UTF-8
+// replaced).
+void put_string(std::string& out, std::string_view s) {
+    const bool plain = std::all_of(s.begin(), s.end(), [](char c) {
+        const auto u = static_cast<unsigned char>(c);
+        return u >= 0x20 && u < 0x7f && c != '"' && c != '\\';
+    });
+    if (plain) {
+        out += '"';
+        out += s;
+        out += '"';
+    } else {
+        out += json_string(s);
+    }
+}
+
+void put_optional(std::string& out, const std::optional<std::string>& s) {
+    if (s)
+        put_string(out, *s);
+    else
+        out += "null";
+}
+
+void put_ms(std::string& out, std::optional<double> ms) {
+    if (ms)
+        fmt::format_to(std::back_inserter(out), "{:.1f}", *ms);
+    else
+        out += "null";
+}
+
+} // namespace
+
+std::string LiveTable::status_reply(const std::string& id, double now_ms) const {
+    std::string out;
+    out.reserve(64 + m_actors.size() * 256);
+    out += "{\"ok\": true, ";
+    if (!id.empty()) fmt::format_to(std::back_inserter(out), "\"id\": {}, ", id);
+    fmt::format_to(std::back_inserter(out), "\"now_ms\": {:.1f}, \"actors\": [", now_ms);
     for (std::size_t i = 0; i < m_actors.size(); ++i) {
         const LiveActor& a = m_actors[i];
-        ojson j = live_object(a);
         std::optional<double> runtime;
         if (a.started_ms && a.ended_ms && a.state == "ended")
             runtime = *a.ended_ms - *a.started_ms;
         else if (a.started_ms && a.state != "ended" && a.state != "waiting" &&
                  a.state != "restarting")
             runtime = now_ms - *a.started_ms;
-        j["runtime_ms"] = runtime ? ojson(std::round(*runtime * 10) / 10) : ojson();
-        if (i > 0) out += ", ";
-        out += dump(j);
+        out += i > 0 ? ", {\"path\": " : "{\"path\": ";
+        put_string(out, a.path);
+        out += a.nursery ? ", \"kind\": \"nursery\", \"pid\": " : ", \"kind\": \"cmd\", \"pid\": ";
+        if (a.pid)
+            fmt::format_to(std::back_inserter(out), "{}", *a.pid);
+        else
+            out += "null";
+        out += ", \"state\": ";
+        put_string(out, a.state);
+        out += ", \"outcome\": ";
+        put_optional(out, a.outcome);
+        out += ", \"cancel_reason\": ";
+        put_optional(out, a.cancel_reason);
+        fmt::format_to(std::back_inserter(out),
+                       ", \"restarts\": {}, \"attempt\": {}, \"ready\": {}", a.restarts, a.attempt,
+                       a.ready);
+        out += ", \"status_text\": ";
+        put_optional(out, a.status_text);
+        out += ", \"started_ms\": ";
+        put_ms(out, a.started_ms);
+        out += ", \"ended_ms\": ";
+        put_ms(out, a.ended_ms);
+        out += ", \"runtime_ms\": ";
+        put_ms(out, runtime);
+        out += '}';
     }
-    out += "]";
+    out += "]}\n";
     return out;
 }
 

@@ -178,26 +178,25 @@ void Server::read_client(std::size_t slot, std::vector<std::pair<ClientId, Reque
         }
         c.in.append(buf, static_cast<std::size_t>(n));
         std::size_t start = 0;
+        bool too_long = false;
         for (std::size_t nl; (nl = c.in.find('\n', start)) != std::string::npos; start = nl + 1) {
             std::string_view line(c.in.data() + start, nl - start);
             if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+            if (line.size() > k_max_request) {
+                too_long = true;
+                break;
+            }
             if (line.find_first_not_of(" \t") == std::string_view::npos) continue;
-            Request r;
-            if (line.size() > k_max_request)
-                r.error = fmt::format("request too long: {} bytes; at most {}", line.size(),
-                                      k_max_request);
-            else
-                r = parse_request(line);
-            out.emplace_back(c.id, std::move(r));
+            out.emplace_back(c.id, parse_request(line));
         }
-        c.in.erase(0, start);
-        if (c.in.size() > k_max_request) {
-            // No end of line in sight: the rest of this request cannot be
-            // told from the next one. Answered (after what came before it),
-            // and the connection closed once the answers are out.
+        if (!too_long) c.in.erase(0, start);
+        if (too_long || c.in.size() > k_max_request) {
+            // A request too long to be one, whether its end came with it or
+            // not (when it did depends on how the bytes arrived): answered
+            // (after what came before it), and the connection closed once
+            // the answers are out.
             Request r;
-            r.error = fmt::format("request too long: more than {} bytes without a newline; "
-                                  "closing the connection",
+            r.error = fmt::format("request too long: more than {} bytes; closing the connection",
                                   k_max_request);
             out.emplace_back(c.id, std::move(r));
             c.in.clear();
@@ -224,7 +223,7 @@ bool Server::connected(ClientId client) const {
     return by_id(client) != nullptr;
 }
 
-void Server::send(ClientId client, const std::string& line) {
+void Server::send(ClientId client, std::string line) {
     Client* c = by_id(client);
     if (!c) return;
     const auto slot = static_cast<std::size_t>(c - m_slots.data());
@@ -236,7 +235,7 @@ void Server::send(ClientId client, const std::string& line) {
         return;
     }
     c->out_bytes += line.size();
-    c->out.push_back(line);
+    c->out.push_back(std::move(line));
     flush(slot);
 }
 

@@ -91,8 +91,7 @@ void Supervisor::control_request(control::Server::ClientId client, const control
     if (!r.error.empty()) return refuse(r.error); // in turn, with its id if it had one
     switch (r.op) {
     case Op::status:
-        m_control->send(
-            client, control::ok_reply(r.id, m_live.status_fields(ms_since_start(Clock::now()))));
+        m_control->send(client, m_live.status_reply(r.id, ms_since_start(Clock::now())));
         return;
     case Op::events:
         m_control->send(client, control::ok_reply(r.id));

@@ -122,11 +122,31 @@ TEST_CASE("live table: every actor at every depth, depth-first, waiting at first
     CHECK(t.update(at("root/web", "running")));
     CHECK_FALSE(t.update(at("root/web", "running"))); // nothing changed
     CHECK_FALSE(t.update(at("root/nope", "running")));
-    const json status = json::parse("{" + t.status_fields(12.5) + "}");
+    const std::string reply = t.status_reply("\"q\"", 12.5);
+    CHECK(reply.find('\n') == reply.size() - 1);
+    const json status = json::parse(reply);
+    CHECK(status["ok"] == true);
+    CHECK(status["id"] == "q");
     CHECK(status["now_ms"] == 12.5);
     CHECK(status["actors"].size() == 5);
     CHECK(status["actors"][0]["state"] == "running");
     CHECK(status["actors"][1]["kind"] == "nursery");
+    CHECK(status["actors"][1]["pid"].is_null());
+    CHECK(status["actors"][1]["runtime_ms"].is_null()); // never started
+    // Names and texts that need escaping stay valid JSON (bytes that are not
+    // UTF-8 replaced).
+    LiveActor odd = at("root/job", "running", true);
+    odd.status_text = std::string("say \"hi\"\n\x01\xff");
+    odd.started_ms = 2.25;
+    odd.pid = 42;
+    CHECK(t.update(odd));
+    const json again = json::parse(t.status_reply("", 10));
+    CHECK_FALSE(again.contains("id"));
+    const json& job = again["actors"][4];
+    CHECK(job["status_text"] == "say \"hi\"\n\x01\xef\xbf\xbd");
+    CHECK(job["pid"] == 42);
+    CHECK(job["started_ms"].get<double>() == doctest::Approx(2.2).epsilon(0.05));
+    CHECK(job["runtime_ms"].get<double>() == doctest::Approx(7.75).epsilon(0.02));
 }
 
 TEST_CASE("live table: wait targets and conditions") {
