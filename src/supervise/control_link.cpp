@@ -240,7 +240,9 @@ void Supervisor::revived(std::size_t i, State) {
     a.backoff_step = 0;
     a.gave_up = false;
     reset_attempt(a);
-    begin_start(i);
+    // In line with what waits to start: its nursery's max_running holds.
+    m_blocked.push_back(i);
+    start_more();
 }
 
 void Supervisor::control_refused(std::uint64_t number, const std::string& error) {

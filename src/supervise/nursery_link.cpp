@@ -168,7 +168,8 @@ void Supervisor::dump_tree() {
             if (std::find(m_terminal_waiting.begin(), m_terminal_waiting.end(), i) !=
                 m_terminal_waiting.end()) {
                 state = "waiting for the terminal";
-            } else if (std::find(m_blocked.begin(), m_blocked.end(), i) != m_blocked.end()) {
+            } else if (!a.spec->after.empty() &&
+                       std::find(m_blocked.begin(), m_blocked.end(), i) != m_blocked.end()) {
                 std::string deps;
                 for (const After& d : a.spec->after)
                     deps += fmt::format("{}{} {}", deps.empty() ? "" : ", ", d.sibling,

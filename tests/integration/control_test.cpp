@@ -782,3 +782,29 @@ TEST_CASE("control: the actors of a sub-supervisor that was killed are shown end
     const auto r = finish(p);
     CHECK(entry(parse_report(r.out), "root/inner/deep")["outcome"] == "killed");
 }
+
+TEST_CASE("control: start waits for a free slot under max_running") {
+    json job = sleeper("job", "0");
+    Tree t(json{{"max_running", 1}, {"actors", {job, sleeper("keep")}}});
+    Process p(t.options());
+    Client c(t.sock);
+    await_state(c, "root/job", "ended");
+    await_state(c, "root/keep", "ready");
+    Client starter(t.sock);
+    starter.send(json{{"cmd", "start"}, {"paths", {"root/job"}}}.dump() + "\n");
+    // keep holds the only slot: job waits (its reply with it).
+    CHECK_FALSE(starter.line(300ms));
+    CHECK(live(c.request({{"cmd", "status"}}), "root/job")["state"] == "waiting");
+    c.send(json{{"cmd", "stop"}, {"paths", {"root/keep"}}}.dump() + "\n");
+    const json started = starter.reply();
+    INFO(started.dump());
+    CHECK(started["ok"] == true);
+    CHECK(started["actors"][0]["attempt"] == 2);
+    const auto r = finish(p);
+    CHECK(r.exit_code == 0);
+    const json e = entry(parse_report(r.out), "root/job");
+    CHECK(e["attempts"].size() == 2);
+    // Never two at once: job's second attempt began after keep ended.
+    const json keep = entry(parse_report(r.out), "root/keep");
+    CHECK(e["attempts"][1]["started_ms"].get<double>() >= keep["ended_ms"].get<double>());
+}
