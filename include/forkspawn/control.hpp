@@ -171,7 +171,9 @@ class Server {
     // Handles an event of entry k; the requests that arrived, in order
     // (malformed ones too, with their `error`: they are answered in turn).
     std::vector<std::pair<ClientId, Request>> on_event(std::size_t k, std::uint32_t events);
-    // Queues `line` for a client (gone: ignored).
+    // Queues the answer to one of a client's requests (gone: ignored). A
+    // client that closed its side after its requests is closed once each
+    // has its answer (events excepted: they go on to the end).
     void send(ClientId client, std::string line);
     // The client will receive events (its request was answered).
     void subscribe(ClientId client);
@@ -192,7 +194,9 @@ class Server {
         std::deque<std::string> out;
         std::size_t out_bytes = 0, out_offset = 0;
         bool subscribed = false;
-        bool closing = false; // close once `out` is sent (an oversized request)
+        bool closing = false;       // close once `out` is sent
+        bool peer_done = false;     // it shut its side (echo ... | socat): read no more
+        std::size_t unanswered = 0; // its requests without an answer yet
     };
     int m_listen;
     EventLoop& m_loop;
@@ -206,6 +210,7 @@ class Server {
     void refuse(int fd, std::string_view why);
     void read_client(std::size_t slot, std::vector<std::pair<ClientId, Request>>& out);
     void flush(std::size_t slot);
+    void queue(Client& c, std::string line);
     void drop(std::size_t slot);
     Client* by_id(ClientId id);
     const Client* by_id(ClientId id) const;

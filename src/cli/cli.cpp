@@ -450,6 +450,23 @@ int run(int argc, char** argv) {
         fmt::print(stderr, "forkspawn: error: {}\nRun with --help for more information.\n", what);
         return k_exit_usage;
     };
+    // `ctl SOCKET COMMAND`: a command CLI11 does not know would only be
+    // "A subcommand is required".
+    if (args.size() >= 2 && args[0] == "ctl" && !args[1].starts_with("-")) {
+        static constexpr std::string_view k_ctl_commands[] = {
+            "status", "stop", "start", "restart", "signal", "cancel", "wait", "events"};
+        const auto known = [&](const std::string& a) {
+            return std::find(std::begin(k_ctl_commands), std::end(k_ctl_commands), a) !=
+                   std::end(k_ctl_commands);
+        };
+        if (known(args[1]) && (args.size() < 3 || !known(args[2])))
+            return usage_error(
+                fmt::format("ctl: the SOCKET comes first: forkspawn ctl SOCKET {}", args[1]));
+        if (args.size() >= 3 && !args[2].starts_with("-") && !known(args[2]))
+            return usage_error(fmt::format("ctl: unknown command '{}'; valid: status, stop, start, "
+                                           "restart, signal, cancel, wait, events",
+                                           args[2]));
+    }
     if (args.empty())
         return usage_error(
             "nothing to run: give a SPEC (`forkspawn SPEC`) or a command (run, check, backends)");

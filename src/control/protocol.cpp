@@ -119,11 +119,17 @@ Request parse_request(std::string_view line) {
         r.paths.push_back(p->get<std::string>());
         const auto s = j.find("signal");
         std::optional<int> signo;
-        if (s != j.end() && s->is_string()) signo = parse_signal(s->get_ref<const std::string&>());
-        if (s != j.end() && s->is_number_integer()) {
-            const auto n = s->get<std::int64_t>();
-            if (n >= 1 && n <= SIGRTMAX) signo = static_cast<int>(n);
+        std::optional<std::int64_t> number;
+        if (s != j.end() && s->is_number_integer()) number = s->get<std::int64_t>();
+        if (s != j.end() && s->is_string()) {
+            const auto& text = s->get_ref<const std::string&>();
+            if (!text.empty() && text.size() <= 3 &&
+                text.find_first_not_of("0123456789") == std::string::npos)
+                number = std::stoll(text); // "10", as the command line takes it
+            else
+                signo = parse_signal(text);
         }
+        if (number && *number >= 1 && *number <= SIGRTMAX) signo = static_cast<int>(*number);
         if (!signo) {
             why = fmt::format("cmd signal needs \"signal\": {}, or a number from 1 to {}",
                               k_signal_help, SIGRTMAX);
@@ -305,8 +311,9 @@ WaitState LiveTable::wait_state(const std::vector<std::size_t>& targets, bool re
         if (ready) {
             if (a.state == "ready" || (ended && a.ready && a.outcome == "completed")) continue;
             if (ended)
-                return {WaitState::Is::failed, fmt::format("{} ended ({}) before it was ready",
-                                                           a.path, a.outcome.value_or("?"))};
+                return {WaitState::Is::failed,
+                        fmt::format("{} ended ({}) {}", a.path, a.outcome.value_or("?"),
+                                    a.ready ? "after it was ready" : "before it was ready")};
             all = false;
             continue;
         }

@@ -103,6 +103,12 @@ std::vector<std::pair<Server::ClientId, Request>> Server::on_event(std::size_t k
     }
     const std::size_t slot = k - 1;
     if (slot >= m_slots.size() || !m_slots[slot].fd) return out;
+    // Gone both ways (a half-closed client's full close): nothing to read
+    // or to send any more.
+    if (m_slots[slot].peer_done && (events & (EPOLLHUP | EPOLLERR))) {
+        drop(slot);
+        return out;
+    }
     if (events & EPOLLOUT) flush(slot);
     if (m_slots[slot].fd && (events & (EPOLLIN | EPOLLHUP | EPOLLERR))) read_client(slot, out);
     return out;
@@ -171,9 +177,17 @@ void Server::read_client(std::size_t slot, std::vector<std::pair<ClientId, Reque
         const ssize_t n = ::recv(c.fd.get(), buf, sizeof buf, MSG_DONTWAIT);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
-        if (n <= 0) {
-            // EOF (a request cut off midway is dropped with it) or an error.
+        if (n < 0) {
             drop(slot);
+            return;
+        }
+        if (n == 0) {
+            // It shut its side: what it asked is still answered (an
+            // unfinished last line is dropped), then it is closed.
+            c.peer_done = true;
+            c.in.clear();
+            if (c.unanswered == 0 && !c.subscribed) c.closing = true;
+            flush(slot);
             return;
         }
         c.in.append(buf, static_cast<std::size_t>(n));
@@ -188,6 +202,7 @@ void Server::read_client(std::size_t slot, std::vector<std::pair<ClientId, Reque
             }
             if (line.find_first_not_of(" \t") == std::string_view::npos) continue;
             out.emplace_back(c.id, parse_request(line));
+            ++c.unanswered;
         }
         if (!too_long) c.in.erase(0, start);
         if (too_long || c.in.size() > k_max_request) {
@@ -199,6 +214,7 @@ void Server::read_client(std::size_t slot, std::vector<std::pair<ClientId, Reque
             r.error = fmt::format("request too long: more than {} bytes; closing the connection",
                                   k_max_request);
             out.emplace_back(c.id, std::move(r));
+            ++c.unanswered;
             c.in.clear();
             c.closing = true;
             ::shutdown(c.fd.get(), SHUT_RD);
@@ -226,6 +242,13 @@ bool Server::connected(ClientId client) const {
 void Server::send(ClientId client, std::string line) {
     Client* c = by_id(client);
     if (!c) return;
+    if (c->unanswered > 0) --c->unanswered;
+    if (c->peer_done && c->unanswered == 0 && !c->subscribed) c->closing = true;
+    queue(*c, std::move(line));
+}
+
+void Server::queue(Client& client, std::string line) {
+    Client* c = &client;
     const auto slot = static_cast<std::size_t>(c - m_slots.data());
     // A client that lets this much wait unread is not reading: dropped. A
     // single reply may be larger (the status of a wide tree): it is the
@@ -249,7 +272,7 @@ void Server::subscribe(ClientId client) {
 void Server::publish(const std::string& event_line) {
     if (m_subscribers == 0) return;
     for (auto& c : m_slots)
-        if (c.fd && c.subscribed) send(c.id, event_line);
+        if (c.fd && c.subscribed) queue(c, event_line);
 }
 
 void Server::flush(std::size_t slot) {
@@ -277,7 +300,7 @@ void Server::flush(std::size_t slot) {
     }
     // A closing client is not read any more (its read side is shut down,
     // which would keep EPOLLIN ready).
-    const std::uint32_t in = c.closing ? 0u : std::uint32_t{EPOLLIN};
+    const std::uint32_t in = c.closing || c.peer_done ? 0u : std::uint32_t{EPOLLIN};
     m_loop.rewatch(c.fd.get(), m_tag(slot + 1), c.out.empty() ? in : in | EPOLLOUT);
 }
 

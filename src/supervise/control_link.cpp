@@ -94,8 +94,8 @@ void Supervisor::control_request(control::Server::ClientId client, const control
         m_control->send(client, m_live.status_reply(r.id, ms_since_start(Clock::now())));
         return;
     case Op::events:
+        m_control->subscribe(client); // first: a client that shut its side stays for them
         m_control->send(client, control::ok_reply(r.id));
-        m_control->subscribe(client);
         return;
     case Op::cancel: {
         const bool cancels_work = !m_work_done && !all_done();
@@ -123,7 +123,13 @@ void Supervisor::control_request(control::Server::ClientId client, const control
     Pending p{client, r, m_next_request++, {}, {}, {}};
     for (const auto& path : r.paths) {
         const auto k = m_live.index(path);
-        if (!k) return refuse(fmt::format("no actor {} in this tree (`status` lists them)", path));
+        if (!k) {
+            const std::string full = m_nursery.path + "/" + path;
+            return refuse(
+                m_live.index(full)
+                    ? fmt::format("no actor {} in this tree; did you mean {}?", path, full)
+                    : fmt::format("no actor {} in this tree (`status` lists them)", path));
+        }
         const control::LiveActor& l = m_live.at(*k);
         // What the live table already tells (the actor's own supervisor
         // decides the rest).

@@ -520,6 +520,16 @@ TEST_CASE("control: bad requests get an error reply and change nothing") {
         CHECK(r["ok"] == false);
         CHECK(r["error"].get<std::string>().find(error) != std::string::npos);
     }
+    // A client that shuts its side after asking (echo ... | socat) is
+    // answered, then closed.
+    {
+        Client once(t.sock);
+        once.send("{\"cmd\": \"status\"}\n{\"cmd\": \"wait\", \"ready\": true}\n{\"cmd\"");
+        ::shutdown(once.fd(), SHUT_WR);
+        CHECK(once.reply()["actors"].size() == 2);
+        CHECK(once.reply()["reached"] == true);
+        CHECK(once.closed());
+    }
     // Answered in order, each with its id, an error too.
     c.send("{\"cmd\": \"status\", \"id\": \"s\"}\n{\"cmd\": \"stop\", \"id\": 9}\n");
     const json first = c.reply();
@@ -738,6 +748,13 @@ TEST_CASE("control: ctl's commands and exit codes") {
     CHECK(code == 0); // and sleep dies of it: a failure under one_for_one
     std::tie(code, out) = shell(ctl(t.sock, "frobnicate"));
     CHECK(code == 2);
+    CHECK(out.find("unknown command 'frobnicate'; valid: status") != std::string::npos);
+    std::tie(code, out) = shell("'" + binary() + "' ctl status '" + t.sock + "'");
+    CHECK(code == 2);
+    CHECK(out.find("the SOCKET comes first") != std::string::npos);
+    std::tie(code, out) = shell(ctl(t.sock, "stop job"));
+    CHECK(code == 1);
+    CHECK(out.find("did you mean root/job?") != std::string::npos);
     std::tie(code, out) = shell(ctl(t.dir / "nothing.sock", "status"));
     CHECK(code == 69);
     CHECK(out.find("nothing.sock") != std::string::npos);

@@ -65,6 +65,7 @@ TEST_CASE("control requests: each command and its arguments") {
     CHECK(sig.signo == SIGHUP);
     CHECK(sig.paths == std::vector<std::string>{"root/a"});
     CHECK(ok(R"({"cmd": "signal", "path": "root/a", "signal": 10})").signo == 10);
+    CHECK(ok(R"({"cmd": "signal", "path": "root/a", "signal": "10"})").signo == 10);
     const Request wait = ok(R"({"cmd": "wait", "ready": true})");
     CHECK(wait.ready);
     CHECK(wait.paths.empty());
@@ -174,6 +175,9 @@ TEST_CASE("live table: wait targets and conditions") {
     const WaitState w = t.wait_state(all, true);
     CHECK(w.is == Is::failed);
     CHECK(w.why == "root/job ended (failed) before it was ready");
+    t.update(at("root/job", "ended", true, "cancelled")); // ready, then stopped
+    CHECK(t.wait_state(all, true).why == "root/job ended (cancelled) after it was ready");
+    t.update(at("root/job", "ended", false, "failed"));
     // Waiting for ends: a failure answers at once, the rest must end.
     CHECK(t.wait_state({4}, false).is == Is::failed);
     CHECK(t.wait_state({4}, false).why == "root/job failed");
