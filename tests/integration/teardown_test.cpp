@@ -98,10 +98,14 @@ TEST_CASE("teardown: an internal error kills every actor and what it started, an
     TempDir dir;
     const std::string trigger = dir / "fault";
     const auto actors = workers_with_children(12);
-    auto options = run_opts(actors);
+    // With a control socket: it is removed after the internal error too.
+    const std::string control = dir / "ctl.sock";
+    auto options = run_opts(actors, {"--control=" + control});
     options.env = fault_env(trigger);
     Process p(options);
     REQUIRE(wait_ready(p, ready_paths(actors, "root")));
+    struct stat st;
+    CHECK(::lstat(control.c_str(), &st) == 0);
     std::vector<pid_t> started = tagged_processes(p.tag());
     CHECK(started.size() >= 2 * actors.size() + 1); // forkspawn, actors, their children
     // The next epoll_wait of forkspawn fails; SIGUSR1 (a dump) wakes it.
@@ -115,6 +119,7 @@ TEST_CASE("teardown: an internal error kills every actor and what it started, an
     CHECK_FALSE(r.timed_out);
     CHECK(r.exit_code == 70);
     CHECK(r.err.find("internal error in root: epoll_wait") != std::string::npos);
+    CHECK(::lstat(control.c_str(), &st) < 0);
     const json report = parse_report(r.out);
     CHECK(report["result"] == "internal_error");
     CHECK(report["exit_code"] == 70);
