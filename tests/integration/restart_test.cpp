@@ -66,7 +66,7 @@ TEST_CASE("restarts: on_failure runs a failing actor again, backoff doubling and
     check_nothing_left(r.tag);
 }
 
-TEST_CASE("restarts: never and on_failure leave a completed actor alone; always runs it again") {
+TEST_CASE("restarts: never and on_failure leave a completed actor alone, always runs it again") {
     TempDir dir("restart");
     json once = {{"name", "once"}, {"cmd", {"true"}}, {"restart", "on_failure"}};
     // A daemon kept alive: it exits 0 at once, and always restarts it until
@@ -316,7 +316,7 @@ TEST_CASE("max_running: never more children running than the limit, the rest in 
     check_nothing_left(r.tag);
 }
 
-TEST_CASE("max_running: -j N is the root's limit; a restart keeps its slot ahead of new children") {
+TEST_CASE("max_running: -j N is the root's limit, a restart keeps its slot ahead of new children") {
     TempDir dir("restart");
     // a fails on its first run and is restarted: with one slot, b waits
     // until a has run again and ended.

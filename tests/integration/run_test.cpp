@@ -910,7 +910,7 @@ TEST_CASE("run: env replaces or adds variables, the rest is inherited") {
     check_nothing_left(r.tag);
 }
 
-TEST_CASE("run: env_clear starts from an empty environment; PATH comes from env") {
+TEST_CASE("run: env_clear starts from an empty environment, PATH comes from env") {
     json a = actor("a", {"env"});
     a["env_clear"] = true;
     a["env"] = {{"PATH", "/usr/bin:/bin"}, {"ONLY", "1"}};
@@ -1014,7 +1014,7 @@ TEST_CASE("run: a relative PATH entry is ignored") {
     CHECK(open_fds() == fds);
 }
 
-TEST_CASE("run: every actor carries the tree's FORKSPAWN_TREE; a forkspawn inside adds its own") {
+TEST_CASE("run: every actor carries the tree's FORKSPAWN_TREE, a forkspawn inside adds its own") {
     TempDir dir;
     const std::string inner = dir / "inner.json";
     {

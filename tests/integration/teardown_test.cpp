@@ -132,7 +132,7 @@ TEST_CASE("teardown: an internal error kills every actor and what it started, an
     check_nothing_left(r.tag);
 }
 
-TEST_CASE("teardown: an internal error in a sub-supervisor kills its subtree; the tree fails") {
+TEST_CASE("teardown: an internal error in a sub-supervisor kills its subtree, the tree fails") {
     TempDir dir;
     const std::string trigger = dir / "fault";
     const auto inner = workers_with_children(6);

@@ -30,7 +30,7 @@ TEST_CASE("event loop: timers come out when due, earliest first, each once") {
     CHECK(loop.wait(0).empty());
 }
 
-TEST_CASE("event loop: fds come out with their tags; unwatched ones do not") {
+TEST_CASE("event loop: fds come out with their tags, unwatched ones do not") {
     EventLoop loop;
     loop.open(1);
     int fds[2];

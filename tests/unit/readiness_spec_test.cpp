@@ -52,7 +52,7 @@ TEST_CASE("after: unknown siblings, itself, bad conditions, each at its pointer"
     CHECK(has(errs, "/after: not allowed on the root"));
 }
 
-TEST_CASE("after: a cycle is spelled out once, where it starts; a chain is fine") {
+TEST_CASE("after: a cycle is spelled out once, where it starts, a chain is fine") {
     ok(trio(R"("after": ["a"])", R"("after": {"b": "completed"})"));
     auto errs = errors(R"({"actors": [
         {"name": "a", "cmd": ["true"], "after": ["c"]},

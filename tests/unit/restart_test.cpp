@@ -52,7 +52,7 @@ TEST_CASE("backoff: doubles from initial, capped at max, never early") {
     CHECK_FALSE(b.stable(999ms));
 }
 
-TEST_CASE("intensity: N/DUR or unlimited; errors say what is allowed") {
+TEST_CASE("intensity: N/DUR or unlimited, errors say what is allowed") {
     CHECK(parse_intensity("5/10s") == Intensity{5, 10s, false});
     CHECK(parse_intensity("0/1m") == Intensity{0, 60s, false});
     CHECK(parse_intensity("3/1.5s") == Intensity{3, 1500ms, false});

@@ -156,7 +156,7 @@ TEST_CASE("status table: control characters and invalid UTF-8 are escaped, never
     CHECK(lines[1].find("half\\tdone\\x07 \xef\xbf\xbd") != std::string::npos);
 }
 
-TEST_CASE("status table: no colour unless asked; asked, only the outcome is coloured") {
+TEST_CASE("status table: no colour unless asked, asked, only the outcome is coloured") {
     const std::vector<StatusRow> actors = {web(), stopped_job(), etl(), waiting()};
     const std::string plain = render_status_table(actors, 1.0, false);
     CHECK(plain.find('\x1b') == std::string::npos);

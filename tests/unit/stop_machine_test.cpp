@@ -102,7 +102,7 @@ TEST_CASE("a SIGKILL-only sequence kills at once") {
     CHECK_FALSE(m.deadline());
 }
 
-TEST_CASE("an exit after SIGKILL counts as escalated; an exit before does not") {
+TEST_CASE("an exit after SIGKILL counts as escalated, an exit before does not") {
     StopMachine m(seq("SIGTERM,100ms"));
     m.begin(t0);
     m.exited(t0 + 99ms);

@@ -30,7 +30,7 @@ report::ActorReport ended(const std::string& path, Outcome outcome, std::optiona
 
 } // namespace
 
-TEST_CASE("tree report: entries in spec order, depth-first; what ended is kept as reported") {
+TEST_CASE("tree report: entries in spec order, depth-first, what ended is kept as reported") {
     const spec::Actor root = actor("root", {actor("root/a"), actor("root/n", {actor("root/n/b")})});
     TreeReport tree(root, "trio");
     const auto fresh = tree.finish();
