@@ -16,13 +16,9 @@ namespace forkspawn::control {
 namespace {
 
 using nlohmann::json;
-using ojson = nlohmann::ordered_json;
 
 std::string dump(const json& j) {
     return j.dump(-1, ' ', false, json::error_handler_t::replace);
-}
-std::string dump(const ojson& j) {
-    return j.dump(-1, ' ', false, ojson::error_handler_t::replace);
 }
 
 constexpr std::string_view k_ops[] = {"status", "stop",   "start", "restart",
@@ -162,22 +158,6 @@ std::string error_reply(const std::string& id, std::string_view error, std::stri
 
 namespace {
 
-ojson live_object(const LiveActor& a) {
-    const auto opt = [](const auto& v) { return v ? ojson(*v) : ojson(); };
-    return ojson{{"path", a.path},
-                 {"kind", a.nursery ? "nursery" : "cmd"},
-                 {"pid", opt(a.pid)},
-                 {"state", a.state},
-                 {"outcome", opt(a.outcome)},
-                 {"cancel_reason", opt(a.cancel_reason)},
-                 {"restarts", a.restarts},
-                 {"attempt", a.attempt},
-                 {"ready", a.ready},
-                 {"status_text", opt(a.status_text)},
-                 {"started_ms", opt(a.started_ms)},
-                 {"ended_ms", opt(a.ended_ms)}};
-}
-
 template <typename T> std::optional<T> field(const json& j, const char* key) {
     const auto it = j.find(key);
     if (it == j.end() || it->is_null()) return std::nullopt;
@@ -195,10 +175,6 @@ template <typename T> std::optional<T> field(const json& j, const char* key) {
 }
 
 } // namespace
-
-std::string live_json(const LiveActor& a) {
-    return dump(live_object(a));
-}
 
 std::optional<LiveActor> live_from_json(std::string_view text) {
     const json j = json::parse(text, nullptr, false);
@@ -367,7 +343,42 @@ void put_ms(std::string& out, std::optional<double> ms) {
         out += "null";
 }
 
+// One actor's entry: in the status reply (with its runtime) and in the
+// "live" channel message (without).
+void put_live(std::string& out, const LiveActor& a, std::optional<double> runtime) {
+    out += "{\"path\": ";
+    put_string(out, a.path);
+    out += a.nursery ? ", \"kind\": \"nursery\", \"pid\": " : ", \"kind\": \"cmd\", \"pid\": ";
+    if (a.pid)
+        fmt::format_to(std::back_inserter(out), "{}", *a.pid);
+    else
+        out += "null";
+    out += ", \"state\": ";
+    put_string(out, a.state);
+    out += ", \"outcome\": ";
+    put_optional(out, a.outcome);
+    out += ", \"cancel_reason\": ";
+    put_optional(out, a.cancel_reason);
+    fmt::format_to(std::back_inserter(out), ", \"restarts\": {}, \"attempt\": {}, \"ready\": {}",
+                   a.restarts, a.attempt, a.ready);
+    out += ", \"status_text\": ";
+    put_optional(out, a.status_text);
+    out += ", \"started_ms\": ";
+    put_ms(out, a.started_ms);
+    out += ", \"ended_ms\": ";
+    put_ms(out, a.ended_ms);
+    out += ", \"runtime_ms\": ";
+    put_ms(out, runtime);
+    out += '}';
+}
+
 } // namespace
+
+std::string live_json(const LiveActor& a) {
+    std::string out;
+    put_live(out, a, std::nullopt);
+    return out;
+}
 
 std::string LiveTable::status_reply(const std::string& id, double now_ms) const {
     std::string out;
@@ -383,31 +394,8 @@ std::string LiveTable::status_reply(const std::string& id, double now_ms) const 
         else if (a.started_ms && a.state != "ended" && a.state != "waiting" &&
                  a.state != "restarting")
             runtime = now_ms - *a.started_ms;
-        out += i > 0 ? ", {\"path\": " : "{\"path\": ";
-        put_string(out, a.path);
-        out += a.nursery ? ", \"kind\": \"nursery\", \"pid\": " : ", \"kind\": \"cmd\", \"pid\": ";
-        if (a.pid)
-            fmt::format_to(std::back_inserter(out), "{}", *a.pid);
-        else
-            out += "null";
-        out += ", \"state\": ";
-        put_string(out, a.state);
-        out += ", \"outcome\": ";
-        put_optional(out, a.outcome);
-        out += ", \"cancel_reason\": ";
-        put_optional(out, a.cancel_reason);
-        fmt::format_to(std::back_inserter(out),
-                       ", \"restarts\": {}, \"attempt\": {}, \"ready\": {}", a.restarts, a.attempt,
-                       a.ready);
-        out += ", \"status_text\": ";
-        put_optional(out, a.status_text);
-        out += ", \"started_ms\": ";
-        put_ms(out, a.started_ms);
-        out += ", \"ended_ms\": ";
-        put_ms(out, a.ended_ms);
-        out += ", \"runtime_ms\": ";
-        put_ms(out, runtime);
-        out += '}';
+        if (i > 0) out += ", ";
+        put_live(out, a, runtime);
     }
     out += "]}\n";
     return out;

@@ -240,7 +240,7 @@ std::optional<std::string> Supervisor::control_apply(std::size_t i, control::Op 
 // Actor i was revived (ctl start, restart) from ended (from restarting it
 // starts as its restart would: restart_now). Its last attempt is in
 // `attempts` (if it ran); this is the next one.
-void Supervisor::revived(std::size_t i, State) {
+void Supervisor::revived(std::size_t i) {
     ActorRun& a = m_actors[i];
     if (!a.attempts.empty()) ++a.restarts;
     a.backoff_step = 0;

@@ -316,7 +316,7 @@ void Supervisor::apply(std::size_t i, Event e, TimePoint now, bool exec_pending,
     else if (act.finish)
         finish(i, now, t.from);
     if (t.from == State::restarting && t.to == State::waiting) restart_now(i);
-    if (e == Event::revive && t.from == State::ended) revived(i, t.from);
+    if (e == Event::revive && t.from == State::ended) revived(i);
     live_changed(i);
 }
 

@@ -665,7 +665,7 @@ class Supervisor {
     void control_progress();
     bool control_done(Pending& p);
     void control_finish(const report::Summary& summary);
-    void revived(std::size_t i, State from);
+    void revived(std::size_t i);
     control::LiveActor live_of(const ActorRun& a) const;
     void live_changed(std::size_t i);
     void live_update(const control::LiveActor& l);
