@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The helper actor of the benches: tells the bench it is running by writing
 // one ActorEvent to a fifo (forkspawn passes an actor no fd but 0, 1 and 2,
 // so the fifo is opened by path), then becomes what the bench needs.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Cancel cascade vs depth: time from SIGINT to forkspawn's exit for trees of
 // nested nurseries 1, 2, 4 and 8 deep, each level with a sleeping actor, per
 // backend. The baseline is depth 1 of the same backend measured in the same

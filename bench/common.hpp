@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Shared by the bench programs: statistics over repetitions, the results
 // file the bench command collects, running forkspawn as a child with a
 // deadline, the bare spawn loops the benches compare with, the readiness

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Control socket round trip: `{"cmd":"status"}` to forkspawn's control
 // socket (`forkspawn run --control=PATH`) and its whole reply line back,
 // for a tree of 1000 sleeping actors in 10 nurseries (1010 entries: the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Escalation precision: N actors that ignore SIGTERM (forkspawn_bench_actor
 // stubborn: a handler that only notes when SIGTERM came), stop sequence
 // SIGTERM,200ms,SIGKILL; how late the SIGKILL comes after the deadline.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Supervisor memory: peak RSS (VmHWM) of the forkspawn process with 10, 100
 // and 1000 live actors, per backend, reported per actor against a 1-actor
 // run of the same backend in the same run:

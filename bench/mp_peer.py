@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Peer for the spawn-cost bench: Python's multiprocessing start methods.
 
 For each of fork, forkserver and spawn: start N processes whose target does

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Readiness latency (issue 15): from an actor saying it is ready (a newline
 // on its notification fd, or READY=1 over sd_notify) to its dependent's
 // process running. 200 pairs run one after another in a one_for_one

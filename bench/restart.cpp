@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Restart latency (issue 14): how fast forkspawn runs a crashed actor again.
 // One actor, /bin/false, "restart": "on_failure" with a 0s backoff and
 // unlimited intensity, so it crashes and is restarted over and over until

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Scale: a flat tree of N actors of /bin/true (10,000, 20,000 and 40,000 by
 // default), per backend, one whole run of the binary each. The figure is
 // the time per actor; the baseline is the same backend's time per actor at

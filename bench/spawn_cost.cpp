@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Spawn cost vs supervisor size, per backend: the time to spawn and reap N
 // actors running /bin/true when the supervising process holds 0, 256 MiB or
 // 1 GiB of touched memory. The supervisor runs inside this process (it links

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Teardown: N running `sleep` actors; the time from cancel to all reaped.
 // Each actor (forkspawn_bench_actor sleep FIFO) writes a record to a fifo
 // and execs sleep, so the bench knows all N are running before it cancels —

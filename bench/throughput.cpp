@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Spawn throughput: N actors of /bin/true in a flat tree, spawned and
 // reaped, per backend. A forkspawn figure is a whole run of the binary,
 // from the bench's posix_spawn of forkspawn to its exit: forkspawn's own

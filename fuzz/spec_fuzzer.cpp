@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // libFuzzer target for the spec layer: the JSON reader, spec validation and
 // normalization, and the text forms of durations and stop sequences, built
 // with ASan and UBSan (fuzz/CMakeLists.txt). Besides crashes, leaks, hangs and

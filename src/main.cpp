@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "forkspawn/cli.hpp"
 
 int main(int argc, char** argv) {

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Spawn backends: how an actor's process is created. The supervisor submits
 // requests and later collects completions when ready_fd() becomes readable
 // (it sits in the supervisor's epoll set), so a backend never blocks the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // cgroup v2: one cgroup per run, made by forkspawn under the cgroup it was
 // started in, and one below it per actor, so that a whole tree can be killed
 // at once and its CPU time and memory peak read, whatever its processes did

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The messages between a supervisor and a sub-supervisor it started, on
 // their SOCK_SEQPACKET channel: one JSON object per datagram ("t" names the
 // type), so the kernel does the framing. Typed here: the supervisor sends

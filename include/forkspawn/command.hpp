@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A command actor made ready to spawn: argv, envp, the resolved program
 // path and the fds of its stdio plan, owned here and exposed to the fork
 // boundary as one SpawnArgs of raw pointers. Built on the supervisor's

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The control socket (DESIGN "Control"): `forkspawn run --control=PATH`
 // serves a unix stream socket from the supervisor's event loop, and
 // `forkspawn ctl PATH COMMAND` talks to it. One JSON object per line each

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A message about the user's input, with where it is: `FILE:LINE:COL:
 // /json/pointer: what is wrong; what is allowed`. Lines and columns count
 // from 1; columns count characters (UTF-8 code points), as editors do.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Durations as users write them: a non-negative decimal number and a unit
 // (`250ms`, `1.6s`, `2m`, `1h`). Parsing is exact: the decimal digits are
 // converted with integer arithmetic, so `1.6s` is 1600 ms, never 1599.999.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The one exception type: a fatal error for the user, caught once in
 // cli::run, printed as `forkspawn: error: ...` and turned into an exit code.
 // Recoverable problems are returned as values, never thrown.

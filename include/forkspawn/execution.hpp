@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // How a command actor's process runs and is stopped, beyond its argv and
 // environment (DESIGN "Kill modes", the `kill`, `user`, `group`, `umask`,
 // `nice` and `rlimits` fields): spec types and their parsers. The child

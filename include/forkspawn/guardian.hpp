@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The guardian: a tiny process (forkspawn's own image in a hidden mode),
 // which outlives forkspawn by a moment if forkspawn is killed. PR_SET_PDEATHSIG
 // takes every actor down with forkspawn, but not the actors' own children

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The guardian's wire format (see guardian.hpp): fixed-size messages on a
 // SOCK_SEQPACKET socket, one record each, so any process holding forkspawn's
 // end — the supervisor, its forkserver thread, the mp_forkserver process —

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A strict JSON reader that remembers where every value and key was written,
 // so spec errors can name FILE:LINE:COL. It accepts RFC 8259 JSON only (no
 // comments, no trailing commas), checks that every string is valid UTF-8, and

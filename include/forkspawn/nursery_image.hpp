@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The fresh-image form of a nursery request (backend.hpp, NurseryRequest):
 // forkspawn re-executed as /proc/self/exe in its hidden `__nursery OPTIONS`
 // mode. Made by a backend whose children cannot be forks that run on (trio

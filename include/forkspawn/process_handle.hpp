@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A child process forkspawn holds: its pid and a pidfd, until it is reaped
 // (systemd calls this a pidref). While the handle holds it, the process is
 // unreaped, so its pid, and its process group id when it leads its group,

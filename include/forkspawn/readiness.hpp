@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Dependencies and readiness as the spec states them (DESIGN "Dependencies
 // and readiness"): what a child waits for among its siblings (`after`), how
 // an actor says it is ready (`ready`), and how often a ready notify actor

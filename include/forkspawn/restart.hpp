@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Restarts, as Erlang/OTP supervisors count them: an actor's restart policy,
 // the backoff before each restart, and a nursery's restart intensity (more
 // than N restarts within DUR and the nursery gives up). Pure arithmetic on

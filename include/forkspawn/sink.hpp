@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Where forkspawn's own output goes (the report on stdout, actor lines and
 // logs on stderr) without ever blocking the event loop: writes are buffered
 // and flushed when the fd is writable. A pipe or terminal is reopened through

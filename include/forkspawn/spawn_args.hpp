@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The fork boundary. SpawnArgs is everything a command child needs, prepared
 // before fork() as raw pointers into storage that outlives the fork; the
 // child only reads it. exec_child() is the whole child side: raw,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Finding and killing what is left of a tree, whoever its parent is now.
 //
 // Every process of a tree carries FORKSPAWN_TREE=<id>[:<id of the tree

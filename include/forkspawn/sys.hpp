@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Thin syscall wrappers: each retries EINTR where that is safe and throws
 // forkspawn::Error naming the call and the errno text when a failure is fatal.
 // pidfd calls go through syscall(2) so no particular libc is required.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The root's report of the whole tree: one entry per actor at every depth,
 // in spec order (depth-first), filled in as spawns and ends are reported
 // from wherever they happen, and completed at the end for actors whose end

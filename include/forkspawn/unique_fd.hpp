@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // An owned file descriptor: closed exactly once, when the owner goes away.
 // Every fd forkspawn opens is O_CLOEXEC from birth and lives in one of these.
 #pragma once

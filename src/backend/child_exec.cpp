@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The child side of fork() for command actors. See spawn_args.hpp for the
 // rules; every call below is async-signal-safe (signal-safety(7)).
 #include "forkspawn/spawn_args.hpp"

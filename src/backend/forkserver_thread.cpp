@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The subint_forkserver backend: every child is created on one long-lived
 // worker thread. Two reasons for a dedicated thread: PR_SET_PDEATHSIG fires
 // when the *thread* that created a child exits, so this thread lives as long

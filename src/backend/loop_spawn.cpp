@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The trio backend (after tractor's trio_proc): every actor is a fresh
 // process image created from the event loop thread itself. Commands are
 // started the way posix_spawn(3) starts them — a vfork-style clone

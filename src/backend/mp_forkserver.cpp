@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The mp_forkserver backend (after Python multiprocessing's forkserver): a
 // small single-threaded process, forked from the supervisor on the first
 // spawn, that forks on request over a unix socketpair. Requests carry

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The mp_forkserver server process: a small single-threaded process that
 // forks on request (see mp_forkserver.cpp for who is whose parent). It runs
 // either as a fork of the supervisor made before any spec runs, or as a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The mp_forkserver wire format, shared by the supervisor's side
 // (mp_forkserver.cpp) and the server process (mp_forkserver_server.cpp):
 // requests as length-prefixed bytes with their fds as SCM_RIGHTS, replies

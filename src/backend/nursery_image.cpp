@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "forkspawn/nursery_image.hpp"
 
 #include <cerrno>

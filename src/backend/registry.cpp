@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "forkspawn/backend.hpp"
 #include "forkspawn/error.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The control socket's server side: the listening socket at its path, and
 // its clients served from the supervisor's event loop without ever
 // blocking it (control.hpp).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "forkspawn/cgroup.hpp"
 
 #include "forkspawn/error.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "forkspawn/process_handle.hpp"
 
 #include "forkspawn/sys.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "forkspawn/sys.hpp"
 
 #include "forkspawn/error.hpp"

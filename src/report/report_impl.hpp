@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // What the report's renderings share (not a public header): report.cpp
 // writes JSON and jsonl, table.cpp the table for people, status_table.cpp
 // the live tree of `forkspawn ctl SOCKET status` with the same looks.

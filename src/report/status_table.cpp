@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The live tree for people (`forkspawn ctl SOCKET status`): the columns,
 // cells and colours of the run's table (table.cpp), and a line counting the
 // actors per state.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "forkspawn/duration.hpp"
 
 #include "forkspawn/diagnostic.hpp"

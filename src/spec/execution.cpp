@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The execution fields of a command actor: kill mode, user and group, umask,
 // nice and resource limits (execution.hpp), and their checks in the spec.
 #include "validator.hpp"

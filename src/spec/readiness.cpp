@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The `after`, `ready` and `watchdog` fields, and what can only be checked
 // on the whole nursery: every `after` names a sibling, and no dependencies
 // go round in a cycle (spelled out where it starts).

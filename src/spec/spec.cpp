@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Spec validation. It never stops at the first problem: every field of every
 // actor is checked and each problem becomes one Diagnostic, so a user fixes a
 // spec in one round trip. Only a JSON syntax error ends the walk, since

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The spec's validator, for the files that implement it (not a public
 // header): spec.cpp walks the tree (actors, children, names, where each
 // field may be), fields.cpp parses each field's value. Every problem becomes

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Containment (DESIGN "Containment"): one cgroup v2 per run, made where
 // forkspawn stands, and below it one per actor, mirroring the tree (a
 // nursery's cgroup holds its children's). A command actor's child joins its

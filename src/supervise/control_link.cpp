@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The control socket's supervisor side (DESIGN "Control"): the root answers
 // requests from its live table of the whole tree; stop, start, restart and
 // signal travel down the channels to the supervisor of the actor's nursery,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "forkspawn/guardian.hpp"
 
 #include "forkspawn/cgroup.hpp"

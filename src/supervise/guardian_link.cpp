@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The link to the guardian: every process group registered and
 // unregistered in order, never blocking the loop; a dead guardian replaced.
 #include "supervisor_impl.hpp"

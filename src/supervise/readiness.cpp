@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Dependencies and readiness (DESIGN "Dependencies and readiness"): a child
 // starts once its `after` conditions hold, or never (dependency_failed);
 // an actor becomes ready through its source (sd_notify, a notification

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The reaper: an actor's exit through its pidfd, orphans adopted as
 // subreaper, actors of a dead sub-supervisor, and the end-of-run kill.
 #include "supervisor_impl.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "forkspawn/sink.hpp"
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "forkspawn/stop_machine.hpp"
 
 #include <csignal>

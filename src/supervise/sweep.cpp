@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "forkspawn/sweep.hpp"
 
 #include "forkspawn/sys.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The terminal lease: stdin "inherit" on forkspawn's foreground terminal
 // goes to one actor of the whole tree at a time, and comes back.
 #include "supervisor_impl.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "forkspawn/tree_report.hpp"
 
 namespace forkspawn::supervise {

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A process whose main thread exits while another thread runs on: /proc
 // shows its leader as a zombie ('Z') and its environ as empty, yet it is
 // alive and would be until killed. It leaves its actor's process group

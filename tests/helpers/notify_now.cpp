@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A fast sd_notify sender for the readiness tests: sends each argument as
 // one datagram to $NOTIFY_SOCKET ("@name": abstract) from its first
 // instructions, before a supervisor may have learnt its pid, then exits.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // An actor that measures what it uses, for the usage tests: `cpu MS FILE`
 // spins until it has used MS milliseconds of CPU, `alloc MIB FILE` touches
 // MIB MiB of memory; each then writes its own measure to FILE and _exits at

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The backend under test, driven directly as the supervisor drives it: a
 // completion must say when its child was forked, so an actor's started_ms
 // is the moment it began, however late the event loop takes the completion.

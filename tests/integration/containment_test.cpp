@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Containment and accounting (DESIGN "Containment", the report's `usage`),
 // end to end on every backend: what the report says an actor used against
 // what the actor measured itself. Nothing is left behind after each.

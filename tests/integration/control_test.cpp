@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The control socket (DESIGN "Control"), end to end on every backend: each
 // request against a running tree, at the root and inside a nested nursery;
 // the socket file's life; and clients that misbehave, while a running

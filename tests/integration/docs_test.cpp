@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // --help, the man page and the shell completions must name the same commands
 // and options: a new option that is not documented fails here.
 #include "harness.hpp"

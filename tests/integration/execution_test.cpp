@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Kill modes and the actor's execution environment (DESIGN "Kill modes", the
 // `user`, `group`, `umask`, `nice` and `rlimits` fields), end to end on every
 // backend: what each mode signals, seen from inside the actor; the ids, groups

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Fd hygiene of every kind of process forkspawn makes, seen from outside
 // through /proc while a tree runs: an actor, a sub-supervisor (forked
 // without exec, or a re-executed image), the mp_forkserver server and the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Runs the real forkspawn binary for integration tests: feeds stdin,
 // collects stdout and stderr without blocking, enforces a deadline (a hung
 // forkspawn fails the test instead of hanging it), and checks afterwards that

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Hostile actors on the real binary: an actor that closes its stdout and
 // stderr at once, one that writes without newlines forever, one that stops
 // itself with SIGSTOP, one that changes its process group, one that ignores

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Resource exhaustion on the real binary: RLIMIT_NOFILE and RLIMIT_NPROC so
 // low that spawning fails part-way. The failing actors must be spawn_failed
 // with the errno, the rest torn down (cancelled or not_started), the exit 1

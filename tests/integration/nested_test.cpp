@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Nested nurseries: sub-supervisors, the cancel cascade, and a complete
 // report for any tree, on the real binary.
 #include "harness.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Actors' output when forkspawn's stderr is not being read: what forkspawn
 // holds stays bounded whatever the actor count, and the end of a run (a
 // sub-supervisor's or the root's) does not wait on a reader that takes

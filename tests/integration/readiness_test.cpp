@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Dependencies and readiness (DESIGN "Dependencies and readiness"), end to
 // end on every backend with real processes and sockets: each source makes
 // its actor ready and only then starts its dependent (which checks what the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Restarts and strategies (DESIGN "Restarts", "Strategies"), end to end on
 // every backend: backoff measured from the report's own timestamps (never
 // early, doubling), intensity reached exactly at N+1, batches that keep

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // `forkspawn run` on the real binary: outcomes, one_for_all, daemons,
 // timeouts, signals, no survivors, fd hygiene, output, scale, reports and
 // usage errors. Each test parses the JSON report and ends by proving that

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The kill paths that are hard to reach: an internal error of forkspawn (a
 // failing syscall, injected by tests/shim/fault_shim.cpp), a fork bomb left
 // running when the work is done, nested forkspawns killed from outside, a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // forkspawn started in a terminal's foreground, as an interactive shell
 // starts a job: an actor with stdin "inherit" gets the terminal's foreground
 // group while it runs, one such actor at a time, and forkspawn takes the

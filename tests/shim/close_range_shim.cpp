@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Fault injection for the tests, loaded with LD_PRELOAD: forkspawn (and
 // everything it starts) sees the close_range of an older kernel.
 // FORKSPAWN_TEST_KERNEL, read once when the shim is loaded:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Fault injection for the integration tests, loaded into forkspawn with
 // LD_PRELOAD: a fault at an exact moment, where a test could only hope to
 // hit it by timing. It acts only in processes that run the executable

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The stress suite's doctest main. Like the integration suite's: the test
 // process is a child subreaper (escapees come back to it and are found),
 // --spawn-backend=KEY selects the backend under test. --stress-cases=N is

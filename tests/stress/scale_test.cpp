@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // 10,000 actors in a flat tree, per backend (the long stress pass only: a
 // run takes 10-30 s). forkspawn starts with the usual soft fd limit of 1024
 // and raises it to the hard limit; it prepares only a bounded number of

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Cancel and hard-kill stress: random trees torn down at random moments, on
 // the real binary, once per backend.
 //

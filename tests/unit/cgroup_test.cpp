@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // cgroup v2: finding this process's cgroup from mountinfo and
 // /proc/self/cgroup (injected text: hybrid, pure v2, containers, escapes),
 // the parsers of cgroup.events and cpu.stat, and then the real hierarchy:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The parent <-> sub-supervisor messages: every type survives the wire, and
 // a datagram that is not a message decodes to nothing (never a throw).
 #include "forkspawn/channel.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The set-up every child forkspawn makes: fds put in place (a swap
 // included), nothing else of the parent's left, its own group, death with
 // its parent. Each case runs in a forked child that reports by exit code.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The control protocol's pure parts: request parsing (every way a request
 // can be wrong says so), replies, the live table and its wait conditions,
 // the channel messages that carry control, and the revive transition.

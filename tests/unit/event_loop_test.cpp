@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The event loop's timer queue and epoll set: real fds, no sleeping (every
 // timer is set in the past or far in the future).
 #include "forkspawn/event_loop.hpp"

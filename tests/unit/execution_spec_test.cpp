@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The spec's execution fields: `kill` (inherited), `user`, `group`, `umask`,
 // `nice` and `rlimits` — forms, every error at its pointer with what is
 // allowed, and a subtree that keeps them through subtree_json.

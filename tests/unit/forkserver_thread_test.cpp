@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The subint_forkserver backend's fork without exec (spawn_nursery: its
 // sub-supervisors are forks that run on): made only while the forkserver thread and the parked caller
 // are the process's only threads, refused with the reason otherwise.

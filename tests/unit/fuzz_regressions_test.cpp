@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Inputs the spec fuzzer (fuzz/spec_fuzzer.cpp) or a review of what it
 // checks found wrong, each fixed in src/spec/. The raw inputs are also kept
 // in fuzz/regressions/, which the fuzz target replays.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "forkspawn/json_reader.hpp"
 
 #include <doctest/doctest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The actor lifecycle table, driven by a fake clock: no sleeping, no process.
 #include "forkspawn/lifecycle.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The output line splitter: bytes in, lines out.
 #include "forkspawn/line_splitter.hpp"
 

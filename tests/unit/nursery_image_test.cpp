@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The fresh-image form of a sub-supervisor (nursery_image.hpp): what
 // run_reexec_nursery expects on the other side of the execve.
 #include "forkspawn/nursery_image.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The process handle: signals reach only a process it holds; after the
 // reap it can signal nothing. Real child processes, each waited for.
 #include "forkspawn/process_handle.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The spec's `after`, `ready` and `watchdog`: forms, defaults, every error
 // at its pointer, cycles spelled out, and a subtree that survives its trip
 // through subtree_json (a re-executed sub-supervisor reads it back).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Restart arithmetic: policy names, backoff doubling and its cap, the
 // intensity's syntax, and the window that decides when a nursery gives up.
 // A fake clock: time points built from durations, nothing sleeps.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Parsing a spec in the unit tests of its fields: one that must be valid,
 // the errors of one that must not be (as people see them), and a search
 // among those errors.

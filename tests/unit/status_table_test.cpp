@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The live tree for people (`forkspawn ctl SOCKET status`): render_status_table.
 #include "forkspawn/report.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The stop-sequence state machine, driven by a fake clock: no sleeping.
 #include "forkspawn/stop_machine.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The grace a parent gives a sub-supervisor covers the longest chain of
 // stops below it: dependents are reaped before what they depend on is
 // signalled, so a chain's graces add up while independent children overlap.

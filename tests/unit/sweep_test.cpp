@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The tree marker's value: a nested forkspawn's id comes first, then the ids
 // of the trees around it, so every enclosing tree's sweep still finds it.
 #include "forkspawn/sweep.hpp"

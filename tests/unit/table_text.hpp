@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // What a rendered table looks like on a terminal, for the tests of the
 // run's table and of the live status table: its lines, without colour
 // escapes, measured in visible columns.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The root's report of the whole tree, and how it completes the entries of
 // actors whose end never reached it.
 #include "forkspawn/tree_report.hpp"
