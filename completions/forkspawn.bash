@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # bash completion for forkspawn
 # The actors of a running forkspawn, from its status table (forkspawn ctl).
 _forkspawn_ctl_actors() {
@@ -9,7 +10,7 @@ _forkspawn() {
     local i cmd=""
     for ((i = 1; i < cword; i++)); do
         case "${words[i]}" in
-            run|check|backends|ctl) cmd=${words[i]}; break ;;
+            run|check|backends|schema|plot|ctl) cmd=${words[i]}; break ;;
         esac
     done
     local run_opts="--spawn-backend --cgroup --report --report-file --stop --timeout --output --max-running -j --control --verbose --quiet -v -q --help"
@@ -32,7 +33,7 @@ _forkspawn() {
             if [[ $cur == -* ]]; then
                 COMPREPLY=($(compgen -W "--help --version $run_opts" -- "$cur"))
             else
-                COMPREPLY=($(compgen -W "run check backends ctl" -- "$cur"))
+                COMPREPLY=($(compgen -W "run check backends schema plot ctl" -- "$cur"))
                 _filedir json
             fi
             ;;
@@ -52,6 +53,16 @@ _forkspawn() {
             ;;
         backends)
             COMPREPLY=($(compgen -W "--json --help" -- "$cur"))
+            ;;
+        schema)
+            COMPREPLY=($(compgen -W "--help" -- "$cur"))
+            ;;
+        plot)
+            if [[ $cur == -* ]]; then
+                COMPREPLY=($(compgen -W "--help" -- "$cur"))
+            else
+                _filedir '@(json|jsonl)'
+            fi
             ;;
         ctl)
             # forkspawn ctl SOCKET COMMAND [ARGS]

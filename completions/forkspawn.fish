@@ -1,25 +1,29 @@
+# SPDX-License-Identifier: MIT
 # fish completion for forkspawn
-set -l commands run check backends ctl
+set -l commands run check backends schema plot ctl
 complete -c forkspawn -f
 complete -c forkspawn -n __fish_use_subcommand -l help -d 'Print usage'
 complete -c forkspawn -n __fish_use_subcommand -l version -d 'Print the version'
 complete -c forkspawn -n __fish_use_subcommand -a run -d 'Run the tree in a spec (the default command)'
 complete -c forkspawn -n __fish_use_subcommand -a check -d 'Validate a spec and print the normalized tree'
 complete -c forkspawn -n __fish_use_subcommand -a backends -d 'List the spawn backends'
+complete -c forkspawn -n __fish_use_subcommand -a schema -d 'Print the JSON Schema of the spec format'
+complete -c forkspawn -n __fish_use_subcommand -a plot -d "Draw a run's json or jsonl report as an SVG timeline"
 complete -c forkspawn -n __fish_use_subcommand -a ctl -d 'Talk to a running forkspawn through its control socket'
-complete -c forkspawn -n "not __fish_seen_subcommand_from check backends ctl" -F -a '(__fish_complete_suffix .json)'
+complete -c forkspawn -n "not __fish_seen_subcommand_from check backends schema plot ctl" -F -a '(__fish_complete_suffix .json)'
 complete -c forkspawn -n "__fish_seen_subcommand_from check" -F -a '(__fish_complete_suffix .json)'
-complete -c forkspawn -n "not __fish_seen_subcommand_from check backends ctl" -l spawn-backend -x -a 'subint_forkserver main_thread_forkserver trio mp_forkserver' -d 'How actors are spawned'
-complete -c forkspawn -n "not __fish_seen_subcommand_from check backends ctl" -l cgroup -x -a 'auto on off' -d 'Contain each actor in a cgroup v2'
-complete -c forkspawn -n "not __fish_seen_subcommand_from check backends ctl" -l report -x -a 'table json jsonl none' -d 'Report format'
-complete -c forkspawn -n "not __fish_seen_subcommand_from check backends ctl" -l report-file -r -F -d 'Write the report to a file'
-complete -c forkspawn -n "not __fish_seen_subcommand_from check backends ctl" -l stop -x -d 'Default stop sequence, e.g. SIGTERM,1.6s,SIGKILL'
-complete -c forkspawn -n "not __fish_seen_subcommand_from check backends ctl" -l timeout -x -d 'Cancel the whole tree after a duration'
-complete -c forkspawn -n "not __fish_seen_subcommand_from check backends ctl" -l output -x -a 'prefix inherit null' -d 'Default handling of actor output'
-complete -c forkspawn -n "not __fish_seen_subcommand_from check backends ctl" -s j -l max-running -x -d 'At most N children of the root running at once'
-complete -c forkspawn -n "not __fish_seen_subcommand_from check backends ctl" -l control -r -F -d 'Serve the control socket at a path (forkspawn ctl)'
-complete -c forkspawn -n "not __fish_seen_subcommand_from check backends ctl" -s v -l verbose -d 'More lifecycle log'
-complete -c forkspawn -n "not __fish_seen_subcommand_from check backends ctl" -s q -l quiet -d 'Less lifecycle log'
+complete -c forkspawn -n "__fish_seen_subcommand_from plot" -F
+complete -c forkspawn -n "not __fish_seen_subcommand_from check backends schema plot ctl" -l spawn-backend -x -a 'subint_forkserver main_thread_forkserver trio mp_forkserver' -d 'How actors are spawned'
+complete -c forkspawn -n "not __fish_seen_subcommand_from check backends schema plot ctl" -l cgroup -x -a 'auto on off' -d 'Contain each actor in a cgroup v2'
+complete -c forkspawn -n "not __fish_seen_subcommand_from check backends schema plot ctl" -l report -x -a 'table json jsonl none' -d 'Report format'
+complete -c forkspawn -n "not __fish_seen_subcommand_from check backends schema plot ctl" -l report-file -r -F -d 'Write the report to a file'
+complete -c forkspawn -n "not __fish_seen_subcommand_from check backends schema plot ctl" -l stop -x -d 'Default stop sequence, e.g. SIGTERM,1.6s,SIGKILL'
+complete -c forkspawn -n "not __fish_seen_subcommand_from check backends schema plot ctl" -l timeout -x -d 'Cancel the whole tree after a duration'
+complete -c forkspawn -n "not __fish_seen_subcommand_from check backends schema plot ctl" -l output -x -a 'prefix inherit null' -d 'Default handling of actor output'
+complete -c forkspawn -n "not __fish_seen_subcommand_from check backends schema plot ctl" -s j -l max-running -x -d 'At most N children of the root running at once'
+complete -c forkspawn -n "not __fish_seen_subcommand_from check backends schema plot ctl" -l control -r -F -d 'Serve the control socket at a path (forkspawn ctl)'
+complete -c forkspawn -n "not __fish_seen_subcommand_from check backends schema plot ctl" -s v -l verbose -d 'More lifecycle log'
+complete -c forkspawn -n "not __fish_seen_subcommand_from check backends schema plot ctl" -s q -l quiet -d 'Less lifecycle log'
 complete -c forkspawn -n "__fish_seen_subcommand_from backends" -l json -d 'Print JSON'
 
 # forkspawn ctl SOCKET COMMAND [ARGS]: the socket, then a command.

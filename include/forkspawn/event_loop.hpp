@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The supervisor's one event loop: an epoll set whose entries carry a
 // 64-bit tag, and a queue of timers served by one timerfd armed for the
 // earliest (absolute CLOCK_MONOTONIC time, so no drift). Nothing here
@@ -41,6 +42,8 @@ class EventLoop {
     std::vector<std::uint64_t> take_due(TimePoint now);
     std::size_t timers() const { return m_timers.size(); }
     std::optional<TimePoint> next_timer() const;
+    // Every timer `by` later (the process was stopped that long).
+    void shift_timers(Duration by);
 
   private:
     UniqueFd m_epoll, m_timerfd;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The lifecycle of one actor, as a state x event table. Pure: it never
 // sends, spawns or reads a clock; it is told what happened and when, and
 // answers with the actions the supervisor must carry out (hand the spawn to
@@ -133,6 +134,11 @@ class Lifecycle {
     bool has_process() const { return m_has_process; }
     const StopMachine& stop() const { return m_stop; }
     bool cancelled() const { return m_cancelled; }
+    // Its deadlines come `by` later (the tree was stopped that long).
+    void shift(Duration by) {
+        if (m_deadline) *m_deadline += by;
+        m_stop.shift(by);
+    }
 
   private:
     State m_state = State::waiting;

@@ -1,8 +1,10 @@
+// SPDX-License-Identifier: MIT
 // The report: how every actor ended, as plain data, and its renderings
 // (table for people, json and jsonl for scripts). Rendering is pure: it
 // returns text and never writes anywhere itself.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <nlohmann/json_fwd.hpp>
@@ -85,6 +87,23 @@ struct ActorReport {
     std::vector<Attempt> attempts; // the last k_max_attempts, oldest first
     std::size_t attempts_dropped = 0;
     std::optional<Usage> usage; // none when it never ran
+    // Its last lines of output (≤ k_tail_lines, ≤ k_tail_bytes), kept when
+    // it failed or was killed and its output passed through forkspawn;
+    // none otherwise (the field is then absent from the JSON).
+    std::optional<std::vector<std::string>> output_tail;
+};
+inline constexpr std::size_t k_tail_lines = 10;
+inline constexpr std::size_t k_tail_bytes = 4096;
+
+// What decided a failed run (DESIGN "The report", cause): the actor whose
+// own failure came first. A nursery counts only when nothing below it
+// failed of its own (its supervisor died, say).
+struct Cause {
+    std::string path;
+    Outcome outcome = Outcome::failed;
+    std::optional<std::string> status;
+    std::optional<std::string> cancel_reason;
+    std::optional<std::string> error;
 };
 
 struct Summary {
@@ -96,7 +115,19 @@ struct Summary {
     // How actors were contained: "cgroup" (a cgroup v2 each) or
     // "process_group" (DESIGN "Containment").
     std::string containment = "process_group";
+    std::optional<Cause> cause; // none unless failed or timed out
+    // Command actors per outcome (indexed by Outcome): a failure three
+    // levels deep counts once, not once per nursery above it.
+    std::array<std::size_t, 6> counts{};
 };
+
+// The first own failure that decided `result`: for `failed`, the actor
+// (at any depth) that failed first of its own (failed, spawn_failed, or
+// cancelled for its timeout, readiness or watchdog); for `timeout`, the
+// root with `tree_timeout`; otherwise none.
+std::optional<Cause> find_cause(Result result, const std::vector<ActorReport>& actors);
+// Sets `s.cause` and `s.counts` from the final report entries.
+void summarize(Summary& s, const std::vector<ActorReport>& actors);
 
 enum class Format { table, json, jsonl, none };
 
@@ -122,8 +153,12 @@ std::string jsonl_ready(const std::string& path, unsigned attempt, double ready_
 std::string jsonl_summary(const Summary& s);
 // The whole json report, one object, with a final newline.
 std::string render_json(const Summary& s, const std::vector<ActorReport>& actors);
-// Aligned columns; ANSI colour on the outcome when `colour` is set.
-std::string render_table(const Summary& s, const std::vector<ActorReport>& actors, bool colour);
+// Aligned columns; ANSI colour on the outcome when `colour` is set. With
+// a `width` (terminal columns; 0: none), long paths are shortened in the
+// middle and NOTE wraps so that rows fit. Then the summary: the result,
+// command actors per outcome, and the cause with its last output.
+std::string render_table(const Summary& s, const std::vector<ActorReport>& actors, bool colour,
+                         std::size_t width = 0);
 
 // One actor of the live tree, as `forkspawn ctl SOCKET status` shows it
 // (the control socket's status reply; DESIGN "Control").

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The spawn tree as users describe it, validated and normalized: every
 // inherited field (stop, output) is resolved on every actor, every name and
 // path is checked, and nothing from the JSON text is needed afterwards.
@@ -13,6 +14,7 @@
 #include "forkspawn/stop_sequence.hpp"
 
 #include <cstddef>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -108,13 +110,29 @@ struct ParseResult {
 
 ParseResult parse(std::string_view text, const Defaults& defaults = {}, const Limits& limits = {});
 
-// The normalized tree, one line per actor, indented by depth.
-std::string format_tree(const Spec& spec);
+// The normalized tree, one line per actor, indented by depth. Without
+// `env_values`, env values show as their length (they may be secrets).
+std::string format_tree(const Spec& spec, bool env_values = true);
 
 // A spec document whose root is `nursery`, every field written out as
 // resolved (nothing left to inheritance), so that parse() of it gives the
 // same subtree. Used to hand a subtree to a re-executed sub-supervisor.
 std::string subtree_json(const Actor& nursery);
+
+// Looks a variable up in forkspawn's environment (getenv in the CLI).
+using EnvLookup = std::function<std::optional<std::string>(std::string_view name)>;
+
+// `value` with each ${NAME} replaced by lookup(NAME) (unset: empty) and
+// each $$ by '$'; any other '$' is itself. nullopt, and why, for a '${'
+// that is not ${NAME}.
+std::optional<std::string> expand_env(std::string_view value, const EnvLookup& lookup,
+                                      std::string* why);
+
+// Resolves a parsed spec where it runs: env values expanded, and relative
+// paths made absolute: cwd and output files from `base_dir` (the spec
+// file's directory, or the current one for stdin), a program path with a
+// slash from the actor's cwd when it has one, else from `base_dir`.
+void resolve(Spec& spec, const std::string& base_dir, const EnvLookup& lookup);
 
 // Sets `a.path` to `path` and every descendant's path below it.
 void set_paths(Actor& a, const std::string& path);

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The stop sequence of one actor as a state machine driven by the caller's
 // clock: Running -> Stopping(step i, deadline) -> Killed -> Exited. It never
 // sleeps and never sends anything itself; it says which signal to send and
@@ -38,6 +39,10 @@ class StopMachine {
     std::optional<int> kill_now(TimePoint now);
     // The process exited (was reaped).
     void exited(TimePoint now);
+    // The current wait ends `by` later (the tree was stopped that long).
+    void shift(Duration by) {
+        if (m_deadline) *m_deadline += by;
+    }
 
     State state() const { return m_state; }
     bool started() const { return m_first_sent.has_value(); }

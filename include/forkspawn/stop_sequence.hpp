@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A stop sequence says how an actor is cancelled: signals separated by waits,
 // always ending in SIGKILL. `SIGTERM,1.6s,SIGKILL` is two steps:
 // {SIGTERM, wait 1.6s} then {SIGKILL}. Invariants of a valid sequence: it has
@@ -34,7 +35,8 @@ struct StopSequence {
 
 inline constexpr std::string_view k_stop_help =
     "signals and waits that alternate, starting with a signal, e.g. "
-    "SIGTERM,1.6s,SIGKILL (SIGKILL is appended when the sequence ends in a wait)";
+    "SIGTERM,1.6s,SIGKILL (SIGKILL is appended when the sequence ends in a wait; a lone "
+    "signal such as TERM means TERM,1.6s,SIGKILL)";
 
 // One element of a stop sequence as it was written, with where it came from,
 // so errors can point at it. `index` is its position in the JSON array or in

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The supervisor: runs one nursery (the root) in this process with one event
 // loop — epoll over pidfds, a signalfd, a timerfd, the backend's completion
 // eventfd and the actors' output pipes — and applies DESIGN.md's rules:
@@ -21,12 +22,17 @@
 
 namespace forkspawn::supervise {
 
+inline constexpr std::size_t k_max_prefix_width = 40;
+
 struct Options {
     std::string backend = "subint_forkserver";
     std::optional<Duration> tree_timeout;
     report::Format format = report::Format::table;
     int verbosity = 1;   // 0 errors only, 1 notable events, 2 every spawn and exit
     bool colour = false; // colour for actor prefixes on stderr
+    // Actors' output prefixes are padded to this many columns, so that
+    // their lines start in one column (see prefix_width(); 0: not padded).
+    std::size_t prefix_width = 0;
     // The process group the terminal on fd 0 is given back to when an
     // actor with stdin "inherit" that held it ends: forkspawn's own group
     // when it was started in the terminal's foreground, 0 otherwise (no
@@ -62,6 +68,10 @@ struct Result {
 // Signals the supervisor handles through its signalfd; they must be blocked
 // in every thread, so main() blocks them before any thread starts.
 void block_supervised_signals();
+
+// The longest path of a command actor below `nursery` whose output is
+// prefixed, among those of at most k_max_prefix_width columns.
+std::size_t prefix_width(const spec::Actor& nursery);
 
 // Runs the tree to the end. `report_sink` receives jsonl lines as actors are
 // reaped (when the format is jsonl); `log_sink` receives actor output lines

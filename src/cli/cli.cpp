@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "forkspawn/cli.hpp"
 
 #include "forkspawn/backend.hpp"
@@ -6,20 +7,27 @@
 #include "forkspawn/control.hpp"
 #include "forkspawn/error.hpp"
 #include "forkspawn/guardian.hpp"
+#include "forkspawn/plot.hpp"
 #include "forkspawn/report.hpp"
+#include "forkspawn/schema.hpp"
 #include "forkspawn/sink.hpp"
 #include "forkspawn/spec.hpp"
 #include "forkspawn/supervisor.hpp"
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
 #include <fcntl.h>
+#include <filesystem>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string_view>
+#include <sys/ioctl.h>
 #include <unistd.h>
+#include <vector>
 
 namespace forkspawn::cli {
 
@@ -31,13 +39,15 @@ struct SpecText {
 };
 
 // Reads at most `cap + 1` bytes so an endless or huge input is refused
-// without reading it all; the parser reports the size limit.
-SpecText read_spec(const std::string& path, std::size_t cap) {
+// without reading it all; the parser reports the size limit. `what` names
+// the input in errors.
+SpecText read_spec(const std::string& path, std::size_t cap, std::string_view what = "spec") {
     SpecText out{path == "-" ? "<stdin>" : path, {}};
     int fd = STDIN_FILENO;
     if (path != "-") {
         fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-        if (fd < 0) throw Error(fmt::format("cannot open spec {}: {}", path, errno_text(errno)));
+        if (fd < 0)
+            throw Error(fmt::format("cannot open {} {}: {}", what, path, errno_text(errno)));
     }
     char buf[65536];
     for (;;) {
@@ -46,7 +56,7 @@ SpecText read_spec(const std::string& path, std::size_t cap) {
         if (n < 0) {
             const int err = errno;
             if (fd != STDIN_FILENO) ::close(fd);
-            throw Error(fmt::format("cannot read spec {}: {}", out.source, errno_text(err)));
+            throw Error(fmt::format("cannot read {} {}: {}", what, out.source, errno_text(err)));
         }
         if (n == 0) break;
         out.text.append(buf, static_cast<std::size_t>(n));
@@ -56,7 +66,24 @@ SpecText read_spec(const std::string& path, std::size_t cap) {
     return out;
 }
 
-// Parses and validates; prints every error and throws when there is any.
+std::optional<std::string> getenv_lookup(std::string_view name) {
+    const char* value = std::getenv(std::string(name).c_str());
+    return value ? std::optional<std::string>(value) : std::nullopt;
+}
+
+// Where relative paths in the spec start: its file's directory, or the
+// current one for a spec on stdin (as docker compose reads its file).
+std::string spec_dir(const std::string& path) {
+    std::error_code ec;
+    const auto dir = path == "-" ? std::filesystem::current_path(ec)
+                                 : std::filesystem::absolute(path, ec).parent_path();
+    if (ec)
+        throw Error(fmt::format("cannot tell the directory of spec {}: {}", path, ec.message()));
+    return dir.string();
+}
+
+// Parses, validates and resolves (spec::resolve); prints every error and
+// throws when there is any.
 spec::Spec load_spec(const std::string& path, const spec::Defaults& defaults) {
     const spec::Limits limits;
     const SpecText in = read_spec(path, limits.max_bytes);
@@ -64,6 +91,7 @@ spec::Spec load_spec(const std::string& path, const spec::Defaults& defaults) {
     if (result.errors.empty()) {
         for (const auto& w : result.warnings)
             fmt::print(stderr, "{}\n", format_diagnostic(in.source, w));
+        spec::resolve(*result.spec, spec_dir(path), getenv_lookup);
         return std::move(*result.spec);
     }
     for (const auto& d : result.errors)
@@ -81,8 +109,11 @@ struct RunArgs {
     std::string timeout;
     std::string output = "prefix";
     std::string cgroup = "auto";
-    std::string control;         // --control=PATH
-    bool cgroup_given = false;   // on the command line (else from FORKSPAWN_CGROUP, or the default)
+    std::string control; // --control=PATH
+    // Given on the command line (else from FORKSPAWN_CGROUP or
+    // FORKSPAWN_SPAWN_BACKEND, or the default): what an error names.
+    bool cgroup_given = false;
+    bool backend_given = false;
     std::size_t max_running = 0; // 0: not given
     int verbose = 0;
     int quiet = 0;
@@ -100,6 +131,19 @@ bool colour_allowed() {
     return !(no_colour && *no_colour);
 }
 
+// The columns the table may use: $COLUMNS when set (as ls(1) reads it),
+// else the terminal's width when the report goes to one; 0: no limit.
+std::size_t table_width(int fd) {
+    if (const char* columns = std::getenv("COLUMNS"); columns && *columns) {
+        char* end = nullptr;
+        const long n = std::strtol(columns, &end, 10);
+        if (*end == '\0' && n > 0 && n < 100000) return static_cast<std::size_t>(n);
+    }
+    winsize ws{};
+    if (::isatty(fd) && ::ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
+    return 0;
+}
+
 // fds 0, 1 and 2 must be open before anything else is, or a pipe could be
 // given one of those numbers and be clobbered when a child's stdio is set up.
 void ensure_standard_fds() {
@@ -113,13 +157,16 @@ void ensure_standard_fds() {
 int cmd_run(const RunArgs& args) {
     spec::Defaults defaults;
     const std::string backend_key = backend::canonical_key(args.backend);
+    const bool backend_from_env = !args.backend_given && std::getenv("FORKSPAWN_SPAWN_BACKEND");
     if (backend_key.empty())
-        throw Error(
-            fmt::format("unknown spawn backend '{}'; valid: {}", args.backend, backend_keys()));
+        throw Error(fmt::format("{}unknown spawn backend '{}'; valid: {}",
+                                backend_from_env ? "FORKSPAWN_SPAWN_BACKEND: " : "", args.backend,
+                                backend_keys()));
     for (const auto& b : backend::list_backends())
         if (b.key == backend_key && !b.available)
-            throw Error(fmt::format("spawn backend {} is unavailable here: {}", backend_key,
-                                    b.unavailable_reason));
+            throw Error(fmt::format("{}spawn backend {} is unavailable here: {}",
+                                    backend_from_env ? "FORKSPAWN_SPAWN_BACKEND: " : "",
+                                    backend_key, b.unavailable_reason));
     if (!args.stop.empty()) {
         std::string why;
         auto seq = parse_stop_sequence(args.stop, &why);
@@ -144,7 +191,7 @@ int cmd_run(const RunArgs& args) {
                      : args.report == "jsonl" ? report::Format::jsonl
                      : args.report == "none"  ? report::Format::none
                                               : report::Format::table;
-    options.verbosity = std::clamp(1 + args.verbose - args.quiet, 0, 2);
+    options.verbosity = std::clamp(1 + args.verbose - args.quiet, 0, 3);
 
     const auto cgroup_mode = cgroup::parse_mode(args.cgroup);
     if (!cgroup_mode)
@@ -193,6 +240,9 @@ int cmd_run(const RunArgs& args) {
                      report_file ? args.report_file : "stdout");
     Sink log_sink(STDERR_FILENO);
     options.colour = log_sink.is_terminal() && colour_allowed();
+    // On a terminal, actors' lines start in one column; a pipe gets the
+    // plain `path | line` that scripts split on.
+    if (log_sink.is_terminal()) options.prefix_width = supervise::prefix_width(s.root);
 
     backend::raise_fd_limit();
     const auto result = supervise::run(s, options, report_sink, log_sink);
@@ -201,7 +251,8 @@ int cmd_run(const RunArgs& args) {
     switch (options.format) {
     case report::Format::table:
         report_sink.write(report::render_table(result.summary, result.actors,
-                                               report_sink.is_terminal() && colour_allowed()));
+                                               report_sink.is_terminal() && colour_allowed(),
+                                               table_width(report_sink.fd())));
         break;
     case report::Format::json:
         report_sink.write(report::render_json(result.summary, result.actors));
@@ -270,22 +321,97 @@ int cmd_backends(bool json) {
     return k_exit_ok;
 }
 
+constexpr std::string_view k_commands[] = {"run", "check", "backends", "ctl", "schema", "plot"};
+
+bool is_command(std::string_view word) {
+    return std::find(std::begin(k_commands), std::end(k_commands), word) != std::end(k_commands);
+}
+
+// Levenshtein distance, for "did you mean" (short words only).
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+    std::vector<std::size_t> row(b.size() + 1);
+    for (std::size_t j = 0; j <= b.size(); ++j)
+        row[j] = j;
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+        std::size_t diagonal = row[0];
+        row[0] = i;
+        for (std::size_t j = 1; j <= b.size(); ++j) {
+            const std::size_t above = row[j];
+            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1])});
+            diagonal = above;
+        }
+    }
+    return row[b.size()];
+}
+
+// The command `word` was meant to be: a bare word (no path, no option), not
+// an existing file, within two edits of a command (one for short words).
+std::optional<std::string_view> mistyped_command(const std::string& word) {
+    if (word.empty() || word.size() > 32 || word.starts_with("-") ||
+        word.find_first_of("/.") != std::string::npos || ::access(word.c_str(), F_OK) == 0)
+        return std::nullopt;
+    std::optional<std::string_view> best;
+    std::size_t best_distance = 0;
+    for (const std::string_view command : k_commands) {
+        const std::size_t d = edit_distance(word, command);
+        const std::size_t allowed = command.size() <= 4 ? 1 : 2;
+        if (d <= allowed && (!best || d < best_distance)) {
+            best = command;
+            best_distance = d;
+        }
+    }
+    return best;
+}
+
 // A fatal error, said the one way: `forkspawn: error: ...`; returns `exit_code`.
 int fatal_error(std::string_view what, int exit_code) {
     fmt::print(stderr, "forkspawn: error: {}\n", what);
     return exit_code;
 }
 
-// What may differ at run time, said by `check` (exit still 0): a user or
-// group name that is unknown here (the actor would be spawn_failed unless
-// it exists when it starts).
-void warn_identities(const std::string& source, const spec::Actor& nursery,
-                     const std::string& pointer) {
-    for (std::size_t k = 0; k < nursery.actors.size(); ++k) {
-        const spec::Actor& a = nursery.actors[k];
-        const std::string ptr = fmt::format("{}/actors/{}", pointer, k);
-        warn_identities(source, a, ptr);
-        if (a.kind != spec::Kind::command) continue;
+// What may differ at run time, said by `check` (exit still 0): a program
+// not found in the actor's PATH, a cwd that is not a directory, a user or
+// group name unknown here (each would make the actor spawn_failed unless
+// it is there when it starts), and a nested nursery of daemons only
+// (nothing ends it).
+struct CheckWarnings {
+    const std::string& source;
+    std::size_t count = 0;
+
+    void warn(const spec::Actor& a, const std::string& ptr, const std::string& what) {
+        fmt::print(stderr, "{}\n", format_diagnostic(source, {a.pos, ptr, "warning: " + what}));
+        ++count;
+    }
+
+    // The actor's own PATH, as the spawn will see it (backend/command.cpp).
+    static std::string path_of(const spec::Actor& a) {
+        std::optional<std::string> path;
+        for (const auto& [key, value] : a.env)
+            if (key == "PATH") path = value;
+        if (!path && !a.env_clear) path = getenv_lookup("PATH");
+        return path.value_or(backend::k_default_path);
+    }
+
+    void command(const spec::Actor& a, const std::string& ptr) {
+        const std::string& program = a.argv.front();
+        if (program.find('/') == std::string::npos) {
+            if (!backend::resolve_program(program, path_of(a)))
+                warn(a, ptr + "/cmd/0",
+                     fmt::format("'{}' is not found in the actor's PATH ({}); the actor is "
+                                 "spawn_failed unless it is there when it starts",
+                                 program, path_of(a)));
+        } else if (::access(program.c_str(), X_OK) != 0) {
+            warn(a, ptr + "/cmd/0",
+                 fmt::format("{}: {}; the actor is spawn_failed unless it is there when it "
+                             "starts",
+                             program, errno_text(errno)));
+        }
+        std::error_code ec;
+        if (a.cwd && !std::filesystem::is_directory(*a.cwd, ec))
+            warn(a, ptr + "/cwd",
+                 fmt::format("cwd {} is not a directory here; the actor is spawn_failed unless "
+                             "it is one when it starts",
+                             *a.cwd));
         for (const auto& [field, principal] :
              {std::pair{"user", a.execution.user}, std::pair{"group", a.execution.group}}) {
             if (!principal || principal->id) continue;
@@ -293,22 +419,50 @@ void warn_identities(const std::string& source, const spec::Actor& nursery,
             (field == std::string_view("user") ? only.user : only.group) = principal;
             backend::IdentityError why;
             if (backend::resolve_identity(only, &why)) continue;
-            fmt::print(
-                stderr, "{}\n",
-                format_diagnostic(source, {a.pos, ptr + "/" + field,
-                                           fmt::format("warning: {}: {} here; the actor is "
-                                                       "spawn_failed unless it exists when it "
-                                                       "starts",
-                                                       why.what, why.reason)}));
+            warn(a, ptr + "/" + field,
+                 fmt::format("{}: {} here; the actor is spawn_failed unless it exists when it "
+                             "starts",
+                             why.what, why.reason));
         }
     }
-}
+
+    void nursery(const spec::Actor& n, const std::string& pointer, bool root) {
+        const bool daemons_only =
+            !n.actors.empty() && std::all_of(n.actors.begin(), n.actors.end(),
+                                             [](const spec::Actor& c) { return c.daemon; });
+        if (!root && !n.daemon && daemons_only)
+            warn(n, pointer,
+                 "every actor of this nursery is a daemon, so nothing ends it and its parent "
+                 "waits for it until the tree is cancelled; mark it \"daemon\": true, or give "
+                 "it an actor that ends");
+        for (std::size_t k = 0; k < n.actors.size(); ++k) {
+            const spec::Actor& a = n.actors[k];
+            const std::string ptr = fmt::format("{}/actors/{}", pointer, k);
+            if (a.kind == spec::Kind::command)
+                command(a, ptr);
+            else
+                nursery(a, ptr, false);
+        }
+    }
+};
 
 int cmd_check(const std::string& path) {
     const spec::Spec s = load_spec(path, {});
-    warn_identities(path == "-" ? "<stdin>" : path, s.root, "");
-    fmt::print("{}", spec::format_tree(s));
+    const std::string source = path == "-" ? "<stdin>" : path;
+    CheckWarnings{source}.nursery(s.root, "", true);
+    fmt::print("{}", spec::format_tree(s, false));
     std::fflush(stdout);
+    return k_exit_ok;
+}
+
+int cmd_plot(const std::string& path) {
+    const SpecText in = read_spec(path, report::k_plot_max_bytes, "report");
+    const report::PlotInput parsed = report::parse_plot_input(in.text);
+    if (!parsed.run) throw Error("plot: " + report::format_plot_error(in.source, *parsed.error));
+    const std::string svg = report::render_svg(*parsed.run);
+    if (std::fwrite(svg.data(), 1, svg.size(), stdout) != svg.size() || std::fflush(stdout) != 0)
+        throw Error(fmt::format("plot: cannot write the SVG to stdout: {}", errno_text(errno)),
+                    k_exit_io);
     return k_exit_ok;
 }
 
@@ -342,6 +496,7 @@ int run(int argc, char** argv) {
                  "forkspawn"};
     app.set_version_flag("--version", "forkspawn " FORKSPAWN_VERSION);
     app.require_subcommand(1);
+    app.fallthrough(); // inherited by every command: the global flags follow it too
     app.footer("`forkspawn SPEC` is short for `forkspawn run SPEC`.\n"
                "Exit status: 0 every non-daemon actor completed, 1 an actor failed, 2 usage "
                "error or invalid spec, 70 internal error, 74 the report could not be "
@@ -395,12 +550,24 @@ int run(int argc, char** argv) {
                     "serve the control socket at PATH (`forkspawn ctl PATH ...`)")
         ->check(non_empty)
         ->type_name("PATH");
-    run->add_flag("-v,--verbose", run_args.verbose, "more lifecycle log on stderr (repeatable)");
-    run->add_flag("-q,--quiet", run_args.quiet, "less lifecycle log on stderr");
+    // Global: before or after the command (each command falls through to them).
+    app.add_flag("-v,--verbose", run_args.verbose,
+                 "more lifecycle log on stderr: -v every spawn and exit, -vv also each "
+                 "spawn's argv, cwd and fds");
+    app.add_flag("-q,--quiet", run_args.quiet,
+                 "less lifecycle log on stderr: failures and errors only");
 
     bool backends_json = false;
     CLI::App* backends = app.add_subcommand("backends", "List the spawn backends");
     backends->add_flag("--json", backends_json, "print JSON");
+
+    std::string plot_path;
+    CLI::App* plot = app.add_subcommand(
+        "plot", "Draw a run's report (--report=json or jsonl) as an SVG timeline on stdout");
+    plot->add_option("REPORT", plot_path, "report file, or - for stdin")->required();
+
+    CLI::App* schema =
+        app.add_subcommand("schema", "Print the JSON Schema (draft 2020-12) of the spec format");
 
     std::string check_path;
     CLI::App* check =
@@ -440,16 +607,34 @@ int run(int argc, char** argv) {
     ctl->add_subcommand("events",
                         "Stream the jsonl events (as --report=jsonl) until the tree ends");
 
-    // `forkspawn [OPTIONS] SPEC` means `forkspawn run [OPTIONS] SPEC`.
-    std::vector<std::string> args(argv + 1, argv + argc);
-    if (!args.empty() && args[0] != "run" && args[0] != "check" && args[0] != "backends" &&
-        args[0] != "ctl" && args[0] != "--help" && args[0] != "-h" && args[0] != "--version")
-        args.insert(args.begin(), "run");
-
     const auto usage_error = [](const std::string& what) {
         fmt::print(stderr, "forkspawn: error: {}\nRun with --help for more information.\n", what);
         return k_exit_usage;
     };
+    // `forkspawn [OPTIONS] SPEC` means `forkspawn run [OPTIONS] SPEC`; a
+    // first word that is no command and no file but close to a command is a
+    // mistyped command.
+    std::vector<std::string> args(argv + 1, argv + argc);
+    // The global flags may come first: `forkspawn -v run SPEC`, `forkspawn -q SPEC`.
+    const auto global = [](const std::string& a) {
+        return a == "--verbose" || a == "--quiet" ||
+               (a.size() >= 2 && a[0] == '-' && a[1] != '-' &&
+                a.find_first_not_of("vq", 1) == std::string::npos);
+    };
+    const auto first = std::find_if_not(args.begin(), args.end(), global);
+    // `forkspawn --help`: run is the default command, so its options are
+    // what the reader needs; they follow the commands.
+    if (first != args.end() && (*first == "--help" || *first == "-h")) {
+        fmt::print("{}\n{}", app.help(), run->help("", CLI::AppFormatMode::Sub));
+        return k_exit_ok;
+    }
+    if (first != args.end() && !is_command(*first) && *first != "--help" && *first != "-h" &&
+        *first != "--version") {
+        if (const auto near = mistyped_command(*first))
+            return usage_error(
+                fmt::format("unknown command '{}'; did you mean '{}'?", *first, *near));
+        args.insert(first, "run");
+    }
     // `ctl SOCKET COMMAND`: a command CLI11 does not know would only be
     // "A subcommand is required".
     if (args.size() >= 2 && args[0] == "ctl" && !args[1].starts_with("-")) {
@@ -469,7 +654,8 @@ int run(int argc, char** argv) {
     }
     if (args.empty())
         return usage_error(
-            "nothing to run: give a SPEC (`forkspawn SPEC`) or a command (run, check, backends)");
+            "nothing to run: give a SPEC (`forkspawn SPEC`) or a command (run, check, backends, "
+            "schema, plot, ctl)");
     // `--timeout=` with nothing after the `=`: CLI11 would take the next
     // argument as the value.
     for (const auto& a : args)
@@ -488,6 +674,12 @@ int run(int argc, char** argv) {
     try {
         if (*check) return cmd_check(check_path);
         if (*backends) return cmd_backends(backends_json);
+        if (*plot) return cmd_plot(plot_path);
+        if (*schema) {
+            fmt::print("{}", spec::json_schema());
+            std::fflush(stdout);
+            return k_exit_ok;
+        }
         if (*ctl) {
             for (CLI::App* sub : ctl->get_subcommands())
                 ctl_args.command = sub->get_name();
@@ -499,6 +691,8 @@ int run(int argc, char** argv) {
                 const std::string_view arg = argv[k];
                 if (arg == "--") break;
                 run_args.cgroup_given |= arg == "--cgroup" || arg.starts_with("--cgroup=");
+                run_args.backend_given |=
+                    arg == "--spawn-backend" || arg.starts_with("--spawn-backend=");
             }
             ensure_standard_fds();
             // Before any thread exists: signalfd needs them blocked everywhere.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // `forkspawn ctl`: the control socket's client (control.hpp). It sends one
 // request line, reads the reply line (and, for `events`, every line after
 // it), prints what a person or a script wants to see, and says with its
@@ -190,25 +191,11 @@ std::optional<json> build_request(const CtlArgs& args, std::string& why) {
             return std::nullopt;
         }
         r["path"] = args.paths.front();
-        const std::string& s = args.signal;
-        const bool number = !s.empty() && std::all_of(s.begin(), s.end(),
-                                                      [](char c) { return c >= '0' && c <= '9'; });
-        if (number) {
-            const int n = s.size() <= 9 ? std::atoi(s.c_str()) : 0;
-            if (n >= 1 && n <= SIGRTMAX) {
-                r["signal"] = n; // a number goes as a number
-                return r;
-            }
-            why = fmt::format("ctl signal: no signal number {}; a number from 1 to {}, or {}", s,
-                              SIGRTMAX, k_signal_help);
-            return std::nullopt;
-        }
-        if (parse_signal(s)) {
-            r["signal"] = s;
+        if (const auto signo = parse_signal(args.signal)) {
+            r["signal"] = *signo;
             return r;
         }
-        why = fmt::format("ctl signal: unknown signal '{}'; give {}, or a number from 1 to {}", s,
-                          k_signal_help, SIGRTMAX);
+        why = fmt::format("ctl signal: unknown signal '{}'; give {}", args.signal, k_signal_help);
         return std::nullopt;
     }
     why = fmt::format("unknown ctl command '{}'; valid: status, stop, start, restart, signal, "

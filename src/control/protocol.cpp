@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The control protocol's pure parts: requests, replies, the live table and
 // the wait conditions over it (control.hpp).
 #include "forkspawn/control.hpp"
@@ -115,20 +116,12 @@ Request parse_request(std::string_view line) {
         r.paths.push_back(p->get<std::string>());
         const auto s = j.find("signal");
         std::optional<int> signo;
-        std::optional<std::int64_t> number;
-        if (s != j.end() && s->is_number_integer()) number = s->get<std::int64_t>();
-        if (s != j.end() && s->is_string()) {
-            const auto& text = s->get_ref<const std::string&>();
-            if (!text.empty() && text.size() <= 3 &&
-                text.find_first_not_of("0123456789") == std::string::npos)
-                number = std::stoll(text); // "10", as the command line takes it
-            else
-                signo = parse_signal(text);
-        }
-        if (number && *number >= 1 && *number <= SIGRTMAX) signo = static_cast<int>(*number);
+        if (s != j.end() && s->is_number_integer() && s->get<std::int64_t>() >= 1 &&
+            s->get<std::int64_t>() <= 999)
+            signo = parse_signal(std::to_string(s->get<std::int64_t>()));
+        if (s != j.end() && s->is_string()) signo = parse_signal(s->get_ref<const std::string&>());
         if (!signo) {
-            why = fmt::format("cmd signal needs \"signal\": {}, or a number from 1 to {}",
-                              k_signal_help, SIGRTMAX);
+            why = fmt::format("cmd signal needs \"signal\": {}", k_signal_help);
             break;
         }
         r.signo = *signo;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "report_impl.hpp"
 
 #include <algorithm>
@@ -83,6 +84,18 @@ void add_actor_fields(ordered_json& j, const ActorReport& a) {
     } else {
         j["stop"] = nullptr;
     }
+    if (a.output_tail) j["output_tail"] = *a.output_tail;
+}
+
+ordered_json cause_json(const std::optional<Cause>& c) {
+    if (!c) return nullptr;
+    ordered_json j;
+    j["path"] = c->path;
+    j["outcome"] = outcome_name(c->outcome);
+    j["status"] = or_null(c->status);
+    j["cancel_reason"] = or_null(c->cancel_reason);
+    j["error"] = or_null(c->error);
+    return j;
 }
 
 ordered_json summary_fields(const Summary& s) {
@@ -93,6 +106,11 @@ ordered_json summary_fields(const Summary& s) {
     j["result"] = result_name(s.result);
     j["exit_code"] = s.exit_code;
     j["duration_ms"] = round_ms(s.duration_ms);
+    j["cause"] = cause_json(s.cause);
+    ordered_json counts;
+    for (std::size_t o = 0; o < k_outcome_count; ++o)
+        counts[std::string(outcome_name(static_cast<Outcome>(o)))] = s.counts[o];
+    j["counts"] = std::move(counts);
     return j;
 }
 
@@ -326,7 +344,73 @@ std::optional<ActorReport> actor_from_json(const nlohmann::json& j) {
             stop.exit_after_ms = e->get<double>();
         a.stop = stop;
     }
+    if (const auto it = j.find("output_tail"); it != j.end() && it->is_array()) {
+        std::vector<std::string> tail;
+        for (const auto& line : *it)
+            if (line.is_string() && tail.size() < k_tail_lines) tail.push_back(line);
+        a.output_tail = std::move(tail);
+    }
     return a;
+}
+
+namespace {
+
+// Cancelled for something of its own: a failure too (DESIGN "Restarts").
+bool own_failure(const ActorReport& a) {
+    if (a.outcome == Outcome::failed || a.outcome == Outcome::spawn_failed) return true;
+    if (!a.cancel_reason) return false;
+    const std::string& why = *a.cancel_reason;
+    return why == "timeout" || why == "not_ready" || why == "watchdog";
+}
+
+bool below(const std::string& path, const std::string& nursery) {
+    return path.size() > nursery.size() && path.starts_with(nursery) && path[nursery.size()] == '/';
+}
+
+Cause cause_of(const ActorReport& a) {
+    return Cause{a.path, a.outcome, a.status, a.cancel_reason, a.error};
+}
+
+} // namespace
+
+std::optional<Cause> find_cause(Result result, const std::vector<ActorReport>& actors) {
+    if (result == Result::timeout) {
+        // The root nursery is not an entry: the tree's own deadline ran out.
+        Cause c;
+        c.path =
+            actors.empty() ? "root" : actors.front().path.substr(0, actors.front().path.find('/'));
+        c.outcome = Outcome::cancelled;
+        c.cancel_reason = "tree_timeout";
+        return c;
+    }
+    if (result != Result::failed) return std::nullopt;
+    const ActorReport* first = nullptr;
+    const auto earlier = [](const ActorReport& a, const ActorReport* than) {
+        return !than || a.ended_ms.value_or(HUGE_VAL) < than->ended_ms.value_or(HUGE_VAL);
+    };
+    for (std::size_t i = 0; i < actors.size(); ++i) {
+        const ActorReport& a = actors[i];
+        if (!own_failure(a)) continue;
+        // A nursery fails when something below it did: that is the cause.
+        const bool failed_below = std::any_of(
+            actors.begin() + static_cast<long>(i) + 1, actors.end(),
+            [&](const ActorReport& b) { return below(b.path, a.path) && own_failure(b); });
+        if (!failed_below && earlier(a, first)) first = &a;
+    }
+    // Nothing failed of its own: what ended worst (killed by its
+    // supervisor's death, say) decided it.
+    if (!first)
+        for (const ActorReport& a : actors)
+            if (a.outcome == Outcome::killed && earlier(a, first)) first = &a;
+    if (!first) return std::nullopt;
+    return cause_of(*first);
+}
+
+void summarize(Summary& s, const std::vector<ActorReport>& actors) {
+    s.cause = find_cause(s.result, actors);
+    s.counts = {};
+    for (const ActorReport& a : actors)
+        if (a.kind == Kind::cmd) ++s.counts[static_cast<std::size_t>(a.outcome)];
 }
 
 } // namespace forkspawn::report

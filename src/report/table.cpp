@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The table for people: aligned columns, printable cells whatever the bytes
 // of a name, colour on the outcome, and a summary line.
 #include "report_impl.hpp"
@@ -198,18 +199,21 @@ Row table_row(const ActorReport& a) {
     return row;
 }
 
+// The result, the command actors per outcome (Summary::counts: a failure
+// deep in the tree counts once), and what decided it, with that actor's
+// last lines of output.
 std::string summary_line(const Summary& s, const std::vector<ActorReport>& actors) {
-    std::array<std::size_t, k_outcome_count> counts{};
-    for (const auto& a : actors)
-        ++counts[static_cast<std::size_t>(a.outcome)];
+    std::size_t commands = 0;
+    for (const std::size_t n : s.counts)
+        commands += n;
     std::string line =
-        fmt::format("result: {} (exit {}) in {}, {} actor{}", result_name(s.result), s.exit_code,
-                    format_runtime(s.duration_ms), actors.size(), actors.size() == 1 ? "" : "s");
+        fmt::format("result: {} (exit {}) in {}, {} command{}", result_name(s.result), s.exit_code,
+                    format_runtime(s.duration_ms), commands, commands == 1 ? "" : "s");
     std::string_view sep = ": ";
     // Outcome declaration order, so the same kinds of run always read the same way.
     for (std::size_t o = 0; o < k_outcome_count; ++o) {
-        if (counts[o] == 0) continue;
-        line += fmt::format("{}{} {}", sep, counts[o], outcome_name(static_cast<Outcome>(o)));
+        if (s.counts[o] == 0) continue;
+        line += fmt::format("{}{} {}", sep, s.counts[o], outcome_name(static_cast<Outcome>(o)));
         sep = ", ";
     }
     // Running past its own timeout is a failure reported as a cancel: say
@@ -221,24 +225,148 @@ std::string summary_line(const Summary& s, const std::vector<ActorReport>& actor
         line += fmt::format("; {} ran past {} timeout", timed_out,
                             timed_out == 1 ? "its own" : "their own");
     line += '\n';
+    if (!s.cause) return line;
+    const Cause& c = *s.cause;
+    const std::optional<std::string>& why = c.error           ? c.error
+                                            : c.cancel_reason ? c.cancel_reason
+                                                              : c.status;
+    line += fmt::format("cause: {} {}{}\n", printable(c.path), outcome_name(c.outcome),
+                        why ? " (" + printable(*why) + ")" : "");
+    const auto entry = std::find_if(actors.begin(), actors.end(),
+                                    [&](const ActorReport& a) { return a.path == c.path; });
+    if (entry != actors.end() && entry->output_tail && !entry->output_tail->empty()) {
+        line += fmt::format("last output of {}:\n", printable(c.path));
+        for (const std::string& out : *entry->output_tail)
+            line += fmt::format("  {}\n", printable(out));
+    }
     return line;
+}
+
+// Shortens `s` (printable) to `width` columns by cutting its middle:
+// root/etl/…/extract keeps both ends of a path.
+std::string shorten_middle(std::string_view s, std::size_t width) {
+    if (visible_width(s) <= width || width < 2) return std::string(s);
+    std::vector<std::size_t> starts; // byte offset of each code point
+    for (std::size_t i = 0; i < s.size(); ++i)
+        if ((static_cast<unsigned char>(s[i]) & 0xc0U) != 0x80U) starts.push_back(i);
+    const std::size_t keep = width - 1, head = keep / 3, tail = keep - head;
+    return std::string(s.substr(0, starts[head])) + "\u2026" +
+           std::string(s.substr(starts[starts.size() - tail]));
+}
+
+// `text` (printable) in pieces of at most `width` columns, cut after a
+// space where one is near the end of a piece.
+std::vector<std::string> wrap(std::string_view text, std::size_t width) {
+    std::vector<std::string> pieces;
+    while (visible_width(text) > width) {
+        std::size_t cut = 0, columns = 0, space = 0;
+        for (std::size_t i = 0; i < text.size() && columns <= width; ++i) {
+            if ((static_cast<unsigned char>(text[i]) & 0xc0U) == 0x80U) continue;
+            if (columns == width) {
+                cut = i;
+                break;
+            }
+            if (text[i] == ' ') space = i + 1;
+            ++columns;
+        }
+        if (space > width / 2 && space <= cut) cut = space;
+        std::string_view piece = text.substr(0, cut);
+        while (!piece.empty() && piece.back() == ' ')
+            piece.remove_suffix(1);
+        pieces.emplace_back(piece);
+        text.remove_prefix(cut);
+    }
+    pieces.emplace_back(text);
+    return pieces;
 }
 
 } // namespace
 
-std::string render_table(const Summary& s, const std::vector<ActorReport>& actors, bool colour) {
+std::string render_table(const Summary& s, const std::vector<ActorReport>& actors, bool colour,
+                         std::size_t width) {
     const Row header = {"PATH",   "KIND",    "PID", "STATUS", "OUTCOME",
                         "REASON", "RUNTIME", "CPU", "MEM",    "NOTE"};
     std::vector<Row> rows;
     rows.reserve(actors.size());
     for (const auto& a : actors)
         rows.push_back(table_row(a));
-    const auto widths = column_widths(header, rows);
+    auto widths = column_widths(header, rows);
+    const auto note_start = [&] {
+        std::size_t at = 0;
+        for (std::size_t c = 0; c < col_note; ++c)
+            at += widths[c] + k_column_gap.size();
+        return at;
+    };
+    // Too wide for the terminal: long paths lose their middle (to no less
+    // than k_min_path), then NOTE wraps in what is left of the line. A
+    // terminal too narrow even for that gets each NOTE under its row, and
+    // MEM, CPU, then KIND go while a row is still too wide (the JSON report
+    // has them all).
+    constexpr std::size_t k_min_note = 24, k_min_path = 16, k_note_indent = 4;
+    std::vector<std::size_t> shown;
+    for (std::size_t c = 0; c < column_count; ++c)
+        shown.push_back(c);
+    const auto row_width = [&] {
+        std::size_t at = 0;
+        for (const std::size_t c : shown)
+            if (c != col_note) at += widths[c] + k_column_gap.size();
+        return at - k_column_gap.size();
+    };
+    std::vector<std::string> paths;
+    for (const Row& row : rows)
+        paths.push_back(row[col_path]);
+    const std::size_t full_path = widths[col_path];
+    const auto fit_paths = [&](std::size_t path_width) {
+        path_width = std::clamp(path_width, std::min(k_min_path, full_path), full_path);
+        for (std::size_t i = 0; i < rows.size(); ++i)
+            rows[i][col_path] = shorten_middle(paths[i], path_width);
+        widths = column_widths(header, rows);
+    };
+    std::size_t note_room = 0; // 0: no wrapping
+    bool note_below = false;
+    if (width > 0 && note_start() + widths[col_note] > width) {
+        const std::size_t others = note_start() - widths[col_path];
+        if (others + k_min_path + k_min_note <= width) {
+            fit_paths(width - k_min_note - others);
+            note_room = width - note_start();
+        } else {
+            note_below = true;
+            note_room = std::max(width, k_min_note + k_note_indent) - k_note_indent;
+            fit_paths(k_min_path);
+            for (const std::size_t c : {col_mem, col_cpu, col_kind})
+                if (row_width() > width) std::erase(shown, c);
+            if (row_width() < width) fit_paths(widths[col_path] + width - row_width());
+        }
+    }
 
-    std::string out = aligned_line(header, widths, col_outcome, "");
+    const auto line = [&](const Row& row, std::string_view colour_code) {
+        std::vector<std::string> cells;
+        std::vector<std::size_t> cell_widths;
+        for (const std::size_t c : shown) {
+            cells.push_back(row[c]);
+            cell_widths.push_back(widths[c]);
+        }
+        const auto coloured = std::find(shown.begin(), shown.end(), col_outcome) - shown.begin();
+        return aligned_line(cells, cell_widths, static_cast<std::size_t>(coloured), colour_code);
+    };
+
+    Row top = header;
+    if (note_below) top[col_note].clear();
+    std::string out = line(top, "");
     for (std::size_t i = 0; i < rows.size(); ++i) {
-        out += aligned_line(rows[i], widths, col_outcome,
-                            colour ? outcome_colour(actors[i].outcome) : "");
+        std::vector<std::string> more;
+        if (note_below) {
+            if (rows[i][col_note] != k_absent) more = wrap(rows[i][col_note], note_room);
+            rows[i][col_note].clear();
+        } else if (note_room > 0 && visible_width(rows[i][col_note]) > note_room) {
+            more = wrap(rows[i][col_note], note_room);
+            rows[i][col_note] = more.front();
+            more.erase(more.begin());
+        }
+        out += line(rows[i], colour ? outcome_colour(actors[i].outcome) : "");
+        const std::size_t indent = note_below ? k_note_indent : note_start();
+        for (const std::string& piece : more)
+            out += std::string(indent, ' ') + piece + '\n';
     }
     out += summary_line(s, actors);
     return out;

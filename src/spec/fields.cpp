@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The values of spec fields: each parser checks one value, reports every
 // problem at its JSON pointer with what is allowed, and returns what it
 // could read.
@@ -51,8 +52,15 @@ std::optional<Duration> Validator::duration(const Value& v, const std::string& p
 }
 
 std::optional<StopSequence> Validator::stop(const Value& v, const std::string& ptr) {
+    // "TERM" or "SIGTERM, 5s, SIGKILL": written as --stop takes it.
+    if (v.type == Type::string) {
+        std::string why;
+        auto seq = parse_stop_sequence(v.text, &why);
+        if (!seq) error(v.pos, ptr, why);
+        return seq;
+    }
     if (v.type != Type::array) {
-        type_error(v, ptr, fmt::format("an array of {}", k_stop_help));
+        type_error(v, ptr, fmt::format("an array (or a string) of {}", k_stop_help));
         return std::nullopt;
     }
     std::vector<StopToken> tokens;
@@ -158,7 +166,14 @@ void Validator::env(const Value& v, const std::string& ptr, Actor& a) {
             continue;
         }
         auto value = plain_string(m.value, mptr, "a string");
-        if (value) a.env.emplace_back(m.key, std::move(*value));
+        if (!value) continue;
+        std::string why;
+        if (!expand_env(
+                *value, [](std::string_view) { return std::nullopt; }, &why)) {
+            error(m.value.pos, mptr, why);
+            continue;
+        }
+        a.env.emplace_back(m.key, std::move(*value));
     }
 }
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "forkspawn/signals.hpp"
 
 #include <array>
@@ -46,18 +47,62 @@ bool equal_upper(std::string_view a, std::string_view b) {
     return true;
 }
 
+// A whole number of at most 3 digits: a signal number or an offset.
+std::optional<int> small_number(std::string_view digits) {
+    if (digits.empty() || digits.size() > 3 ||
+        digits.find_first_not_of("0123456789") != std::string_view::npos)
+        return std::nullopt;
+    int n = 0;
+    for (const char c : digits)
+        n = n * 10 + (c - '0');
+    return n;
+}
+
+bool real_time(int signo) {
+    return signo >= SIGRTMIN && signo <= SIGRTMAX;
+}
+
+bool named(int signo) {
+    for (const auto& entry : k_signals)
+        if (entry.signo == signo) return true;
+    return false;
+}
+
 } // namespace
 
 std::optional<int> parse_signal(std::string_view name) {
+    // 15: a number the C library leaves to programs (not 32 and 33, which
+    // its threads use).
+    if (const auto n = small_number(name)) {
+        if (named(*n) || real_time(*n)) return *n;
+        return std::nullopt;
+    }
     if (name.size() > 3 && equal_upper(name.substr(0, 3), "SIG")) name.remove_prefix(3);
     for (const auto& entry : k_signals)
         if (equal_upper(name, entry.name)) return entry.signo;
+    // RTMIN, RTMIN+3, RTMAX-2: real-time signals, as kill(1) names them.
+    if (name.size() >= 5 &&
+        (equal_upper(name.substr(0, 5), "RTMIN") || equal_upper(name.substr(0, 5), "RTMAX"))) {
+        const bool from_min = upper(name[3]) == 'I';
+        std::string_view rest = name.substr(5);
+        int offset = 0;
+        if (!rest.empty()) {
+            if (rest.front() != (from_min ? '+' : '-')) return std::nullopt;
+            const auto n = small_number(rest.substr(1));
+            if (!n) return std::nullopt;
+            offset = from_min ? *n : -*n;
+        }
+        const int signo = (from_min ? SIGRTMIN : SIGRTMAX) + offset;
+        if (real_time(signo)) return signo;
+    }
     return std::nullopt;
 }
 
 std::string signal_name(int signo) {
     for (const auto& entry : k_signals)
         if (entry.signo == signo) return fmt::format("SIG{}", entry.name);
+    if (signo == SIGRTMIN) return "SIGRTMIN";
+    if (real_time(signo)) return fmt::format("SIGRTMIN+{}", signo - SIGRTMIN);
     return fmt::format("SIG{}", signo);
 }
 

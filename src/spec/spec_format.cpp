@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "forkspawn/spec.hpp"
 
 #include "forkspawn/signals.hpp"
@@ -63,7 +64,7 @@ std::string execution_text(const Execution& e) {
     return text;
 }
 
-void format_actor(const Actor& a, std::size_t depth, std::string& out) {
+void format_actor(const Actor& a, std::size_t depth, std::string& out, bool env_values) {
     std::string line = fmt::format("{:{}}{}", "", depth * 2, a.path);
     if (a.kind == Kind::command) {
         // JSON array syntax shows every argument unambiguously, spaces included.
@@ -95,12 +96,14 @@ void format_actor(const Actor& a, std::size_t depth, std::string& out) {
         if (a.stdin_mode == StdinMode::inherit) line += "  stdin=inherit";
         if (a.env_clear) line += "  env_clear";
         for (const auto& [key, value] : a.env)
-            line += fmt::format("  env:{}={}", key, nlohmann::json(value).dump());
+            line += env_values ? fmt::format("  env:{}={}", key, nlohmann::json(value).dump())
+                               : fmt::format("  env:{}=<{} byte{}>", key, value.size(),
+                                             value.size() == 1 ? "" : "s");
     }
     out += line;
     out += '\n';
     for (const auto& child : a.actors)
-        format_actor(child, depth + 1, out);
+        format_actor(child, depth + 1, out, env_values);
 }
 
 } // namespace
@@ -227,9 +230,9 @@ void set_paths(Actor& a, const std::string& path) {
         set_paths(c, path + "/" + c.name);
 }
 
-std::string format_tree(const Spec& spec) {
+std::string format_tree(const Spec& spec, bool env_values) {
     std::string out;
-    format_actor(spec.root, 0, out);
+    format_actor(spec.root, 0, out, env_values);
     return out;
 }
 

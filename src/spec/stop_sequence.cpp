@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "forkspawn/stop_sequence.hpp"
 
 #include "forkspawn/diagnostic.hpp"
@@ -112,6 +113,12 @@ std::optional<StopSequence> parse_stop_tokens(const std::vector<StopToken>& toke
     }
     if (errors.size() != errors_before) return std::nullopt;
     if (!killed) {
+        if (!expect_signal && tokens.size() == 1) {
+            // A lone signal (`--stop=TERM`): it, the default wait, SIGKILL.
+            seq.steps.back().wait = StopSequence::standard().steps.front().wait;
+            seq.steps.push_back({SIGKILL, {}});
+            return seq;
+        }
         if (!expect_signal) {
             // Ends in a signal other than SIGKILL: there is no wait to end it.
             errors.push_back(

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // How an actor's attempt ends (DESIGN "Restarts", "Strategies"): for good
 // (finish: its outcome and report), or to run again: after which delay,
 // with which siblings (a group restart), and what the nursery does when its
@@ -77,10 +78,13 @@ void Supervisor::finish(std::size_t i, TimePoint now, State from) {
     if (a.outcome == Outcome::failed || a.outcome == Outcome::spawn_failed ||
         m_options.verbosity >= 2) {
         std::string what = a.spawn_error ? *a.spawn_error : status_text(a).value_or("");
-        log(a.outcome == Outcome::completed ? 2 : 1,
+        // A failure is said even with -q.
+        log(a.outcome == Outcome::completed ? 2 : 0,
             fmt::format("{} {} ({})", a.spec->path, report::outcome_name(a.outcome), what));
     }
     end_cgroup(a);
+    // What it wrote before it ended is in its pipe now: read, for its tail.
+    if (a.output && (!m_output_paused || !to_log(a))) on_output(i);
     publish(make_report(a));
     if (a.gave_up) give_up(i);
     // A timed-out actor that is never restarted failed the nursery when its

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "forkspawn/event_loop.hpp"
 
 #include "forkspawn/sys.hpp"
@@ -66,6 +67,17 @@ std::vector<std::uint64_t> EventLoop::take_due(TimePoint now) {
     }
     arm();
     return due;
+}
+
+void EventLoop::shift_timers(Duration by) {
+    std::vector<Entry> all;
+    all.reserve(m_timers.size());
+    for (; !m_timers.empty(); m_timers.pop())
+        all.emplace_back(m_timers.top().first + by, m_timers.top().second);
+    for (auto& e : all)
+        m_timers.push(e);
+    m_armed.reset();
+    arm();
 }
 
 void EventLoop::arm() {

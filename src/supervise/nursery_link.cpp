@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The nursery link: reports and lifecycle events travel up the tree, and
 // the parent side of each sub-supervisor's channel.
 #include "supervisor_impl.hpp"
@@ -258,6 +259,11 @@ report::ActorReport Supervisor::make_report(const ActorRun& a) const {
         if (auto after = a.stop().exit_after()) s.exit_after_ms = to_ms(*after);
         r.stop = s;
     }
+    const bool own_failure =
+        a.outcome == Outcome::failed || a.outcome == Outcome::killed ||
+        (a.cancel_reason && (*a.cancel_reason == "timeout" || *a.cancel_reason == "not_ready" ||
+                             *a.cancel_reason == "watchdog"));
+    if (!a.nursery() && own_failure) r.output_tail = output_tail(a);
     return r;
 }
 

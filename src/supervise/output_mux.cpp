@@ -1,7 +1,10 @@
+// SPDX-License-Identifier: MIT
 // The output mux: actors' output cut into lines and prefixed into the log,
 // with back-pressure on the pipes when the log's reader is slow.
 #include "supervisor_impl.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace forkspawn::supervise {
@@ -19,11 +22,13 @@ void Supervisor::emit_line(std::size_t i, std::string_view line) {
         }
         return;
     }
+    if (a.spec->output.mode == spec::Output::Mode::null) return; // read for its tail only
     if (m_options.colour) {
         const char* colour = k_prefix_colours[i % std::size(k_prefix_colours)];
-        m_log_sink.write(fmt::format("{}{} |\x1b[0m {}\n", colour, a.spec->path, line));
+        m_log_sink.write(fmt::format("{}{:<{}} |\x1b[0m {}\n", colour, a.spec->path,
+                                     m_options.prefix_width, line));
     } else {
-        m_log_sink.write(fmt::format("{} | {}\n", a.spec->path, line));
+        m_log_sink.write(fmt::format("{:<{}} | {}\n", a.spec->path, m_options.prefix_width, line));
     }
 }
 
@@ -47,13 +52,42 @@ bool Supervisor::on_output(std::size_t i) {
 // one is taken out, since epoll reports a hang-up whatever the mask.
 void Supervisor::watch_output(std::size_t i) {
     ActorRun& a = m_actors[i];
-    const bool want = a.output && a.output_live && !m_output_paused;
+    const bool want = a.output && a.output_live && (!m_output_paused || !to_log(a));
     if (want == a.output_watched) return;
     if (want)
         watch(a.output.get(), make_tag(Tag::output, i), EPOLLIN);
     else
         unwatch(a.output.get());
     a.output_watched = want;
+}
+
+// Its lines go to the log (prefixed), so the log's back-pressure holds
+// them; output read only for ready.output or its tail never waits on it.
+bool Supervisor::to_log(const ActorRun& a) {
+    return a.spec->output.mode == spec::Output::Mode::prefix;
+}
+
+// Its last lines for its report entry (DESIGN "The report", output_tail):
+// what passed through its pipe, or the end of its output file when that
+// is a regular file; none when its output went elsewhere unseen.
+std::optional<std::vector<std::string>> Supervisor::output_tail(const ActorRun& a) const {
+    if (a.spec->output.mode == spec::Output::Mode::inherit) return std::nullopt;
+    if (a.spec->output.mode == spec::Output::Mode::file &&
+        a.spec->ready.source != Ready::Source::output) {
+        UniqueFd fd(
+            ::open(a.spec->output.path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
+        struct stat st;
+        if (!fd || ::fstat(fd.get(), &st) < 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+        // One byte more than is kept, so a line cut at the front is known.
+        char buf[report::k_tail_bytes + 1];
+        const off_t from = std::max<off_t>(0, st.st_size - static_cast<off_t>(sizeof buf));
+        const ssize_t n = ::pread(fd.get(), buf, sizeof buf, from);
+        if (n < 0) return std::nullopt;
+        OutputTail tail(report::k_tail_lines, report::k_tail_bytes);
+        tail.feed(std::string_view(buf, static_cast<std::size_t>(n)));
+        return tail.lines();
+    }
+    return a.tail.lines();
 }
 
 void Supervisor::close_output(ActorRun& a) {
@@ -78,6 +112,7 @@ bool Supervisor::read_output(std::size_t i) {
             close_output(a);
             return false;
         }
+        a.tail.feed(std::string_view(buf, static_cast<std::size_t>(n)));
         a.lines.feed(std::string_view(buf, static_cast<std::size_t>(n)), emit);
         if (static_cast<std::size_t>(n) < sizeof buf) break;
     }

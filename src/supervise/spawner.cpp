@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The spawner: children start in order through a bounded window, each with
 // its stdio plan; the backend's completions make them running actors.
 #include "supervisor_impl.hpp"
@@ -118,6 +119,26 @@ bool Supervisor::wants_terminal(const ActorRun& a) const {
            a.spec->stdin_mode == spec::StdinMode::inherit;
 }
 
+// What -vv shows of a command's spawn: its argv, cwd, and what it has on
+// fds 0, 1, 2 and beyond.
+std::string Supervisor::spawn_detail(const ActorRun& a) const {
+    const spec::Actor& s = *a.spec;
+    const bool through = s.output.mode == spec::Output::Mode::prefix ||
+                         s.output.mode == spec::Output::Mode::null ||
+                         s.ready.source == Ready::Source::output;
+    std::string out = fmt::format(
+        "{} pid {}: argv {}, cwd {}, fd 0 {}, fds 1 and 2 {}", s.path, a.pid,
+        nlohmann::json(s.argv).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+        s.cwd ? *s.cwd : "(forkspawn's)",
+        s.stdin_mode == spec::StdinMode::null ? "/dev/null" : "forkspawn's stdin",
+        through                                     ? "a pipe to forkspawn"
+        : s.output.mode == spec::Output::Mode::file ? "append to " + s.output.path
+                                                    : "forkspawn's stdout and stderr");
+    if (s.ready.source == Ready::Source::fd) out += fmt::format(", fd {} readiness", s.ready.fd);
+    if (s.ready.source == Ready::Source::notify) out += ", NOTIFY_SOCKET";
+    return out;
+}
+
 void Supervisor::submit(std::size_t i) {
     ActorRun& a = m_actors[i];
     const spec::Actor& s = *a.spec;
@@ -146,8 +167,10 @@ void Supervisor::submit(std::size_t i) {
         if (!in) return setup_failed("stdin /dev/null");
     }
     // ready.output reads the output whatever its mode: it passes through a
-    // pipe, and goes to its file (or nowhere) from there.
-    const bool read_it = s.ready.source == Ready::Source::output;
+    // pipe, and goes to its file (or nowhere) from there. Output to null
+    // passes through too, for its tail in the report (output_tail).
+    const bool read_it =
+        s.ready.source == Ready::Source::output || s.output.mode == spec::Output::Mode::null;
     if (read_it && s.output.mode == spec::Output::Mode::file) {
         a.output_file = UniqueFd(
             ::open(s.output.path.c_str(),
@@ -247,6 +270,7 @@ void Supervisor::submit_nursery(std::size_t i) {
                                      {"backend", m_options.backend},
                                      {"verbosity", m_options.verbosity},
                                      {"colour", m_options.colour},
+                                     {"prefix_width", m_options.prefix_width},
                                      {"terminal_home", m_options.terminal_home},
                                      {"first_slot", m_slot[i] + 1},
                                      {"cgroup", a.start->options.cgroup},
@@ -319,6 +343,7 @@ void Supervisor::started(backend::SpawnCompletion done) {
     watch(a.proc.fd(), make_tag(Tag::pidfd, i), EPOLLIN);
     if (a.error_pipe) watch(a.error_pipe.get(), make_tag(Tag::error_pipe, i), EPOLLIN);
     log(2, fmt::format("{} spawned, pid {}", a.spec->path, a.pid));
+    if (m_options.verbosity >= 3 && !a.nursery()) log(3, spawn_detail(a));
     if (a.spec->timeout) {
         a.timeout_due = *a.started + *a.spec->timeout;
         add_timer(*a.timeout_due, TimerKind::actor_timeout, i);

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The sub-supervisor: a nursery actor's own supervisor, in a fork that runs
 // on or a fresh image of forkspawn; the child side of its channel.
 #include "supervisor_impl.hpp"
@@ -145,6 +146,7 @@ int run_reexec_nursery(const char* options_json) {
     options.backend = j.value("backend", "trio");
     options.verbosity = j.value("verbosity", 1);
     options.colour = j.value("colour", false);
+    options.prefix_width = std::min(j.value("prefix_width", std::size_t{0}), k_max_prefix_width);
     options.terminal_home = j.value("terminal_home", pid_t{0});
     options.first_slot = j.value("first_slot", std::size_t{0});
     options.cgroup = j.value("cgroup", std::string());

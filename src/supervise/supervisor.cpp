@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The supervisor of one nursery: the story of a run (setup, the event loop
 // until every actor ended, the end-of-run kill, the result), the actor
 // lifecycle carried out, signals and timers. What each part does in detail
@@ -14,7 +15,7 @@ namespace forkspawn::supervise {
 sigset_t supervised_signals() {
     sigset_t set;
     sigemptyset(&set);
-    for (int signo : {SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGCHLD})
+    for (int signo : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP, SIGUSR1, SIGCHLD})
         sigaddset(&set, signo);
     return set;
 }
@@ -102,7 +103,7 @@ void Supervisor::supervise() {
                 break;
             case Tag::output:
                 // Paused by an earlier event of this batch: it waits.
-                if (!m_output_paused) on_output(index);
+                if (!m_output_paused || !to_log(m_actors[index])) on_output(index);
                 break;
             case Tag::sink:
                 on_sink(index, event.events);
@@ -173,17 +174,17 @@ Result Supervisor::result() {
     result.summary = {
         FORKSPAWN_VERSION, m_options.backend, m_result, m_exit_code, ms_since_start(Clock::now()),
         m_containment};
-    if (root()) result.actors = m_tree->finish();
+    if (root()) {
+        result.actors = m_tree->finish();
+        report::summarize(result.summary, result.actors);
+    }
     if (m_orphans > 0) log(2, fmt::format("reaped {} escaped process(es)", m_orphans));
     return result;
 }
 
 void Supervisor::setup() {
     m_loop.open(make_tag(Tag::timer));
-    sigset_t set;
-    sigemptyset(&set);
-    for (int signo : {SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGCHLD})
-        sigaddset(&set, signo);
+    const sigset_t set = supervised_signals();
     m_signalfd = UniqueFd(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
     if (!m_signalfd) sys::fail("signalfd");
     m_dev_null = UniqueFd(::open("/dev/null", O_RDWR | O_CLOEXEC));
@@ -441,19 +442,25 @@ void Supervisor::on_signal() {
         case SIGUSR1:
             dump_tree();
             break;
+        case SIGTSTP:
+            pause_tree();
+            break;
         case SIGINT:
         case SIGTERM:
-        case SIGHUP: {
+        case SIGHUP:
+        case SIGQUIT: {
             reap_exited();
+            // SIGQUIT (Ctrl-\) kills at once, as a second SIGINT does.
             if (signo == SIGINT) ++m_sigint_count;
+            if (signo == SIGQUIT) m_sigint_count = 2;
             const std::string reason = "signal:" + signal_name(signo);
             // The first cause decides the exit code: a signal during a
             // failure's teardown still exits 1, and during the daemons'
             // teardown once the work is done, 0; nor does a signal that
             // comes when every actor has ended cancel anything.
             const bool cancels_work = !m_work_done && !all_done();
-            if (signo == SIGINT && m_sigint_count >= 2) {
-                log(1, "second SIGINT: killing now");
+            if ((signo == SIGINT || signo == SIGQUIT) && m_sigint_count >= 2) {
+                log(1, signo == SIGQUIT ? "SIGQUIT: killing now" : "second SIGINT: killing now");
                 const TimePoint now = Clock::now();
                 // Every actor not ended, in whatever state: running ones
                 // get SIGKILL, ones being created are killed as soon as
@@ -482,6 +489,58 @@ void Supervisor::on_signal() {
             break;
         }
     }
+}
+
+// Ctrl-Z (SIGTSTP): the whole tree stops with forkspawn, as a shell's job
+// does, and goes on when forkspawn is continued (`fg`, SIGCONT). Every
+// deadline moves by the time stopped: nothing times out, escalates or
+// misses a watchdog for having been stopped. A sub-supervisor stops its
+// own subtree the same way, told by SIGTSTP, and is continued by its parent.
+void Supervisor::pause_tree() {
+    const auto each = [&](int signo) {
+        for (ActorRun& a : m_actors) {
+            if (!a.proc || a.done()) continue;
+            if (a.nursery()) {
+                a.proc.signal(signo == SIGSTOP ? SIGTSTP : signo);
+                continue;
+            }
+            // The whole group, whatever the kill mode: its children stop too.
+            if (a.proc.leads_group() && !hosts_other_actors(a.pid)) a.proc.signal_group(signo);
+            a.proc.signal(signo);
+        }
+    };
+    log(1, "got SIGTSTP; stopping the tree");
+    m_log_sink.flush_some();
+    each(SIGSTOP);
+    const TimePoint stopped_at = Clock::now();
+    ::raise(SIGSTOP); // returns once forkspawn is continued
+    const Duration stopped = Clock::now() - stopped_at;
+    each(SIGCONT);
+    shift_deadlines(stopped);
+    log(1, fmt::format("continued after {} stopped; deadlines moved by as much",
+                       format_duration(std::chrono::duration_cast<Duration>(stopped))));
+}
+
+void Supervisor::shift_deadlines(Duration by) {
+    m_loop.shift_timers(by);
+    for (ActorRun& a : m_actors) {
+        a.life.shift(by);
+        for (std::optional<TimePoint>* due :
+             {&a.timeout_due, &a.deaf_due, &a.ready_due, &a.watchdog_due, &a.probe_due})
+            if (*due) **due += by;
+    }
+    if (m_group) m_group->not_before += by;
+}
+
+std::size_t prefix_width(const spec::Actor& nursery) {
+    std::size_t width = 0;
+    for (const spec::Actor& a : nursery.actors) {
+        if (a.kind == spec::Kind::nursery)
+            width = std::max(width, prefix_width(a));
+        else if (a.output.mode == spec::Output::Mode::prefix && a.path.size() <= k_max_prefix_width)
+            width = std::max(width, a.path.size());
+    }
+    return width;
 }
 
 Result run(const spec::Spec& spec, const Options& options, Sink& report_sink, Sink& log_sink) {

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The Supervisor of one nursery, for the files that implement it (not a
 // public header): the actor's run record, the loop's tags and timers, the
 // limits, and the class, whose methods live in files named after their
@@ -205,6 +206,8 @@ struct ActorRun {
     bool output_live = false;         // read from its spawn on
     bool output_watched = false;      // in the epoll set (not while output is paused)
     LineSplitter lines{k_line_limit}; // its output, cut into lines
+    // Its last lines, for its report entry (output_tail) if it fails.
+    OutputTail tail{report::k_tail_lines, report::k_tail_bytes};
     std::optional<std::string> cancel_reason;
     std::optional<std::string> spawn_error;
     bool failed = false; // counts as a failure of the nursery
@@ -721,6 +724,11 @@ class Supervisor {
     bool read_output(std::size_t i);
     void watch_output(std::size_t i);
     void close_output(ActorRun& a);
+    static bool to_log(const ActorRun& a);
+    std::string spawn_detail(const ActorRun& a) const;
+    void pause_tree();
+    void shift_deadlines(Duration by);
+    std::optional<std::vector<std::string>> output_tail(const ActorRun& a) const;
     void after_write();
     void on_sink(std::size_t index, std::uint32_t events);
     void drain_outputs();

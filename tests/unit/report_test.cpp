@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "forkspawn/report.hpp"
 
 #include "table_text.hpp"
@@ -263,7 +264,7 @@ TEST_CASE("jsonl lines end with exactly one newline and parse") {
     const auto s = nlohmann::ordered_json::parse(summary);
     CHECK(keys_of(s) == std::vector<std::string>{"event", "forkspawn_version", "backend",
                                                  "containment", "result", "exit_code",
-                                                 "duration_ms"});
+                                                 "duration_ms", "cause", "counts"});
     CHECK(s["containment"] == "process_group");
     CHECK(s["event"] == "summary");
     CHECK(s["forkspawn_version"] == "0.1.0");
@@ -281,7 +282,8 @@ TEST_CASE("render_json is one object with the actors in order") {
     CHECK(text.back() == '\n');
     const auto j = nlohmann::ordered_json::parse(text);
     CHECK(keys_of(j) == std::vector<std::string>{"forkspawn_version", "backend", "containment",
-                                                 "result", "exit_code", "duration_ms", "actors"});
+                                                 "result", "exit_code", "duration_ms", "cause",
+                                                 "counts", "actors"});
     CHECK(j["result"] == "failed");
     CHECK(j["exit_code"] == 1);
     CHECK(j["duration_ms"] == 1712.4);
@@ -355,32 +357,47 @@ TEST_CASE("table uses no colour escapes unless asked, and colours only the outco
     }
 }
 
-TEST_CASE("table summary counts outcomes in outcome order") {
+// The summary as the run gives it to the table: with counts and cause.
+Summary summarized(Summary s, const std::vector<ActorReport>& actors) {
+    summarize(s, actors);
+    return s;
+}
+
+TEST_CASE("table summary counts command actors in outcome order, then names the cause") {
     const std::vector<ActorReport> actors = {load_actor(), extract_actor(), transform_actor()};
-    const auto lines = lines_of(render_table(failed_summary(), actors, false));
-    REQUIRE_FALSE(lines.empty());
-    CHECK(lines.back() ==
-          "result: failed (exit 1) in 1.71s, 3 actors: 1 completed, 1 failed, 1 killed");
+    const auto lines = lines_of(render_table(summarized(failed_summary(), actors), actors, false));
+    REQUIRE(lines.size() == 6); // header, 3 rows, result, cause
+    CHECK(lines[4] == "result: failed (exit 1) in 1.71s, 2 commands: 1 failed, 1 killed");
+    CHECK(lines[5] == "cause: root/etl/extract failed (rc=3)");
 
-    const std::vector<ActorReport> two = {transform_actor(), transform_actor()};
+    const std::vector<ActorReport> two = {extract_actor(), extract_actor()};
     const Summary ok{"0.1.0", "subint_forkserver", Result::completed, 0, 40.04};
-    CHECK(lines_of(render_table(ok, two, false)).back() ==
-          "result: completed (exit 0) in 40.0ms, 2 actors: 2 completed");
+    std::vector<ActorReport> done = two;
+    for (auto& a : done)
+        a.outcome = Outcome::completed;
+    CHECK(lines_of(render_table(summarized(ok, done), done, false)).back() ==
+          "result: completed (exit 0) in 40.0ms, 2 commands: 2 completed");
 
-    const auto none = lines_of(render_table(ok, {}, false));
+    const auto none = lines_of(render_table(summarized(ok, {}), {}, false));
     REQUIRE(none.size() == 2);
-    CHECK(none.back() == "result: completed (exit 0) in 40.0ms, 0 actors");
+    CHECK(none.back() == "result: completed (exit 0) in 40.0ms, 0 commands");
 
     // A tree that failed only because an actor ran past its own timeout.
     ActorReport late = load_actor();
     late.outcome = Outcome::cancelled;
     late.cancel_reason = "timeout";
+    late.path = "root/late";
     ActorReport sibling = load_actor();
     sibling.outcome = Outcome::cancelled;
-    CHECK(lines_of(render_table(failed_summary(), {late, sibling}, false)).back() ==
-          "result: failed (exit 1) in 1.71s, 2 actors: 2 cancelled; 1 ran past its own timeout");
-    CHECK(lines_of(render_table(failed_summary(), {late, late}, false)).back() ==
-          "result: failed (exit 1) in 1.71s, 2 actors: 2 cancelled; 2 ran past their own timeout");
+    const std::vector<ActorReport> timed = {late, sibling};
+    const auto t = lines_of(render_table(summarized(failed_summary(), timed), timed, false));
+    CHECK(t[t.size() - 2] ==
+          "result: failed (exit 1) in 1.71s, 2 commands: 2 cancelled; 1 ran past its own timeout");
+    CHECK(t.back() == "cause: root/late cancelled (timeout)");
+    const std::vector<ActorReport> both = {late, late};
+    CHECK(
+        lines_of(render_table(summarized(failed_summary(), both), both, false))[3] ==
+        "result: failed (exit 1) in 1.71s, 2 commands: 2 cancelled; 2 ran past their own timeout");
 }
 
 TEST_CASE("invalid UTF-8 and control characters never throw or break a line") {

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "forkspawn/spec.hpp"
 
 #include <csignal>
@@ -123,8 +124,10 @@ TEST_CASE("every field is validated") {
               "t.json:1:52: /actors/0/timeout: '5' has no unit");
     one_error(actor(R"("cmd": ["x"], "timeout": "0ms")"),
               "t.json:1:52: /actors/0/timeout: a timeout must be longer than 0s");
-    one_error(actor(R"("cmd": ["x"], "stop": "SIGTERM")"),
-              "t.json:1:49: /actors/0/stop: must be an array of signals");
+    one_error(actor(R"("cmd": ["x"], "stop": 15)"),
+              "t.json:1:49: /actors/0/stop: must be an array (or a string) of signals");
+    one_error(actor(R"("cmd": ["x"], "stop": "SIGTERM,SIGKILL")"),
+              "t.json:1:49: /actors/0/stop: 'SIGKILL' follows a signal without a wait");
     one_error(actor(R"("cmd": ["x"], "stop": ["SIGTERM", 1])"),
               "t.json:1:61: /actors/0/stop/1: must be a string");
     one_error(actor(R"("cmd": ["x"], "stop": ["SIGTERM", "SIGKILL"])"),
@@ -423,4 +426,51 @@ TEST_CASE("a restart policy under one_for_all with siblings is valid, with a war
               .warnings.empty());
     CHECK(spec::parse(R"({"actors": [{"name": "b", "cmd": ["x"], "restart": "always"}]})")
               .warnings.empty());
+}
+
+TEST_CASE("a stop sequence may be a string, as --stop takes it, and a lone signal") {
+    const auto s = ok(R"({"stop": "TERM", "actors": [
+        {"name": "a", "cmd": ["x"]},
+        {"name": "b", "cmd": ["x"], "stop": "SIGINT, 500ms, SIGTERM, 1s"},
+        {"name": "c", "cmd": ["x"], "stop": "SIGRTMIN+2"}]})");
+    CHECK(s.root.actors[0].stop.to_string() == "SIGTERM,1.6s,SIGKILL");
+    CHECK(s.root.actors[1].stop.to_string() == "SIGINT,500ms,SIGTERM,1s,SIGKILL");
+    CHECK(s.root.actors[2].stop.to_string() == "SIGRTMIN+2,1.6s,SIGKILL");
+}
+
+TEST_CASE("${NAME} in env values: checked by parse, expanded by resolve") {
+    const auto lookup = [](std::string_view name) -> std::optional<std::string> {
+        if (name == "HOME") return "/home/u";
+        if (name == "EMPTY") return "";
+        return std::nullopt;
+    };
+    std::string why;
+    CHECK(spec::expand_env("${HOME}/bin:$$x:${NOPE}:${EMPTY}:$HOME:$", lookup, &why) ==
+          "/home/u/bin:$x:::$HOME:$");
+    CHECK(spec::expand_env("$${HOME}", lookup, &why) == "${HOME}");
+    CHECK_FALSE(spec::expand_env("${HOME", lookup, &why));
+    CHECK(why.find("no closing '}'") != std::string::npos);
+    CHECK_FALSE(spec::expand_env("${}", lookup, &why));
+    CHECK_FALSE(spec::expand_env("${A-B}", lookup, &why));
+    CHECK(why.find("'${A-B}' is not a variable name") != std::string::npos);
+    one_error(actor(R"("cmd": ["x"], "env": {"P": "a${9}"})"),
+              "t.json:1:54: /actors/0/env/P: '${9}' is not a variable name");
+
+    auto s = ok(R"({"actors": [
+        {"name": "a", "cmd": ["./run"], "cwd": "work", "env": {"H": "${HOME}/x"},
+         "output": {"file": "logs/a.log"}},
+        {"name": "b", "cmd": ["bin/tool"], "cwd": "/abs"},
+        {"name": "c", "cmd": ["tool"]},
+        {"name": "n", "output": {"file": "/var/log/n.log"}, "actors": [
+          {"name": "d", "cmd": ["../d"]}]}]})");
+    spec::resolve(s, "/srv/project", lookup);
+    const auto& a = s.root.actors;
+    CHECK(a[0].cwd == "/srv/project/work");
+    CHECK(a[0].argv[0] == "/srv/project/work/run"); // from its cwd
+    CHECK(a[0].env[0].second == "/home/u/x");
+    CHECK(a[0].output.path == "/srv/project/logs/a.log");
+    CHECK(a[1].argv[0] == "/abs/bin/tool");
+    CHECK(a[2].argv[0] == "tool"); // PATH lookup, untouched
+    CHECK(a[3].output.path == "/var/log/n.log");
+    CHECK(a[3].actors[0].argv[0] == "/srv/project/../d");
 }

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "forkspawn/stop_sequence.hpp"
 
 #include <csignal>
@@ -42,13 +43,32 @@ TEST_CASE("stop sequences normalize") {
     CHECK(seq.grace() == 1500ms);
 }
 
+TEST_CASE("a lone signal means it, the default wait, SIGKILL") {
+    for (const char* text : {"TERM", "SIGTERM", "15", " sigterm "}) {
+        CAPTURE(text);
+        std::string why;
+        const auto seq = parse_stop_sequence(text, &why);
+        REQUIRE(seq);
+        CHECK(seq->to_string() == StopSequence::standard().to_string());
+    }
+    std::string why;
+    const auto rt = parse_stop_sequence("SIGRTMIN+3", &why);
+    REQUIRE(rt);
+    REQUIRE(rt->steps.size() == 2);
+    CHECK(rt->steps[0] == StopStep{SIGRTMIN + 3, 1600ms});
+    CHECK(rt->to_string() == "SIGRTMIN+3,1.6s,SIGKILL");
+    // SIGKILL alone was always a sequence: nothing is added.
+    CHECK(parse_stop_sequence("KILL", &why)->steps.size() == 1);
+}
+
 TEST_CASE("bad stop sequences say why") {
     CHECK(parse_error("").find("empty stop sequence") == 0);
     CHECK(parse_error("1s,SIGKILL").find("starts with a signal") != std::string::npos);
     CHECK(parse_error("SIGTERM,SIGKILL").find("without a wait") != std::string::npos);
     CHECK(parse_error("SIGTERM,1s,2s").find("two waits in a row") != std::string::npos);
     CHECK(parse_error("SIGKILL,1s").find("after SIGKILL") != std::string::npos);
-    CHECK(parse_error("SIGTERM").find("ends with SIGTERM and no wait") != std::string::npos);
+    CHECK(parse_error("SIGINT,1s,SIGTERM").find("ends with SIGTERM and no wait") !=
+          std::string::npos);
     CHECK(parse_error("SIGFOO,1s").find("'SIGFOO' is not a signal name") != std::string::npos);
     CHECK(parse_error("SIGSTOP,1s").find("SIGSTOP cannot stop an actor") != std::string::npos);
     CHECK(parse_error("STOP,1s,SIGKILL").find("SIGSTOP cannot stop an actor") != std::string::npos);
