@@ -6,10 +6,12 @@
 
 #include <chrono>
 #include <csignal>
+#include <cstdio>
 #include <doctest/doctest.h>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <unistd.h>
 
 using namespace forkspawn::test;
 using json = nlohmann::json;
@@ -199,4 +201,31 @@ TEST_CASE("report: SIGQUIT kills the tree at once and still prints the report") 
     CHECK(a["outcome"] == "killed");
     CHECK(a["cancel_reason"] == "signal:SIGQUIT");
     check_nothing_left(r.tag);
+}
+
+TEST_CASE("report: on a terminal, actors' output prefixes are padded to one column") {
+    // stderr is a pseudo-terminal here (python3's pty.spawn); through a
+    // pipe the prefix stays `path | line`, which every other test reads.
+    TempDir dir;
+    const std::string spec = dir / "spec.json";
+    std::ofstream(spec) << json{{"actors",
+                                 {sh("a", "echo one"),
+                                  {{"name", "nested"}, {"actors", {sh("longer", "echo two")}}}}}}
+                               .dump();
+    const std::string tag = "pty-prefix-" + std::to_string(::getpid());
+    const std::string command = "FORKSPAWN_TEST_TAG=" + tag + " NO_COLOR=1 python3 -c " +
+                                "'import pty, sys; pty.spawn(sys.argv[1:])' " + binary() +
+                                " run --report=none " + spec + " 2>&1";
+    FILE* pipe = ::popen(command.c_str(), "r");
+    REQUIRE(pipe != nullptr);
+    std::string out;
+    char buf[4096];
+    for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, pipe)) > 0;)
+        out.append(buf, n);
+    CHECK(::pclose(pipe) == 0);
+    INFO(out);
+    // "root/nested/longer" is the longest path: 18 columns.
+    CHECK(out.find("root/a             | one") != std::string::npos);
+    CHECK(out.find("root/nested/longer | two") != std::string::npos);
+    check_nothing_left(tag);
 }
