@@ -111,6 +111,8 @@ void check_actor(const spec::Actor& a) {
         spec::Actor expected = a;
         expected.daemon = false;  // the parent's business, not in the subtree
         expected.timeout.reset(); // idem
+        expected.after.clear();   // idem
+        expected.ready = {};      // idem
         spec::set_paths(expected, expected.name);
         sort_env(expected);
         const std::string text = spec::subtree_json(a);

@@ -17,6 +17,8 @@ using namespace forkspawn::test;
 using json = nlohmann::json;
 using namespace std::chrono_literals;
 
+// Cases with trees two levels deep are in the test suite "deep_tree": the
+// TSan stage of scripts/test leaves them out, as it does nested_test.cpp.
 namespace {
 
 json sh(const std::string& name, const std::string& script) {
@@ -45,7 +47,8 @@ json failing_etl(const json& extract_extra = json::object()) {
 
 } // namespace
 
-TEST_CASE("report: cause and counts name the first failure once, however deep") {
+TEST_CASE("report: cause and counts name the first failure once, however deep" *
+          doctest::test_suite("deep_tree")) {
     const auto r = run_spec(failing_etl());
     INFO(r.err);
     CHECK(r.exit_code == 1);
@@ -73,7 +76,8 @@ TEST_CASE("report: cause and counts name the first failure once, however deep") 
     check_nothing_left(r.tag);
 }
 
-TEST_CASE("report: the table names the cause and shows its last output") {
+TEST_CASE("report: the table names the cause and shows its last output" *
+          doctest::test_suite("deep_tree")) {
     const auto r = run_spec(failing_etl(), {"--report=table"});
     INFO(r.out);
     CHECK(r.exit_code == 1);
@@ -159,7 +163,8 @@ TEST_CASE("report: a successful run has no cause, and the jsonl summary carries 
     check_nothing_left(r.tag);
 }
 
-TEST_CASE("report: the table fits $COLUMNS: long paths shortened, NOTE wrapped") {
+TEST_CASE("report: the table fits $COLUMNS: long paths shortened, NOTE wrapped" *
+          doctest::test_suite("deep_tree")) {
     json deep = sh("a-rather-long-actor-name-that-will-not-fit",
                    "echo; exec /nonexistent/program/with/a/long/path");
     deep["cmd"] = {"/nonexistent/program/with/a/very/long/path/that/makes/the/note/long"};
