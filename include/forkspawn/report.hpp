@@ -95,6 +95,12 @@ struct ActorReport {
 inline constexpr std::size_t k_tail_lines = 10;
 inline constexpr std::size_t k_tail_bytes = 4096;
 
+// A cancel reason that is the actor's own failure (its timeout, readiness
+// or watchdog: DESIGN "Restarts"), not something done to it.
+inline bool own_failure_reason(const std::optional<std::string>& reason) {
+    return reason && (*reason == "timeout" || *reason == "not_ready" || *reason == "watchdog");
+}
+
 // What decided a failed run (DESIGN "The report", cause): the actor whose
 // own failure came first. A nursery counts only when nothing below it
 // failed of its own (its supervisor died, say).

@@ -357,10 +357,8 @@ namespace {
 
 // Cancelled for something of its own: a failure too (DESIGN "Restarts").
 bool own_failure(const ActorReport& a) {
-    if (a.outcome == Outcome::failed || a.outcome == Outcome::spawn_failed) return true;
-    if (!a.cancel_reason) return false;
-    const std::string& why = *a.cancel_reason;
-    return why == "timeout" || why == "not_ready" || why == "watchdog";
+    return a.outcome == Outcome::failed || a.outcome == Outcome::spawn_failed ||
+           own_failure_reason(a.cancel_reason);
 }
 
 bool below(const std::string& path, const std::string& nursery) {

@@ -259,11 +259,10 @@ report::ActorReport Supervisor::make_report(const ActorRun& a) const {
         if (auto after = a.stop().exit_after()) s.exit_after_ms = to_ms(*after);
         r.stop = s;
     }
-    const bool own_failure =
-        a.outcome == Outcome::failed || a.outcome == Outcome::killed ||
-        (a.cancel_reason && (*a.cancel_reason == "timeout" || *a.cancel_reason == "not_ready" ||
-                             *a.cancel_reason == "watchdog"));
-    if (!a.nursery() && own_failure) r.output_tail = output_tail(a);
+    // Its last lines when it failed (of its own) or was killed.
+    if (!a.nursery() &&
+        (a.outcome == Outcome::failed || a.outcome == Outcome::killed || own_failure(a)))
+        r.output_tail = output_tail(a);
     return r;
 }
 

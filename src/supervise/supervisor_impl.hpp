@@ -533,8 +533,7 @@ class Supervisor {
     void index_dependents();
     // A stop of its own making that counts as its failure (restarted per policy).
     static bool own_failure(const ActorRun& a) {
-        return a.cancel_reason == "timeout" || a.cancel_reason == "not_ready" ||
-               a.cancel_reason == "watchdog";
+        return report::own_failure_reason(a.cancel_reason);
     }
     std::vector<std::size_t> m_blocked; // waiting on `after`, in spec order
     // Each child's dependents (the siblings whose `after` names it), and
